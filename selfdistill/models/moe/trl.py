@@ -1,0 +1,156 @@
+"""TRL integration: router diagnostics for any trainer, routing measurement and replay for GRPOTrainer.
+
+No fork of TRL: `moe_trainer_class(base, routing=...)` returns a subclass of a TRL trainer (GRPOTrainer,
+SFTTrainer, ...) that overrides three hooks of trl 1.16:
+
+- `compute_loss`: the training forward runs with a `RouterRecorder` capturing expert load and router entropy,
+  and (GRPO, routing != "off") inside `RoutingReplay.replaying/comparing` of the batch's recorded routing.
+  Metrics go to `self._metrics[mode]["moe/..."]`, which TRL's own `log` averages and sends to W&B.
+- `_generate_and_score_completions` (GRPO): records the routing of the old-policy log-prob pass. That pass only
+  runs in TRL when samples can be off-policy; with routing on we make sure it runs (our own no-grad pass when TRL
+  skipped it) and hand its log-probs to TRL as `old_per_token_logps`. The record goes into the batch dict as
+  `moe_routing` (B, L, T, k), batch-first, so TRL's shuffle and `steps_per_generation` split carry it with its
+  rows and gradient accumulation / num_iterations > 1 replay the right routing.
+- `_get_per_token_logps_and_entropies` (GRPO): inside generation, records the first scoring pass (the old-policy
+  one, which TRL runs before the reference pass).
+
+routing: "off" (plain TRL), "measure" (log `moe/routing_change_rate` between the sampling-time and training-time
+routing, no forcing), "replay" (R2: force the recorded experts and log the same rate, counted as what the router
+would have chosen vs what was forced).
+
+    GRPO = make_grpo_trainer_class(replay=True)
+    trainer = GRPO(model=model, reward_funcs=[f], args=GRPOConfig(..., router_aux_loss_coef=rl_aux_loss_coef()),
+                   train_dataset=ds, processing_class=tok)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .diagnostics import RouterRecorder
+from .replay import RoutingReplay
+
+ROUTING_MODES = ("off", "measure", "replay")
+ROUTING_KEY = "moe_routing"
+
+
+class MoETrainerMixin:
+    """Mixin for TRL trainers; configure with the class attributes (see `moe_trainer_class`)."""
+
+    moe_routing: str = "off"
+    moe_diagnostics: bool = True
+    moe_log_expert_load: bool = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.moe_routing not in ROUTING_MODES:
+            raise ValueError(f"unknown moe_routing {self.moe_routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
+        if self.moe_routing != "off" and not hasattr(self, "_generate_and_score_completions"):
+            raise ValueError(f"moe_routing={self.moe_routing!r} needs a GRPO-style trainer, not {type(self).__name__}")
+        self._moe_recorder = (RouterRecorder(self.model, log_expert_load=self.moe_log_expert_load)
+                              if self.moe_diagnostics else None)
+        self._moe_replay = RoutingReplay(self.model) if self.moe_routing != "off" else None
+        self._moe_scoring: str | None = None  # "first" while the old-policy pass is expected
+        self._moe_pending: torch.Tensor | None = None  # routing recorded by that pass
+
+    # ------------------------------------------------------------ training forward
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        routing = inputs.get(ROUTING_KEY) if isinstance(inputs, dict) else None
+        if routing is not None:  # copy: TRL reuses the buffered batch when num_iterations > 1
+            inputs = {key: value for key, value in inputs.items() if key != ROUTING_KEY}
+        mode = "train" if self.model.training else "eval"
+        if routing is not None and self._moe_replay is not None and mode == "train":
+            ctx = (self._moe_replay.replaying if self.moe_routing == "replay" else self._moe_replay.comparing)(routing)
+        else:
+            ctx = _null()
+        rec = self._moe_recorder.capture() if self._moe_recorder is not None and mode == "train" else _null()
+        with ctx, rec:
+            loss = super().compute_loss(model, inputs, *args, **kwargs)
+        self._moe_push_metrics(mode)
+        return loss
+
+    def _moe_push_metrics(self, mode: str) -> None:
+        metrics = {}
+        if self._moe_recorder is not None:
+            metrics.update(self._moe_recorder.summary())
+        if self._moe_replay is not None:
+            metrics.update(self._moe_replay.change_metrics())
+        store = getattr(self, "_metrics", None)
+        for key, value in metrics.items():
+            if store is not None:
+                store[mode][key].append(value)
+
+    # ------------------------------------------------------------ GRPO: record routing of the old-policy pass
+    def _generate_and_score_completions(self, inputs):
+        if self._moe_replay is None or not self.model.training:
+            return super()._generate_and_score_completions(inputs)
+        self._moe_scoring, self._moe_pending = "first", None
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            self._moe_scoring = None
+        if "old_per_token_logps" in output and self._moe_pending is not None:
+            routing = self._moe_pending
+        else:  # TRL skipped the old-policy pass (on-policy): run it ourselves, recording
+            output["old_per_token_logps"], routing = self._moe_score_and_record(output)
+        self._moe_pending = None
+        output[ROUTING_KEY] = routing.to(output["completion_ids"].device)
+        return output
+
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        if self._moe_scoring != "first":
+            return super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        self._moe_scoring = "done"
+        with self._moe_replay.recording():
+            result = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        try:
+            self._moe_pending = self._moe_replay.take_record()
+        except RuntimeError:  # the first pass ran on a separate reference model: nothing of ours was routed
+            self._moe_pending = None
+        return result
+
+    def _moe_score_and_record(self, output: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Old-policy log-probs (B, C) and routing (B, L, T, k) of the sampled batch, in one no-grad pass."""
+        prompt_ids, completion_ids = output["prompt_ids"], output["completion_ids"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)  # (B, P + C)
+        attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+        with torch.no_grad(), self._moe_replay.recording():
+            logps, _, _ = super()._get_per_token_logps_and_entropies(
+                self.model, input_ids, attention_mask, completion_ids.size(1),
+                batch_size=self.args.per_device_train_batch_size,
+            )
+        return logps, self._moe_replay.take_record()
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def moe_trainer_class(base: type, routing: str = "off", diagnostics: bool = True,
+                      log_expert_load: bool = False) -> type:
+    """A subclass of the TRL trainer `base` with MoE diagnostics and (GRPO only) routing measure/replay."""
+    if routing not in ROUTING_MODES:
+        raise ValueError(f"unknown routing {routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
+    name = f"MoE{base.__name__}" + ("" if routing == "off" else f"_{routing}")
+    attrs = {"moe_routing": routing, "moe_diagnostics": diagnostics, "moe_log_expert_load": log_expert_load}
+    return type(name, (MoETrainerMixin, base), attrs)
+
+
+def make_grpo_trainer_class(replay: bool, measure: bool = True, diagnostics: bool = True) -> type:
+    """GRPOTrainer subclass: `replay=True` forces the old policy's experts (R2); otherwise routing is only
+    measured (`measure=True`, logs `moe/routing_change_rate`) or left alone."""
+    from trl import GRPOTrainer
+
+    routing = "replay" if replay else "measure" if measure else "off"
+    return moe_trainer_class(GRPOTrainer, routing=routing, diagnostics=diagnostics)
+
+
+def make_sft_trainer_class(diagnostics: bool = True) -> type:
+    """SFTTrainer subclass that logs router diagnostics."""
+    from trl import SFTTrainer
+
+    return moe_trainer_class(SFTTrainer, routing="off", diagnostics=diagnostics)
