@@ -20,7 +20,9 @@ def _stats(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
-def _onehot_sub_(grad: torch.Tensor, labels: torch.Tensor, weight: float | torch.Tensor = 1.0) -> torch.Tensor:
+def _onehot_sub_(
+    grad: torch.Tensor, labels: torch.Tensor, weight: float | torch.Tensor = 1.0
+) -> torch.Tensor:
     """grad[i, labels[i]] -= weight, in place; labels must already be safe (in range)."""
     src = torch.full_like(labels[:, None], 1.0, dtype=grad.dtype) * weight
     return grad.scatter_add_(1, labels[:, None], -src)

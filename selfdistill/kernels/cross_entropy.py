@@ -40,7 +40,12 @@ def _ce_chunks(impl: Impl, hidden, weight, labels, ignore_index, inv_t, grad_sca
     def row_fn(start: int, end: int, logits: torch.Tensor):
         scale = None if grad_scale is None else grad_scale[start:end]
         return rows_op(
-            logits, labels[start:end], ignore_index=ignore_index, inv_t=inv_t, grad_scale=scale, want_grad=want_grad
+            logits,
+            labels[start:end],
+            ignore_index=ignore_index,
+            inv_t=inv_t,
+            grad_scale=scale,
+            want_grad=want_grad,
         )
 
     bytes_per_logit = hidden.element_size() + impl.module.CE_BYTES_PER_LOGIT
@@ -54,9 +59,8 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         ctx.meta = (ignore_index, reduction, inv_t, impl, need_dx, need_dw)
         ctx.weight_dtype = weight.dtype
         in_forward = reduction != "none" and (need_dx or need_dw)  # gradient computed now
-        losses, dx, dw = _ce_chunks(
-            impl, hidden, weight, labels, ignore_index, inv_t, None, need_dx and in_forward, need_dw and in_forward
-        )
+        dx_now, dw_now = need_dx and in_forward, need_dw and in_forward
+        losses, dx, dw = _ce_chunks(impl, hidden, weight, labels, ignore_index, inv_t, None, dx_now, dw_now)
         if reduction == "none":
             ctx.save_for_backward(hidden, weight, labels)
             return losses.to(hidden.dtype)
@@ -71,8 +75,9 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         ignore_index, reduction, inv_t, impl, need_dx, need_dw = ctx.meta
         if reduction == "none":
             hidden, weight, labels = ctx.saved_tensors
+            rows_grad = grad_out.to(torch.promote_types(grad_out.dtype, torch.float32))  # [N]
             _, dx, dw = _ce_chunks(
-                impl, hidden, weight, labels, ignore_index, inv_t, grad_out.to(torch.promote_types(grad_out.dtype, torch.float32)), need_dx, need_dw
+                impl, hidden, weight, labels, ignore_index, inv_t, rows_grad, need_dx, need_dw
             )
             return dx, None if dw is None else dw.to(weight.dtype), *([None] * 7)
         dx, dw, norm = ctx.saved_tensors
@@ -105,4 +110,3 @@ def fused_linear_cross_entropy(
         hidden.contiguous(), weight.contiguous(), labels.contiguous(),
         ignore_index, reduction, 1.0 / temperature, backend, need_dx, need_dw,
     )  # fmt: skip
-

@@ -26,7 +26,9 @@ class _FusedLinearDistillation(torch.autograd.Function):
                 impl, need_dx, need_dw):  # fmt: skip
         n, vocab = s_hidden.shape[0], s_weight.shape[0]
         want_grad = need_dx or need_dw
-        bytes_per_logit = s_hidden.element_size() + t_hidden.element_size() + impl.module.DISTILL_BYTES_PER_LOGIT
+        bytes_per_logit = (
+            s_hidden.element_size() + t_hidden.element_size() + impl.module.DISTILL_BYTES_PER_LOGIT
+        )
         chunk = pick_chunk_rows(n, vocab, bytes_per_logit, s_hidden.device)
         t_buf = torch.empty((min(chunk, n), vocab), device=t_hidden.device, dtype=t_hidden.dtype)  # [c, V]
 
@@ -38,7 +40,8 @@ class _FusedLinearDistillation(torch.autograd.Function):
             )  # fmt: skip
 
         losses, dx, dw = run_chunks(s_hidden, s_weight, row_fn, chunk=chunk, need_dx=need_dx, need_dw=need_dw)
-        norm = 1.0 / (labels != ignore_index).sum().clamp_min(1).to(losses.dtype)  # [] device scalar: no host sync
+        # [] device scalar: no host sync
+        norm = 1.0 / (labels != ignore_index).sum().clamp_min(1).to(losses.dtype)
         ctx.weight_dtype = s_weight.dtype
         ctx.save_for_backward(dx, dw, norm)
         return (losses.sum() * norm).to(s_hidden.dtype)

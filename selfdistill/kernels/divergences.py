@@ -47,7 +47,8 @@ def _reverse_kl(ls: torch.Tensor, lt: torch.Tensor, beta: float, want_grad: bool
 
 
 def _jsd(ls: torch.Tensor, lt: torch.Tensor, beta: float, want_grad: bool):
-    lm = torch.logaddexp(ls + math.log1p(-beta), lt + math.log(beta))  # log m, [c, V], stable where p underflows
+    # log m, [c, V]: stable where the probabilities underflow
+    lm = torch.logaddexp(ls + math.log1p(-beta), lt + math.log(beta))
     student_gap = (1.0 - beta) * (ls - lm)  # g, [c, V]
     ps = ls.exp()
     student_term = (ps * student_gap).sum(-1)  # (1 - beta) KL(p_s || m), [c]
