@@ -1,0 +1,144 @@
+"""Math reward: extract the final boxed answer and check it against the reference with sympy.
+
+Public API:
+
+* :func:`math_reward` -- TRL reward function (batch in, ``list[float | None]`` out);
+* :func:`score_records` -- offline scorer for ``selfdistill score`` (``{"reward", "status", "detail"}``);
+* :func:`verify` -- one completion in-process, ``(reward, Status)``; :func:`extract` -- the policy.
+
+How a batch is scored: extraction, guards and the fast path (normalised string equality, exact
+``Fraction`` arithmetic, structure: lists, intervals, sets, matrices, percentages, choices) run
+in the calling process and settle the common case in microseconds. Only answers that need
+sympy go to a :class:`rewards.pool.DeadlinePool` (``spawn`` workers, a hard per-item deadline,
+SIGKILL and replacement). A timeout scores 0.0 with ``TIMEOUT``; a dead worker 0.0 with
+``INFRA_ERROR``; nothing raises into the trainer. The extraction policy is in
+:mod:`rewards.math.extract`, the comparison rules in :mod:`rewards.math.compare` and
+:mod:`rewards.math.symbolic`, the caps in :mod:`rewards.math.guards`.
+
+Importing this package does not import sympy (workers do).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rewards.common import Status, completion_text
+from rewards.math.extract import Extraction, extract
+from rewards.math.verify import Pending, Verdict, judge, symbolic_task, verify
+from rewards.pool import DeadlinePool, TaskResult
+
+__all__ = ["Extraction", "Verdict", "configure", "extract", "judge", "math_reward", "score_records", "verify"]
+
+log = logging.getLogger(__name__)
+
+_CONFIG: dict[str, Any] = {
+    "workers": int(os.environ.get("SELFDISTILL_MATH_WORKERS", "0")) or min(4, os.cpu_count() or 1),
+    "deadline_s": float(os.environ.get("SELFDISTILL_MATH_DEADLINE_S", "1.0")),
+    "text_fallback": False,
+}
+_POOL: DeadlinePool | None = None
+_POOL_LOCK = threading.Lock()
+_INITIALIZER = "rewards.math.symbolic:warm_up"
+
+
+def configure(*, workers: int | None = None, deadline_s: float | None = None, text_fallback: bool | None = None) -> None:
+    """Change the default pool size, per-item deadline (seconds) or the text fallback; resets the pool."""
+    global _POOL
+    if workers is not None:
+        _CONFIG["workers"] = workers
+    if deadline_s is not None:
+        _CONFIG["deadline_s"] = deadline_s
+    if text_fallback is not None:
+        _CONFIG["text_fallback"] = text_fallback
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL.close()
+            _POOL = None
+
+
+def default_pool() -> DeadlinePool:
+    """The lazily created module-level pool (closed automatically at exit)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = DeadlinePool(_CONFIG["workers"], _CONFIG["deadline_s"], initializer=_INITIALIZER)
+        return _POOL
+
+
+def _prompt_text(prompt: Any) -> str | None:
+    if prompt is None:
+        return None
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list):
+        return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict))
+    return None
+
+
+def _from_task(result: TaskResult) -> Verdict:
+    if result.ok:
+        return Verdict(1.0, Status.PASS) if result.value else Verdict(0.0, Status.FAIL)
+    if result.kind == "timeout":
+        return Verdict(0.0, Status.TIMEOUT, result.error or "")
+    if result.kind == "crashed":
+        return Verdict(0.0, Status.INFRA_ERROR, result.error or "")
+    return Verdict(0.0, Status.FAIL, f"verifier error: {result.error}")
+
+
+def judge_batch(
+    completions: Sequence[Any], answers: Sequence[Any], prompts: Sequence[Any] | None = None, pool: DeadlinePool | None = None
+) -> list[Verdict]:
+    """Verdicts for a batch: fast path here, the rest in parallel on ``pool`` (default pool if None)."""
+    verdicts: list[Verdict | None] = [None] * len(completions)
+    pending: list[tuple[int, Pending]] = []
+    for i, (completion, ref) in enumerate(zip(completions, answers)):
+        try:
+            text = completion_text(completion)
+            prompt = _prompt_text(prompts[i]) if prompts is not None and i < len(prompts) else None
+            v = judge(text, ref, prompt, text_fallback=_CONFIG["text_fallback"])
+        except Exception as exc:  # noqa: BLE001 - a bad record must not stop the batch
+            log.warning("math reward: item %d could not be judged: %s", i, exc)
+            v = Verdict(0.0, Status.INVALID, f"{type(exc).__name__}: {exc}"[:300])
+        if isinstance(v, Pending):
+            pending.append((i, v))
+        else:
+            verdicts[i] = v
+    if pending:
+        results = (pool or default_pool()).map(symbolic_task, [(p.pred, p.ref) for _, p in pending])
+        for (i, _), res in zip(pending, results):
+            verdicts[i] = _from_task(res)
+    return [v if v is not None else Verdict(0.0, Status.INFRA_ERROR, "lost") for v in verdicts]
+
+
+def math_reward(prompts: list, completions: list, answer: list, kind: list | None = None, **kwargs: Any) -> list[float | None]:
+    """TRL reward: 1.0 when the boxed answer equals ``answer[i]``, else 0.0; None where ``kind[i] != "math"``."""
+    rows = [i for i in range(len(completions)) if kind is None or kind[i] == "math"]
+    verdicts = judge_batch(
+        [completions[i] for i in rows],
+        [answer[i] for i in rows],
+        [prompts[i] for i in rows] if prompts is not None and len(prompts) == len(completions) else None,
+    )
+    out: list[float | None] = [None] * len(completions)
+    for i, v in zip(rows, verdicts):
+        out[i] = v.reward
+    return out
+
+
+def score_records(records: list[dict], workers: int) -> list[dict]:
+    """Offline scorer: per record ``{"reward", "status", "detail"}`` from ``completion``/``answer`` keys."""
+    pool = default_pool() if workers == _CONFIG["workers"] else DeadlinePool(workers, _CONFIG["deadline_s"], _INITIALIZER)
+    try:
+        verdicts = judge_batch(
+            [r.get("completion") for r in records],
+            [r.get("answer") for r in records],
+            [r.get("prompt") for r in records],
+            pool=pool,
+        )
+    finally:
+        if pool is not _POOL:
+            pool.close()
+    return [{"reward": v.reward, "status": str(v.status), "detail": v.detail} for v in verdicts]

@@ -1,0 +1,196 @@
+"""The sympy part of the comparison. Runs only inside pool workers (it can be slow; they can be killed).
+
+Parsing uses ``latex2sympy2_extended`` (ANTLR grammar, unevaluated sympy) after our own
+normalisation, with symbol case kept (``A`` != ``a``). ``i`` and ``e`` are read as the imaginary
+unit and Euler's number. Every string passes :func:`rewards.math.guards.check` first.
+
+Equivalence:
+
+* constants: both sides evaluated to 30 digits; equal when they agree to 1e-20 relative (a
+  numeric zero test is far faster than ``simplify`` and does not hang); the decimal tolerance of
+  :mod:`rewards.math.compare` applies to decimal predictions and decimal references;
+* expressions with symbols: same free symbols, and equal values at 4 fixed points (two
+  negative, one complex) to 1e-12 relative, ignoring points where either side is undefined (at
+  least 2 must remain). This is probabilistic identity testing; a counterexample needs two
+  different expressions agreeing at all the points, which the fixed irrational-looking points
+  make unlikely;
+* sets / intervals / unions: sympy equality after evaluation;
+* relations: a relation reference matches a relation or an interval prediction describing the
+  same solution set (``x > 3`` ~ ``(3, \\infty)``), not the reverse (Math-Verify's asymmetry);
+* equations: ``lhs - rhs`` of both proportional (``2x + 2y = 2`` ~ ``x + y = 1``).
+"""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+
+import sympy
+from latex2sympy2_extended import latex2sympy
+from latex2sympy2_extended.latex2sympy2 import ConversionConfig
+from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+from rewards.math.guards import check
+
+_NORM = NormalizationConfig(basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="none", equations=False)
+_CONV = ConversionConfig(interpret_as_mixed_fractions=True, lowercase_symbols=False)
+_POINTS = [Fraction(7123, 10000), Fraction(-13371, 10000), Fraction(21719, 10000), Fraction(-4183, 10000)]
+_CONSTANTS = {"i": sympy.I, "e": sympy.E}
+
+
+class Unsafe(ValueError):
+    """The string tripped a guard and was not parsed."""
+
+
+@functools.lru_cache(maxsize=4096)
+def parse(latex: str):
+    """sympy object for one normalised LaTeX answer (cached). Raises on guard trips and parse errors."""
+    reason = check(latex)
+    if reason:
+        raise Unsafe(reason)
+    expr = latex2sympy(latex, normalization_config=_NORM, conversion_config=_CONV)
+    if isinstance(expr, sympy.Basic):
+        subs = {s: _CONSTANTS[s.name] for s in expr.free_symbols if isinstance(s, sympy.Symbol) and s.name in _CONSTANTS}
+        if subs:
+            expr = expr.xreplace(subs)
+    return expr
+
+
+def _value(expr, at: dict | None = None):
+    v = expr.xreplace(at) if at else expr
+    v = sympy.N(v, 30)
+    return complex(v) if v.is_number and v.is_finite is not False else None
+
+
+def _close(a: complex, b: complex, rel: float) -> bool:
+    return abs(a - b) <= rel * max(1.0, abs(b))
+
+
+def _numbers_equal(a, b, decimal_places: int | None, ref_places: int | None) -> bool:
+    va, vb = _value(a), _value(b)
+    if va is None or vb is None:
+        return bool(sympy.simplify(a - b) == 0)
+    if decimal_places is not None and ref_places is None and abs(va.imag) < 1e-30 and abs(vb.imag) < 1e-30:
+        return abs(va.real - vb.real) <= min(10.0**-decimal_places, abs(vb.real) / 1000) or _close(va, vb, 1e-20)
+    if ref_places is not None and decimal_places is None and abs(va.imag) < 1e-30:
+        return round(va.real, ref_places) == round(vb.real, ref_places)
+    return _close(va, vb, 1e-20)
+
+
+def _sample_equal(a, b) -> bool:
+    symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
+    if {s.name for s in a.free_symbols} != {s.name for s in b.free_symbols}:
+        return False
+    checked = 0
+    for k in range(len(_POINTS)):
+        at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
+        try:
+            va, vb = _value(a, at), _value(b, at)
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        if va is None or vb is None:
+            continue
+        if not _close(va, vb, 1e-12):
+            return False
+        checked += 1
+    return checked >= 2
+
+
+def _is_set(x) -> bool:
+    return isinstance(x, sympy.Set)
+
+
+def expressions_equivalent(pred: str, ref: str, decimal_places: int | None = None, ref_places: int | None = None) -> bool:
+    """Symbolic equivalence of two normalised answers (see the module docstring)."""
+    try:
+        a, b = parse(pred), parse(ref)
+    except Unsafe:
+        return False
+    except Exception:  # noqa: BLE001 - unparseable prediction: not equivalent
+        return False
+    if isinstance(a, str) or isinstance(b, str):
+        return False
+    if _is_set(a) or _is_set(b):
+        return _is_set(a) and _is_set(b) and bool(a == b or sympy.simplify(a.symmetric_difference(b)) == sympy.S.EmptySet)
+    if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
+        return (
+            isinstance(a, sympy.MatrixBase)
+            and isinstance(b, sympy.MatrixBase)
+            and a.shape == b.shape
+            and all(_expr_equal(x, y, None, None) for x, y in zip(a, b))
+        )
+    if isinstance(a, sympy.logic.boolalg.Boolean) or isinstance(b, sympy.logic.boolalg.Boolean):
+        return bool(a == b)
+    if not isinstance(a, sympy.Expr) or not isinstance(b, sympy.Expr):
+        return bool(a == b)
+    return _expr_equal(a, b, decimal_places, ref_places)
+
+
+def _expr_equal(a, b, decimal_places, ref_places) -> bool:
+    if a == b:
+        return True
+    if not a.free_symbols and not b.free_symbols:
+        return _numbers_equal(a, b, decimal_places, ref_places)
+    return _sample_equal(a, b)
+
+
+def _as_solution_set(x):
+    if _is_set(x):
+        return x
+    if isinstance(x, sympy.logic.boolalg.Boolean) and len(x.free_symbols) == 1:
+        return x.as_set()
+    return None
+
+
+def relations_equivalent(pred: str, ref: str) -> bool:
+    """A relation reference vs a relation or interval prediction with the same solution set."""
+    try:
+        a, b = parse(pred), parse(ref)
+    except Exception:  # noqa: BLE001
+        return False
+    if isinstance(a, str) or isinstance(b, str):
+        return False
+    if a == b:
+        return True
+    if _is_set(b) and not _is_set(a):  # relation predicted for an interval reference: not accepted
+        return False
+    sa, sb = _as_solution_set(a), _as_solution_set(b)
+    if sa is None or sb is None:
+        return False
+    if isinstance(b, sympy.logic.boolalg.Boolean) and isinstance(a, sympy.logic.boolalg.Boolean):
+        if {s.name for s in a.free_symbols} != {s.name for s in b.free_symbols}:
+            return False
+    return bool(sa == sb)
+
+
+def equations_equivalent(pred: str, ref: str) -> bool:
+    """Two equations whose ``lhs - rhs`` differ by a nonzero constant factor."""
+    try:
+        a, b = parse(pred), parse(ref)
+    except Exception:  # noqa: BLE001
+        return False
+    if not isinstance(a, sympy.Equality) or not isinstance(b, sympy.Equality):
+        return False
+    da, db = a.lhs - a.rhs, b.lhs - b.rhs
+    if {s.name for s in da.free_symbols} != {s.name for s in db.free_symbols}:
+        return False
+    if not da.free_symbols:
+        return False
+    ratios = []
+    symbols = sorted(da.free_symbols, key=lambda s: s.name)
+    for k in range(len(_POINTS)):
+        at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
+        va, vb = _value(da, at), _value(db, at)
+        if va is None or vb is None or abs(vb) < 1e-15:
+            continue
+        ratios.append(va / vb)
+    return len(ratios) >= 2 and abs(ratios[0]) > 1e-12 and all(_close(r, ratios[0], 1e-10) for r in ratios)
+
+
+def warm_up() -> None:
+    """Import and exercise the parser once so the first real task does not pay for it."""
+    for s in ("\\frac{1}{2}+x^2", "(1,2]", "x>3", "\\sqrt{2}"):
+        try:
+            parse(s)
+        except Exception:  # noqa: BLE001
+            pass
