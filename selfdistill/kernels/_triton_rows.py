@@ -155,6 +155,10 @@ def _distill_rows_kernel(
             tl.store(s_base + cols, grad.to(s_ptr.dtype.element_ty), mask=mask)
 
 
+# Whether the kernels were decorated under TRITON_INTERPRET=1 (read by triton at decoration, i.e. at import here).
+INTERPRETED = not isinstance(_ce_rows_kernel, triton.runtime.JITFunction)
+
+
 def ce_rows(logits, labels, *, ignore_index, inv_t, grad_scale, want_grad):
     """See `_torch_rows.ce_rows`; writes the gradient over `logits` and returns it."""
     n, vocab = logits.shape

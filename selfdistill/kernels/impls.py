@@ -1,15 +1,14 @@
 """Registry of implementations of the row ops (`torch`, `triton`), loaded lazily so `import selfdistill.kernels`
 never imports triton. `impl="auto"` picks Triton for CUDA tensors when triton is installed, else torch.
 
-`triton` on CPU tensors is allowed only under the interpreter (`TRITON_INTERPRET=1`, set before triton is imported),
-which is how the kernels are tested without a GPU.
+`triton` on CPU tensors is allowed only when the kernels were loaded under the interpreter (`TRITON_INTERPRET=1`
+when `_triton_rows` is first imported), which is how they are tested without a GPU.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
@@ -45,9 +44,11 @@ def resolve_impl(name: str, device: torch.device) -> Impl:
     if name == "triton":
         if not triton_available():
             raise ValueError("impl='triton' needs the triton package (pip install 'selfdistill[kernels]')")
-        if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        impl = _load(name)
+        if device.type != "cuda" and not impl.module.INTERPRETED:
             raise ValueError(
-                f"impl='triton' needs CUDA tensors (got {device.type}); set TRITON_INTERPRET=1 before importing "
-                "triton to run it on CPU, or use impl='torch'"
+                f"impl='triton' needs CUDA tensors (got {device.type}); set TRITON_INTERPRET=1 before the first "
+                "use of the Triton kernels to run them on CPU, or use impl='torch'"
             )
+        return impl
     return _load(name)
