@@ -1,0 +1,167 @@
+"""Fused LM-head losses for Hugging Face causal LMs: run the decoder, never the `lm_head`, so no `[B, T, V]` logits.
+
+    from selfdistill.kernels.hf import fused_causal_lm_loss, fused_causal_lm_distill_loss
+    loss = fused_causal_lm_loss(model, input_ids, attention_mask, labels)          # == model(..., labels=labels).loss
+    loss = fused_causal_lm_distill_loss(student, teacher, input_ids, attention_mask, labels, divergence="jsd")
+
+Labels follow the Hugging Face convention: `labels[b, t]` is the token at position t (-100 to ignore) and the loss
+predicts it from position t - 1, averaged over the non-ignored tokens of the batch.
+
+What is reproduced and what is refused:
+- tied input/output embeddings work unchanged (the head weight *is* the embedding; autograd adds both gradients);
+- PEFT-wrapped models are unwrapped (LoRA layers live inside the decoder modules, so they still apply);
+- MoE models whose config sets `output_router_logits` get the same load-balancing aux loss as their own forward;
+- anything that changes logits after the head matmul (a head bias, `final_logit_softcapping`, `logit_scale`,
+  `logits_scaling`) cannot be reproduced by the fused kernels and raises `ValueError` naming the attribute.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from .cross_entropy import fused_linear_cross_entropy
+from .distillation import fused_linear_distillation
+
+IGNORE_INDEX = -100
+# Config attributes that transform logits after the head matmul, with the value at which they are a no-op.
+_LOGIT_TRANSFORMS: dict[str, float | None] = {
+    "final_logit_softcapping": None,
+    "logit_scale": 1.0,
+    "logits_scaling": 1.0,
+}
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The underlying transformers model of a PEFT wrapper, or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _text_config(model: torch.nn.Module):
+    config = model.config
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def _wants_router_aux(model: torch.nn.Module) -> bool:
+    return bool(getattr(_text_config(model), "output_router_logits", False))
+
+
+def lm_head_weight(model: torch.nn.Module) -> torch.Tensor:
+    """The output projection `[V, H]`, after checking that logits are exactly `hidden @ weight.T`."""
+    model = _unwrap(model)
+    config = _text_config(model)
+    for name, neutral in _LOGIT_TRANSFORMS.items():
+        value = getattr(config, name, neutral)
+        if value is not None and value != neutral:
+            raise ValueError(
+                f"{type(model).__name__} sets config.{name}={value}: the fused LM-head losses cannot reproduce "
+                "that logit transform; use kernels=eager for this model"
+            )
+    head = model.get_output_embeddings()
+    if head is None or not hasattr(head, "weight"):
+        raise ValueError(
+            f"{type(model).__name__} has no output embedding (get_output_embeddings() is {head!r})"
+        )
+    if getattr(head, "bias", None) is not None:
+        raise ValueError(f"{type(model).__name__}.lm_head.bias is set: the fused LM-head losses take no bias")
+    return head.weight
+
+
+def causal_lm_hidden(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,  # [B, T]
+    attention_mask: torch.Tensor | None = None,  # [B, T]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The decoder's final hidden states `[B, T, H]` (no lm_head) and the MoE aux loss (None unless configured)."""
+    model = _unwrap(model)
+    decoder = model.get_decoder()
+    kwargs = {"output_router_logits": True} if _wants_router_aux(model) else {}
+    out = decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs)
+    hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    return hidden, (_router_aux_loss(model, out.router_logits, attention_mask) if kwargs else None)
+
+
+def _router_aux_loss(model, router_logits, attention_mask) -> torch.Tensor:
+    """The model family's own load-balancing loss times its coefficient, as its forward adds it."""
+    aux_fn = getattr(sys.modules[type(model).__module__], "load_balancing_loss_func", None)
+    missing = [
+        a for a in ("num_experts", "num_experts_per_tok", "router_aux_loss_coef") if not hasattr(model, a)
+    ]
+    if aux_fn is None or missing:
+        raise ValueError(
+            f"{type(model).__name__} sets output_router_logits but its aux loss cannot be found "
+            f"(load_balancing_loss_func in {type(model).__module__}; attributes {missing})"
+        )
+    aux = aux_fn(router_logits, model.num_experts, model.num_experts_per_tok, attention_mask)
+    return model.router_aux_loss_coef * aux
+
+
+def shift_for_next_token(
+    hidden: torch.Tensor,  # [B, T, H]
+    labels: torch.Tensor,  # [B, T]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pair each position's hidden state with the next token: `hidden [B*(T-1), H]`, `labels [B*(T-1)]`."""
+    flat_hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1])  # [N, H]
+    flat_labels = labels[:, 1:].reshape(-1)  # [N]
+    return flat_hidden, flat_labels
+
+
+def fused_causal_lm_loss(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,  # [B, T]
+    attention_mask: torch.Tensor | None,  # [B, T]
+    labels: torch.Tensor,  # [B, T], -100 where ignored
+    impl: str = "auto",
+    num_items_in_batch: int | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Next-token cross-entropy (+ MoE aux loss when configured); the same value as `model(..., labels).loss`.
+
+    `num_items_in_batch` (as Hugging Face trainers pass it under gradient accumulation) replaces the batch's own
+    count of non-ignored tokens as the divisor.
+    """
+    weight = lm_head_weight(model)
+    hidden, aux = causal_lm_hidden(model, input_ids, attention_mask)
+    flat_hidden, flat_labels = shift_for_next_token(hidden, labels)
+    reduction = "mean" if num_items_in_batch is None else "sum"
+    loss = fused_linear_cross_entropy(
+        flat_hidden.to(weight.dtype), weight, flat_labels, reduction=reduction, impl=impl
+    )
+    if num_items_in_batch is not None:
+        loss = loss / num_items_in_batch
+    return loss if aux is None else loss + aux.to(loss.dtype)
+
+
+def fused_causal_lm_distill_loss(
+    student: torch.nn.Module,
+    teacher: torch.nn.Module,
+    input_ids: torch.Tensor,  # [B, T], the same tokens for both (tokenizers must match)
+    attention_mask: torch.Tensor | None,  # [B, T]
+    labels: torch.Tensor,  # [B, T], -100 where ignored (prompt, padding)
+    *,
+    divergence: str = "forward_kl",
+    beta: float = 0.5,
+    temperature: float = 1.0,
+    hard_weight: float = 0.0,
+    impl: str = "auto",
+) -> torch.Tensor:
+    """Logit distillation of `teacher` into `student` on next-token positions (+ the student's MoE aux loss).
+
+    The teacher runs under `torch.no_grad()`; see `fused_linear_distillation` for the loss and its arguments.
+    """
+    s_weight, t_weight = lm_head_weight(student), lm_head_weight(teacher)
+    if s_weight.shape[0] != t_weight.shape[0]:
+        raise ValueError(
+            f"student and teacher output vocabularies differ ({s_weight.shape[0]} vs {t_weight.shape[0]}): "
+            "logit distillation needs the same tokenizer and embedding size"
+        )
+    s_hidden, aux = causal_lm_hidden(student, input_ids, attention_mask)
+    with torch.no_grad():
+        t_hidden, _ = causal_lm_hidden(teacher, input_ids, attention_mask)
+    s_flat, flat_labels = shift_for_next_token(s_hidden, labels)
+    t_flat, _ = shift_for_next_token(t_hidden, labels)
+    loss = fused_linear_distillation(
+        s_flat.to(s_weight.dtype), s_weight, t_flat.to(t_weight.dtype), t_weight, flat_labels,
+        divergence=divergence, beta=beta, temperature=temperature, hard_weight=hard_weight, impl=impl,
+    )  # fmt: skip
+    return loss if aux is None else loss + aux.to(loss.dtype)

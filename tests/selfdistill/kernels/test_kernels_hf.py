@@ -1,0 +1,116 @@
+"""selfdistill.kernels.hf against the models' own losses, on tiny random-init Hugging Face causal LMs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from _kernel_cases import rel_err
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from selfdistill.kernels.hf import fused_causal_lm_distill_loss, fused_causal_lm_loss, lm_head_weight
+from selfdistill.kernels.reference import reference_linear_distillation
+
+VOCAB = 97
+TINY = dict(
+    vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, max_position_embeddings=64,
+)  # fmt: skip
+
+
+def _model(model_type: str, seed: int = 0, **overrides) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    config = AutoConfig.for_model(model_type, **{**TINY, **overrides})
+    return AutoModelForCausalLM.from_config(config).float()
+
+
+def _batch(seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(0, VOCAB, (3, 11), generator=gen)  # [B, T]
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 8:] = 0  # right padding
+    labels = input_ids.clone()
+    labels[:, :4] = -100  # prompt
+    labels[attention_mask == 0] = -100
+    return input_ids, attention_mask, labels
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize(
+    ("model_type", "overrides"),
+    [
+        ("qwen2", {"tie_word_embeddings": True}),
+        ("llama", {"tie_word_embeddings": False}),
+        ("qwen3_moe", {"output_router_logits": True, "num_experts": 4, "num_experts_per_tok": 2,
+                       "moe_intermediate_size": 16, "router_aux_loss_coef": 0.5}),
+    ],
+)  # fmt: skip
+def test_loss_and_grads_match_the_models_own(model_type, overrides):
+    model = _model(model_type, **overrides)
+    input_ids, attention_mask, labels = _batch()
+    ref = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+    ref.backward()
+    ref_grads = _grads(model)
+    model.zero_grad(set_to_none=True)
+    got = fused_causal_lm_loss(model, input_ids, attention_mask, labels, impl="torch")
+    got.backward()
+    got_grads = _grads(model)
+    assert rel_err(got, ref) < 1e-5
+    assert got_grads.keys() == ref_grads.keys() and len(got_grads) > 5
+    for name, grad in ref_grads.items():
+        assert rel_err(got_grads[name], grad) < 1e-4, name
+
+
+def test_num_items_in_batch_divides_the_sum():
+    model = _model("qwen2")
+    input_ids, attention_mask, labels = _batch(1)
+    mean = fused_causal_lm_loss(model, input_ids, attention_mask, labels, impl="torch")
+    n_valid = int((labels[:, 1:] != -100).sum())
+    summed = fused_causal_lm_loss(
+        model, input_ids, attention_mask, labels, impl="torch", num_items_in_batch=2 * n_valid
+    )
+    assert torch.allclose(summed * 2, mean)
+
+
+@pytest.mark.parametrize("divergence", ["forward_kl", "jsd"])
+def test_distill_matches_reference_on_full_logits(divergence):
+    student = _model("qwen2", seed=1, tie_word_embeddings=True)
+    teacher = _model("llama", seed=2, hidden_size=48, tie_word_embeddings=False)
+    teacher.requires_grad_(False)
+    input_ids, attention_mask, labels = _batch(2)
+    kw = dict(divergence=divergence, beta=0.4, temperature=1.5, hard_weight=0.25)
+    got = fused_causal_lm_distill_loss(
+        student, teacher, input_ids, attention_mask, labels, impl="torch", **kw
+    )
+    got.backward()
+    got_grads = _grads(student)
+    student.zero_grad(set_to_none=True)
+    # Reference from the models' own full logits: logits as "hidden" through an identity head.
+    s_logits = student(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].reshape(-1, VOCAB)
+    with torch.no_grad():
+        t_logits = (
+            teacher(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].reshape(-1, VOCAB)
+        )
+    eye = torch.eye(VOCAB)
+    ref = reference_linear_distillation(s_logits, eye, t_logits, eye, labels[:, 1:].reshape(-1), **kw)
+    ref.backward()
+    assert rel_err(got, ref) < 1e-5
+    for name, grad in _grads(student).items():
+        assert rel_err(got_grads[name], grad) < 1e-4, name
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_logit_softcapping_is_refused_by_name():
+    model = _model("gemma2", head_dim=8, final_logit_softcapping=30.0)
+    with pytest.raises(ValueError, match="config.final_logit_softcapping=30.0"):
+        lm_head_weight(model)
+
+
+def test_vocab_mismatch_is_refused():
+    input_ids, attention_mask, labels = _batch()
+    with pytest.raises(ValueError, match="vocabularies differ"):
+        fused_causal_lm_distill_loss(
+            _model("qwen2"), _model("qwen2", vocab_size=101), input_ids, attention_mask, labels
+        )
