@@ -108,7 +108,7 @@ def judge_batch(
         else:
             verdicts[i] = v
     if pending:
-        results = (pool or default_pool()).map(symbolic_task, [(p.pred, p.ref) for _, p in pending])
+        results = (pool or default_pool()).map(symbolic_task, [(p.preds, p.ref) for _, p in pending])
         for (i, _), res in zip(pending, results):
             verdicts[i] = _from_task(res)
     return [v if v is not None else Verdict(0.0, Status.INFRA_ERROR, "lost") for v in verdicts]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from rewards.math.fastexpr import constant, numeric_equal
 from rewards.math.normalize import Norm, Number, brackets, matrix_rows, normalize, read_number, split_top
 
 _CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
@@ -248,11 +249,29 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
         return _num_match(pn, rn)
     if _WORD_RE.match(pt) and _WORD_RE.match(rt) and (len(pt) > 1 or len(rt) > 1):
         return pt.lower() == rt.lower()
+    fast = _numeric(pt, rt, pn, rn)
+    if fast is not None:
+        return fast
     if not symbolic:
         return None
     from rewards.math.symbolic import expressions_equivalent
 
     return expressions_equivalent(pt, rt, decimal_places=_places(pt), ref_places=_places(rt))
+
+
+def _numeric(pt: str, rt: str, pn: Number | None, rn: Number | None) -> bool | None:
+    """Float evaluation (see :mod:`rewards.math.fastexpr`), with the decimal-tolerance rules."""
+    if pn is not None and pn.places is not None and rn is None:  # 1.414 vs \sqrt{2}
+        v = constant(rt)
+        if v is None or abs(v.imag) > 1e-12 or abs(v.real) > 1e9:
+            return None
+        return _close_decimal(pn.value, pn.places, Fraction(v.real))
+    if rn is not None and rn.places is not None and pn is None:  # \sqrt{2} vs 1.414
+        v = constant(pt)
+        if v is None or abs(v.imag) > 1e-12 or abs(v.real) > 1e9:
+            return None
+        return round(v.real, rn.places) == float(rn.value)
+    return numeric_equal(pt, rt)
 
 
 def _places(s: str) -> int | None:

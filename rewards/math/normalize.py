@@ -9,6 +9,7 @@ structure (lists, brackets, unions, equations) without evaluating anything.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -81,15 +82,22 @@ def _unwrap_text(s: str) -> str:
     return _TEXT.sub(lambda m: m.group(1), s)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalize(answer: str) -> Norm:
-    """Canonical spelling of one answer. Idempotent; never raises."""
+    """Canonical spelling of one answer (cached). Idempotent; never raises."""
     s = _strip_wrappers(answer)
-    s = _REMOVE_RE.sub("", s)
-    for pattern, repl in _REPLACE:
-        s = pattern.sub(repl, s)
-    degree = bool(_DEGREE.search(s))
-    s = _DEGREE.sub("", s)
-    s = _unwrap_text(s.strip())
+    if "\\" in s or "~" in s:
+        s = _REMOVE_RE.sub("", s)
+        for pattern, repl in _REPLACE:
+            s = pattern.sub(repl, s)
+    elif not s.isascii() or "=" in s or "{,}" in s:
+        for pattern, repl in _REPLACE:
+            s = pattern.sub(repl, s)
+    degree = "\\circ" in s or "°" in s or "\\degree" in s
+    if degree:
+        degree = bool(_DEGREE.search(s))
+        s = _DEGREE.sub("", s)
+    s = _unwrap_text(s.strip()) if "\\" in s else s.strip()
     s = s.replace("\\$", "").replace("$", "").strip()
     percent = bool(_PERCENT.search(s))
     s = _PERCENT.sub("", s).strip()
@@ -127,6 +135,7 @@ def _decimal(text: str) -> Number:
     return Number(Fraction(text if not text.endswith(".") else text[:-1]), places)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def read_number(s: str, *, thousands: bool = True) -> Number | None:
     """Exact value of a plain numeric answer, or None when ``s`` is not one. Never evaluates powers."""
     s = s.replace(" ", "")
@@ -195,6 +204,8 @@ def _depth_scan(s: str):
 
 def split_top(s: str, sep: str) -> list[str]:
     """Split on ``sep`` (a single char or a command like ``\\cup``) at bracket depth 0."""
+    if sep not in s:
+        return [s.strip()]
     parts, last = [], 0
     if len(sep) == 1:
         for i, c, d in _depth_scan(s):

@@ -8,6 +8,7 @@ answer strings, which the caller sends to a pool worker (:func:`symbolic_task`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rewards.common import Status
@@ -15,6 +16,9 @@ from rewards.math.compare import equivalent, lhs_dropped
 from rewards.math.extract import extract, is_hedge, restates_prompt
 from rewards.math.guards import MAX_ANSWER_CHARS, check
 from rewards.math.normalize import brackets, normalize, read_number, split_top
+
+MAX_BOXES = 20  # more distinct boxes than this is a hedge whatever the reference
+_VAR_ONLY = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?$")
 
 
 @dataclass(frozen=True)
@@ -26,9 +30,9 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Pending:
-    """Needs the symbolic check: ``equivalent(pred, ref, symbolic=True)`` in a worker."""
+    """Needs the symbolic check: every string in ``preds`` must equal ``ref`` (in a worker)."""
 
-    pred: str
+    preds: tuple[str, ...]
     ref: str
 
 
@@ -47,16 +51,32 @@ def _contradiction(pred: str) -> bool:
     return all(v is not None for v in values) and len({v.value for v in values}) > 1
 
 
-def _final_side(pred: str, ref: str) -> str:
-    """``2+3=5`` -> ``5`` and ``x=3`` -> ``3`` when the reference is not an equation."""
+def _sides(pred: str, ref: str) -> list[str]:
+    """What must equal the reference: ``x=3`` -> ``[3]``; ``2+3=5`` -> ``[2+3, 5]`` (every side).
+
+    Only when the reference is not itself an equation. Requiring every side (not just the last)
+    stops ``\\boxed{<anything> = 3}`` from earning credit for a false equality.
+    """
     if "=" in ref:
-        return pred
+        return [pred]
     text = normalize(pred).text
     parts = split_top(text, "=")
-    if len(parts) < 2 or not parts[-1]:
-        return pred
+    if len(parts) < 2 or not all(parts):
+        return [pred]
     dropped = lhs_dropped(text)
-    return dropped if dropped != text else parts[-1]
+    if dropped != text:
+        return [dropped]
+    return [p for p in parts if not _VAR_ONLY.match(p)]
+
+
+def _fast(pred: str, reference: str) -> Verdict | None:
+    """Microsecond path: identical strings, or two plain numbers compared as exact Fractions."""
+    if pred == reference.strip():
+        return Verdict(1.0, Status.PASS)
+    p, r = read_number(pred.replace(" ", "")), read_number(reference.strip().replace(" ", ""))
+    if p is not None and r is not None and p.places is None and r.places is None:
+        return Verdict(1.0, Status.PASS) if p.value == r.value else Verdict(0.0, Status.FAIL)
+    return None
 
 
 def judge(completion: str, reference: str, prompt: str | None = None, *, text_fallback: bool = False) -> Verdict | Pending:
@@ -68,44 +88,55 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
     ex = extract(completion, text_fallback=text_fallback)
     if ex.status is not None:
         return Verdict(0.0, ex.status, ex.reason)
-    boxes = [b for b in ex.answers if len(b) <= MAX_ANSWER_CHARS]
+    raw = list(dict.fromkeys(ex.answers))  # dedupe before any normalisation: 100k equal boxes stay cheap
+    if len(raw) == 1 and len(raw[0]) <= MAX_ANSWER_CHARS and not (prompt and restates_prompt(raw[0], prompt)):
+        fast = _fast(raw[0], reference)
+        if fast is not None:
+            return fast
+    boxes = [b for b in raw if len(b) <= MAX_ANSWER_CHARS]
     if not boxes:
         return Verdict(0.0, Status.FAIL, f"answer longer than {MAX_ANSWER_CHARS} chars")
     if len(reference) > MAX_ANSWER_CHARS:
         return Verdict(0.0, Status.INVALID, f"reference longer than {MAX_ANSWER_CHARS} chars")
+    if len(boxes) > MAX_BOXES:
+        return Verdict(0.0, Status.AMBIGUOUS, f"{len(boxes)} different boxed answers")
     distinct = list(dict.fromkeys(normalize(b).text for b in boxes))
     if len(distinct) > 1:
         if not _is_list(reference):
             return Verdict(0.0, Status.AMBIGUOUS, f"{len(distinct)} different boxed answers")
         pred = ", ".join(distinct)
     else:
-        pred = boxes[-1]
+        pred = ex.answers[-1]
     if is_hedge(pred) and not is_hedge(reference):
         return Verdict(0.0, Status.AMBIGUOUS, "hedged answer ('or')")
     if _contradiction(pred):
         return Verdict(0.0, Status.AMBIGUOUS, "equality between different values")
     if restates_prompt(pred, prompt) and normalize(pred).text != normalize(reference).text:
         return Verdict(0.0, Status.AMBIGUOUS, "answer restates the question")
-    pred = _final_side(pred, reference)
-    reason = check(pred)
-    if reason:
-        same = normalize(pred).text == normalize(reference).text
-        return Verdict(1.0, Status.PASS) if same else Verdict(0.0, Status.FAIL, f"not evaluated: {reason}")
-    eq = equivalent(pred, reference, symbolic=False)
-    if eq is None:
-        return Pending(pred, reference)
-    return Verdict(1.0, Status.PASS) if eq else Verdict(0.0, Status.FAIL)
+    undecided = []
+    for side in _sides(pred, reference):
+        reason = check(side)
+        if reason:
+            if normalize(side).text == normalize(reference).text:
+                continue
+            return Verdict(0.0, Status.FAIL, f"not evaluated: {reason}")
+        eq = equivalent(side, reference, symbolic=False)
+        if eq is False:
+            return Verdict(0.0, Status.FAIL)
+        if eq is None:
+            undecided.append(side)
+    return Pending(tuple(undecided), reference) if undecided else Verdict(1.0, Status.PASS)
 
 
-def symbolic_task(pred: str, ref: str) -> bool:
+def symbolic_task(preds: tuple[str, ...], ref: str) -> bool:
     """Pool task: the full comparison, sympy allowed. Module-level so it pickles by name."""
-    return bool(equivalent(pred, ref, symbolic=True))
+    return all(equivalent(p, ref, symbolic=True) for p in preds)
 
 
 def verify(completion: str, reference: str, prompt: str | None = None, *, text_fallback: bool = False) -> tuple[float, Status]:
     """``(reward, status)`` for one completion, computed in this process (no deadline)."""
     v = judge(completion, reference, prompt, text_fallback=text_fallback)
     if isinstance(v, Pending):
-        ok = symbolic_task(v.pred, v.ref)
+        ok = symbolic_task(v.preds, v.ref)
         return (1.0, Status.PASS) if ok else (0.0, Status.FAIL)
     return v.reward, v.status
