@@ -1,0 +1,143 @@
+"""Routing replay and diagnostics inside TRL's GRPOTrainer; aux-loss control and router freezing.
+
+The probe subclass below only observes: it copies what TRL hands to the loss (the recorded routing and the
+old-policy log-probs) and what the training forward computes, so the assertions check the real trainer path.
+"""
+
+import pytest
+import torch
+from helpers import grpo_config, prompt_dataset, reward_digits, snapshot, tiny_model_and_tokenizer
+
+from selfdistill.models.moe.control import freeze_router, generation_safe, rl_aux_loss_coef, sft_aux_loss_coef
+from selfdistill.models.moe.routers import find_routers
+from selfdistill.models.moe.trl import ROUTING_KEY, make_grpo_trainer_class, moe_trainer_class
+
+
+def probe_class(replay: bool):
+    base = make_grpo_trainer_class(replay=replay)
+
+    class Probe(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.captured, self._probe, self.experts_seen = [], None, {}
+            for layer, router in find_routers(self.model).items():
+                parent = next(m for m in self.model.modules() if any(c is router for c in m.children()))
+                parent.experts.register_forward_pre_hook(self._experts_hook(layer))
+
+        def _experts_hook(self, layer):
+            def hook(module, args):
+                if torch.is_grad_enabled() and self._probe is not None:
+                    self._probe["experts"][layer] = args[1].clone()
+            return hook
+
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            self._probe = {"routing": inputs[ROUTING_KEY].clone(), "old": inputs["old_per_token_logps"].clone(),
+                           "mask": inputs["completion_mask"].clone(), "experts": {}}
+            loss = super().compute_loss(model, inputs, *args, **kwargs)
+            self.captured.append(self._probe)
+            self._probe = None
+            return loss
+
+        def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+            result = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+            if self._probe is not None and torch.is_grad_enabled():
+                self._probe["new"] = result[0].detach().clone()
+            return result
+
+    return Probe
+
+
+def run_probe(tmp_path, replay: bool, lr: float, steps_per_generation: int = 2):
+    model, tok = tiny_model_and_tokenizer("qwen3_moe")
+    # one generation of 8 completions feeds 2 optimizer steps of 4 (steps_per_generation=2): the 2nd is
+    # off-policy and TRL runs its own old-policy pass; with 1, TRL skips it and the mixin runs it
+    args = grpo_config(tmp_path, learning_rate=lr, steps_per_generation=steps_per_generation,
+                       max_steps=steps_per_generation, num_generations=4)
+    trainer = probe_class(replay)(model=model, reward_funcs=[reward_digits], args=args,
+                                  train_dataset=prompt_dataset(8), processing_class=tok)
+    trainer.train()
+    return trainer
+
+
+@pytest.mark.parametrize("steps_per_generation", [pytest.param(1, marks=pytest.mark.slow), 2])
+def test_replay_unchanged_policy_logprobs_match_sampling_ones(tmp_path, steps_per_generation):
+    trainer = run_probe(tmp_path, replay=True, lr=0.0, steps_per_generation=steps_per_generation)
+    assert len(trainer.captured) == steps_per_generation
+    for probe in trainer.captured:
+        mask = probe["mask"].bool()
+        diff = (probe["new"] - probe["old"])[mask].abs().max()
+        assert diff <= 1e-6, diff
+    changes = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
+    assert changes == [0.0] * steps_per_generation
+
+
+def test_replay_training_forward_uses_exactly_the_recorded_experts(tmp_path):
+    trainer = run_probe(tmp_path, replay=True, lr=1.0)
+    probe = trainer.captured[1]  # after one big optimizer step: the router would now choose differently
+    k = probe["routing"].shape[-1]
+    for pos, layer in enumerate(find_routers(trainer.model)):
+        forced = probe["routing"][:, pos].reshape(-1, k).long()
+        assert torch.equal(probe["experts"][layer].long(), forced), f"layer {layer}"
+    second = [h for h in trainer.state.log_history if "moe/routing_change_rate" in h][1]
+    assert second["moe/routing_change_rate"] > 0.0  # what the router wanted vs what was replayed
+
+
+def test_measure_mode_change_rate_zero_then_positive_after_large_lr_step(tmp_path):
+    trainer = run_probe(tmp_path, replay=False, lr=1.0)
+    rates = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
+    assert rates[0] == 0.0 and rates[1] > 0.0
+    probe = trainer.captured[1]
+    k = probe["routing"].shape[-1]
+    layer0 = next(iter(find_routers(trainer.model)))
+    assert not torch.equal(probe["experts"][layer0].long(), probe["routing"][:, 0].reshape(-1, k).long())
+    assert any(f"moe/routing_change_rate/layer_{layer0}" in h for h in trainer.state.log_history)
+
+
+def test_rl_aux_loss_off_by_default_and_config_stays_generation_safe(tmp_path):
+    assert rl_aux_loss_coef() == 0.0 and sft_aux_loss_coef() is None
+    model, tok = tiny_model_and_tokenizer("qwen3_moe")
+    trainer = make_grpo_trainer_class(replay=False)(
+        model=model, reward_funcs=[reward_digits], args=grpo_config(tmp_path), train_dataset=prompt_dataset(),
+        processing_class=tok)
+    assert trainer.aux_loss_enabled is False
+    assert model.config.output_router_logits is False
+    # TRL's own default (None) would use the architecture's 0.001: on
+    model2, _ = tiny_model_and_tokenizer("qwen3_moe")
+    trainer2 = make_grpo_trainer_class(replay=False)(
+        model=model2, reward_funcs=[reward_digits], args=grpo_config(tmp_path, router_aux_loss_coef=None),
+        train_dataset=prompt_dataset(), processing_class=tok)
+    assert trainer2.aux_loss_enabled is True and trainer2.router_aux_loss_coef == pytest.approx(0.001)
+
+
+def test_generation_safe_fixes_the_output_router_logits_crash():
+    model, tok = tiny_model_and_tokenizer("qwen3_moe")
+    enc = tok(["1+1=", "12+30="], return_tensors="pt", padding=True)
+    model.config.output_router_logits = True
+    with pytest.raises(RuntimeError, match="size of tensor"):
+        model.generate(**enc, max_new_tokens=4, do_sample=True)
+    generation_safe(model)
+    assert model.generate(**enc, max_new_tokens=4, do_sample=True).shape[0] == 2
+
+
+def test_freeze_router_keeps_routing_weights_while_experts_train(tmp_path):
+    model, tok = tiny_model_and_tokenizer("qwen3_moe")
+    assert freeze_router(model) == len(find_routers(model))
+    before = snapshot(model)
+    routers = {n for n, p in model.named_parameters() if ".gate." in n}
+    assert routers and not routers & set(before)  # frozen params are not trainable
+    router_before = {n: p.detach().clone() for n, p in model.named_parameters() if n in routers}
+    trainer = make_grpo_trainer_class(replay=False)(
+        model=model, reward_funcs=[reward_digits], args=grpo_config(tmp_path, num_generations=4),
+        train_dataset=prompt_dataset(), processing_class=tok)
+    trainer.train()
+    params = dict(model.named_parameters())
+    assert all(torch.equal(router_before[n], params[n]) for n in routers)
+    assert not torch.equal(before["model.layers.0.mlp.experts.gate_up_proj"],
+                           params["model.layers.0.mlp.experts.gate_up_proj"])
+
+
+def test_unknown_routing_mode_is_rejected():
+    from trl import GRPOTrainer
+
+    with pytest.raises(ValueError, match="choose one of: off, measure, replay"):
+        moe_trainer_class(GRPOTrainer, routing="r3")
