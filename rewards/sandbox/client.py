@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 
@@ -68,6 +69,7 @@ class Sandbox:
             self._slots.put(s)
         self.available = probe.available_layers()
         self.layers = self._choose_layers()
+        self.token = uuid.uuid4().hex  # in every job's environment: lets tests find leftovers
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self.canary_report: list[probe.CanaryResult] = []
@@ -109,7 +111,7 @@ class Sandbox:
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _BOOT, str(theirs.fileno()), json.dumps(cfg)],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            env=dict(_ENV), cwd="/", start_new_session=True)
+            env={**_ENV, "SELFDISTILL_SANDBOX": self.token}, cwd="/", start_new_session=True)
         theirs.close()
         ours.settimeout(_RPC_TIMEOUT_S)
         self._sock = ours

@@ -128,7 +128,7 @@ def run_canaries(sandbox) -> list[CanaryResult]:
     os.close(fd)
     os.chmod(secret, 0o644)
     target = os.path.join(tempfile.gettempdir(), f"selfdistill-canary-{uuid.uuid4().hex}")
-    allowed = set(_ENV) | {"HOME", "TMPDIR"}
+    allowed = set(_ENV) | {"HOME", "TMPDIR", "SELFDISTILL_SANDBOX"}
     jobs, names = [], []
     for layer in sandbox.layers:
         name, src = _CANARIES[layer]
