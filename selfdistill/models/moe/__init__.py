@@ -6,6 +6,7 @@ The public API, imported lazily so `import selfdistill.models.moe` stays cheap (
         make_grpo_trainer_class,   # GRPOTrainer subclass: replay=True (R2) or measure routing change only
         make_sft_trainer_class,    # SFTTrainer subclass logging router diagnostics
         moe_trainer_class,         # the general form: any TRL trainer + routing off/measure/replay
+        rl_variant,                # "gspo" (default) | "grpo" | "grpo_replay" -> (trainer class, GRPOConfig kwargs)
         rl_aux_loss_coef, sft_aux_loss_coef, freeze_router, expert_lora_config, generation_safe,
         RouterRecorder, RoutingReplay, build_tiny_moe, ARCHS,
     )
@@ -27,6 +28,7 @@ _EXPORTS = {
     "expert_lora_config": "control", "generation_safe": "control",
     "MoETrainerMixin": "trl", "moe_trainer_class": "trl", "make_grpo_trainer_class": "trl",
     "make_sft_trainer_class": "trl",
+    "rl_variant": "variants", "RL_VARIANTS": "variants", "DEFAULT_MOE_RL_VARIANT": "variants",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -141,3 +141,28 @@ def test_unknown_routing_mode_is_rejected():
 
     with pytest.raises(ValueError, match="choose one of: off, measure, replay"):
         moe_trainer_class(GRPOTrainer, routing="r3")
+
+
+@pytest.mark.parametrize("name", ["gspo", pytest.param("grpo", marks=pytest.mark.slow),
+                                  pytest.param("grpo_replay", marks=pytest.mark.slow)])
+def test_rl_variants_build_and_train_one_step(name, tmp_path):
+    from selfdistill.models.moe import rl_variant
+
+    cls, kwargs = rl_variant(name)
+    assert kwargs["router_aux_loss_coef"] == 0.0
+    model, tok = tiny_model_and_tokenizer("qwen3_moe")
+    args = grpo_config(tmp_path, num_generations=4, steps_per_generation=2, max_steps=2,
+                       **{k: v for k, v in kwargs.items() if k != "router_aux_loss_coef"})
+    trainer = cls(model=model, reward_funcs=[reward_digits], args=args, train_dataset=prompt_dataset(8),
+                  processing_class=tok)
+    trainer.train()
+    assert trainer.moe_routing == ("replay" if name == "grpo_replay" else "measure")
+    assert trainer.args.importance_sampling_level == ("sequence" if name == "gspo" else "token")
+    assert sum("moe/routing_change_rate" in h for h in trainer.state.log_history) == 2
+
+
+def test_rl_variant_error_lists_names():
+    from selfdistill.models.moe import rl_variant
+
+    with pytest.raises(ValueError, match="choose one of: gspo, grpo, grpo_replay"):
+        rl_variant("ppo")
