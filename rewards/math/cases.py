@@ -256,3 +256,40 @@ def generated_cases(n_refs: int = 400, seed: int = 0) -> list[Case]:
                 completion = rng.choice(_TEMPLATES).format(work=work, ans=ans)
                 out.append(Case(cls, completion, ref, label, "generated"))
     return out
+
+
+def note_cases() -> list[Case]:
+    """Failure cases named in the research note (issue numbers of Math-Verify and other graders)."""
+    rows = [
+        ("\\boxed{0.0000001}", "0.0000002", 0, "MV#14 tiny values"),
+        ("\\boxed{1e-10}", "2e-10", 0, "MV#14 tiny values"),
+        ("\\boxed{1}", "1+\\frac{1}{\\mathrm{e}}", 0, "MV PR#82 1/e parsed as 1"),
+        ("\\boxed{1+\\frac{1}{e}}", "1+\\frac{1}{\\mathrm{e}}", 1, "MV PR#82"),
+        ("\\boxed{4\\sqrt(2)}", "4\\sqrt{2}", 1, "MV#41"),
+        ("\\boxed{4\\sqrt(2)}", "4", 0, "MV#41"),
+        ("\\boxed{\\frac{1}{\\sqrt{n}}}", "\\sqrt{1/n}", 1, "MV#64"),
+        ("\\boxed{**73**}", "73", 1, "MV#76 markdown bold"),
+        ("\\boxed{y = 2x}", "y=2x+1", 0, "MV#60 plain equations"),
+        ("\\boxed{x + y = 2}", "x+y=2", 1, "MV#40 comparing equations"),
+        ("\\boxed{25\\%}", "25", 1, "MV#61/#67 percent"),
+        ("\\boxed{25\\%}", "0.25", 1, "MV#61/#67 percent"),
+        ("\\boxed{100005}", "100000", 0, "Qwen rel_tol"),
+        ("\\boxed{0.05}", "5", 0, "Qwen x100"),
+        ("\\boxed{[1,2)}", "(1,2]", 0, "Qwen bracket type"),
+        ("\\boxed{3 or 4}", "3", 0, "Visual-RFT#79 hedge"),
+        ("\\boxed{A or B or C}", "A", 0, "Visual-RFT#79 hedge"),
+        ("The numbers are 1, 2 and 61.", "61", 0, "verifiers#1028 any number"),
+        ("\\boxed{2\\sqrt2}", "2\\sqrt{2}", 1, "parse_latex drops tokens"),
+        ("\\boxed{2}", "2\\sqrt{2}", 0, "parse_latex drops tokens"),
+        ("\\boxed{30^\\circ}", "30", 1, "parse_latex 30**circ"),
+        ("\\boxed{\\tfrac34}", "\\frac{3}{4}", 1, "TRL malformed operators"),
+        ("\\boxed{0.3333333}", "\\frac13", 1, "PRM800K repeating decimal"),
+        ("\\boxed{\\{1,2\\}\\cup\\{3\\}}", "\\{1,2,3\\}", 1, "PRM800K unions"),
+        ("\\boxed{123456789012345678901234567890}", "123456789012345678901234567890", 1, "PRM800K big integers"),
+        ("\\boxed{123456789012345678901234567891}", "123456789012345678901234567890", 0, "big integers off by one"),
+        ("\\boxed{(1,2)}", "(1,2)", 1, "lm-eval#4030 identical tuples"),
+        ("\\boxed{\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}}", "\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}", 1, "lm-eval#4030 matrices"),
+        ("\\boxed{4 = 3}", "3", 0, "issue 3: contradictory equality"),
+        ("\\boxed{3}\\boxed{4}", "4", 0, "issue 3: two different boxes"),
+    ]
+    return [Case("note", c, a, lab, src) for c, a, lab, src in rows]
