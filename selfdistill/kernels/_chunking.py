@@ -8,7 +8,8 @@ accumulator. Why gradient-in-forward: a training step always runs both passes, a
 8·N·H·V for recompute, a 25% saving on the dominant term. Its costs are kept small deliberately:
 
 - the dW accumulator is read and written once per chunk, so chunks are as large as the memory budget allows
-  (`CHUNK_BUDGET_BYTES`, 512 MiB on CUDA: one chunk at V=32000, about 1.5K tokens at V=151936);
+  (`CHUNK_BUDGET_BYTES`, 448 MiB on CUDA: one chunk at V=32000 and N=8192, 1536 tokens at V=151936 in
+  bf16), leaving 64 MiB of the issue's "dX + dW + 512 MiB" peak-memory goal for cuBLAS workspaces and row stats;
 - per-token upstream gradients (`reduction="none"`) cannot be folded in after the fact, so that one mode recomputes
   in the backward (the fix Liger needed in #1298), reusing this same loop with a per-row scale.
 
@@ -22,7 +23,7 @@ from collections.abc import Callable
 import torch
 
 # Bytes a chunk's transient buffers may take, per device type; the row ops declare their bytes per logit.
-CHUNK_BUDGET_BYTES: dict[str, int] = {"cuda": 512 << 20, "cpu": 64 << 20}
+CHUNK_BUDGET_BYTES: dict[str, int] = {"cuda": 448 << 20, "cpu": 64 << 20}
 MAX_CHUNK_ROWS = 8192
 _GEMM_ROW_MULTIPLE = 128
 
@@ -33,9 +34,13 @@ def pick_chunk_rows(n_rows: int, vocab: int, bytes_per_logit: int, device: torch
     """Rows per chunk so that `[rows, vocab]` transients fit the device's budget; a GEMM-friendly multiple."""
     budget = CHUNK_BUDGET_BYTES.get(device.type, CHUNK_BUDGET_BYTES["cpu"])
     rows = min(max(n_rows, 1), MAX_CHUNK_ROWS, max(1, budget // max(1, vocab * bytes_per_logit)))
-    if rows > _GEMM_ROW_MULTIPLE and rows < n_rows:
-        rows -= rows % _GEMM_ROW_MULTIPLE
-    return rows
+    if rows >= n_rows or rows < _GEMM_ROW_MULTIPLE:
+        return rows
+    # Same number of chunks, balanced (no small last GEMM), rounded up to a multiple of 128 within the budget.
+    n_chunks = -(-n_rows // rows)
+    balanced = -(-n_rows // n_chunks)
+    balanced += -balanced % _GEMM_ROW_MULTIPLE
+    return min(balanced, rows - rows % _GEMM_ROW_MULTIPLE) if balanced > rows else balanced
 
 
 def addmm_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:

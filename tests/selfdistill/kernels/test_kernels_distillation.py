@@ -20,11 +20,12 @@ def small_chunks(monkeypatch):
 def _case(n, hs, ht, vocab, ignore_frac=0.3, seed=0):
     s_hidden, s_weight, gen = random_inputs(n, hs, vocab, seed=seed, scale=3.0)
     t_hidden, t_weight, _ = random_inputs(n, ht, vocab, seed=seed + 1, scale=4.0)
-    return s_hidden, s_weight, t_hidden, t_weight, random_labels(n, vocab, ignore_frac, gen).to(DEVICE)
+    return s_hidden, s_weight, t_hidden, t_weight, random_labels(n, vocab, ignore_frac, gen)
 
 
 def _check(impl, case, **kw):
     s_hidden, s_weight, t_hidden, t_weight, labels = case
+    labels = labels.to(DEVICE)
     x, w = leaves(s_hidden, s_weight, dtype=torch.float32)
     tx, tw = leaves(t_hidden, t_weight, dtype=torch.float32)  # requires grad: must still get none
     xr, wr = leaves(s_hidden, s_weight, dtype=torch.float64)
@@ -66,9 +67,10 @@ def test_odd_shapes(impl, n, vocab, small_chunks):
 def test_all_ignored_gives_zero_loss_and_grads(impl):
     s_hidden, s_weight, t_hidden, t_weight, labels = _case(9, 8, 8, 23)
     x, w = leaves(s_hidden, s_weight, dtype=torch.float32)
-    labels = torch.full_like(labels, -100)
+    labels = torch.full_like(labels, -100).to(DEVICE)
+    tx, tw = t_hidden.float().to(DEVICE), t_weight.float().to(DEVICE)
     loss = fused_linear_distillation(
-        x, w, t_hidden.float(), t_weight.float(), labels, divergence="reverse_kl", hard_weight=0.5, impl=impl
+        x, w, tx, tw, labels, divergence="reverse_kl", hard_weight=0.5, impl=impl
     )
     loss.backward()
     assert loss.item() == 0.0

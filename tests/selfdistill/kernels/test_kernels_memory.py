@@ -51,7 +51,9 @@ def measure(which: str) -> int:
 @pytest.mark.parametrize("which", ["fused_ce", "fused_kd"])
 def test_torch_path_peak_below_a_quarter_of_the_logits(which):
     peak = measure(which)
-    print(f"{which}: peak {peak / 2**20:.0f} MiB above inputs; full fp32 logits {LOGITS_BYTES / 2**20:.0f} MiB")
+    print(
+        f"{which}: peak {peak / 2**20:.0f} MiB above inputs; full fp32 logits {LOGITS_BYTES / 2**20:.0f} MiB"
+    )
     assert peak < LOGITS_BYTES / 4
 
 

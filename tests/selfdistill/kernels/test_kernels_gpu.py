@@ -1,0 +1,78 @@
+"""bf16 accuracy and memory of the fused losses on a CUDA GPU (`pytest -m gpu tests/selfdistill/kernels`).
+
+Accuracy criterion (from Cut Cross-Entropy): against an fp64 reference, the fused bf16 error on the loss, dX and
+dW is no worse than plain bf16 PyTorch's own error (bf16 matmul, fp32 softmax, as Hugging Face models compute
+their loss) plus 1e-2. Memory criterion (issue 5): peak above the inputs at most dX + dW + fp32 dW accumulator
++ 512 MiB.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from _kernel_cases import random_inputs, random_labels, rel_err
+
+from selfdistill.kernels import fused_linear_cross_entropy, fused_linear_distillation
+from selfdistill.kernels.measure import peak_memory_increase
+from selfdistill.kernels.reference import reference_linear_cross_entropy, reference_linear_distillation
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+CUDA = torch.device("cuda")
+IMPLS = ("torch", "triton")
+
+
+def _errors(loss_fn, hidden, weight, *rest):
+    """rel errors (loss, dX, dW) of `loss_fn` on bf16 copies against the same loss on fp64 copies."""
+    out = []
+    for dtype in (torch.bfloat16, torch.float64):
+        x = hidden.to(CUDA, dtype).requires_grad_()
+        w = weight.to(CUDA, dtype).requires_grad_()
+        loss = loss_fn(x, w, *[t.to(CUDA, dtype) if t.is_floating_point() else t.to(CUDA) for t in rest])
+        loss.backward()
+        out.append((loss.detach(), x.grad, w.grad))
+    (loss, dx, dw), (ref_loss, ref_dx, ref_dw) = out
+    return rel_err(loss, ref_loss), rel_err(dx, ref_dx), rel_err(dw, ref_dw)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(("n", "h", "vocab"), [(1000, 256, 32000), (257, 512, 151936)])
+def test_bf16_cross_entropy_no_worse_than_plain_bf16(impl, n, h, vocab):
+    hidden, weight, gen = random_inputs(n, h, vocab, scale=4.0)
+    labels = random_labels(n, vocab, 0.3, gen)
+    fused = _errors(lambda x, w, y: fused_linear_cross_entropy(x, w, y, temperature=0.8, impl=impl), hidden, weight,
+                    labels)  # fmt: skip
+    plain = _errors(
+        lambda x, w, y: reference_linear_cross_entropy(x, w, y, temperature=0.8), hidden, weight, labels
+    )
+    for name, f, p in zip(("loss", "dX", "dW"), fused, plain):
+        assert f <= p + 1e-2, (name, f, p)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("divergence", ["forward_kl", "reverse_kl", "jsd"])
+def test_bf16_distillation_no_worse_than_plain_bf16(impl, divergence):
+    hidden, weight, gen = random_inputs(512, 256, 32000, scale=4.0)
+    t_hidden, t_weight, _ = random_inputs(512, 384, 32000, seed=1, scale=5.0)
+    labels = random_labels(512, 32000, 0.3, gen)
+    kw = dict(divergence=divergence, beta=0.5, temperature=1.3, hard_weight=0.2)
+    fused = _errors(lambda x, w, tx, tw, y: fused_linear_distillation(x, w, tx, tw, y, impl=impl, **kw),
+                    hidden, weight, t_hidden, t_weight, labels)  # fmt: skip
+    plain = _errors(lambda x, w, tx, tw, y: reference_linear_distillation(x, w, tx, tw, y, **kw),
+                    hidden, weight, t_hidden, t_weight, labels)  # fmt: skip
+    for name, f, p in zip(("loss", "dX", "dW"), fused, plain):
+        assert f <= p + 1e-2, (name, f, p)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(("h", "vocab"), [(2048, 32000), (2048, 151936)])
+def test_peak_memory_near_the_floor(impl, h, vocab):
+    n = 8192
+    x = torch.randn(n, h, device=CUDA, dtype=torch.bfloat16, requires_grad=True)
+    w = (torch.randn(vocab, h, device=CUDA, dtype=torch.bfloat16) / h**0.5).requires_grad_()
+    y = torch.randint(0, vocab, (n,), device=CUDA)
+    _, peak = peak_memory_increase(lambda: fused_linear_cross_entropy(x, w, y, impl=impl).backward(), CUDA)
+    floor = x.numel() * 2 + w.numel() * (2 + 4)  # dX + dW + fp32 dW accumulator
+    assert peak <= floor + (512 << 20), (peak >> 20, floor >> 20)
