@@ -75,7 +75,8 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         ignore_index, reduction, inv_t, impl, need_dx, need_dw = ctx.meta
         if reduction == "none":
             hidden, weight, labels = ctx.saved_tensors
-            rows_grad = grad_out.to(torch.promote_types(grad_out.dtype, torch.float32))  # [N]
+            # [N]; contiguous because `loss.sum().backward()` hands an expanded (stride-0) gradient
+            rows_grad = grad_out.to(torch.promote_types(grad_out.dtype, torch.float32)).contiguous()
             _, dx, dw = _ce_chunks(
                 impl, hidden, weight, labels, ignore_index, inv_t, rows_grad, need_dx, need_dw
             )
@@ -107,6 +108,6 @@ def fused_linear_cross_entropy(
     grad_on = torch.is_grad_enabled()
     need_dx, need_dw = grad_on and hidden.requires_grad, grad_on and weight.requires_grad
     return _FusedLinearCrossEntropy.apply(
-        hidden.contiguous(), weight.contiguous(), labels.contiguous(),
+        hidden.contiguous(), weight.contiguous(), labels.long().contiguous(),
         ignore_index, reduction, 1.0 / temperature, backend, need_dx, need_dw,
     )  # fmt: skip

@@ -86,6 +86,6 @@ def fused_linear_distillation(
     need_dx, need_dw = grad_on and student_hidden.requires_grad, grad_on and student_weight.requires_grad
     return _FusedLinearDistillation.apply(
         student_hidden.contiguous(), student_weight.contiguous(),
-        teacher_hidden.detach().contiguous(), teacher_weight.detach().contiguous(), labels.contiguous(),
+        teacher_hidden.detach().contiguous(), teacher_weight.detach().contiguous(), labels.long().contiguous(),
         div, float(beta), 1.0 / temperature, float(hard_weight), ignore_index, backend, need_dx, need_dw,
     )  # fmt: skip

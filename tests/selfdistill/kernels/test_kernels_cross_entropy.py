@@ -68,6 +68,18 @@ def test_all_ignored_gives_zero_loss_and_grads(impl, reduction):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+def test_none_reduction_under_sum_backward_and_int32_labels(impl):
+    """`.sum().backward()` hands the "none" backward an expanded stride-0 gradient; labels may be int32."""
+    hidden, weight, gen = random_inputs(19, 8, 37)
+    labels = random_labels(19, 37, 0.2, gen).to(DEVICE)
+    x, w = leaves(hidden, weight, dtype=torch.float32)
+    xr, wr = leaves(hidden, weight, dtype=torch.float64)
+    fused_linear_cross_entropy(x, w, labels.int(), reduction="none", impl=impl).sum().backward()
+    reference_linear_cross_entropy(xr, wr, labels, reduction="none").sum().backward()
+    assert rel_err(x.grad, xr.grad) <= RTOL and rel_err(w.grad, wr.grad) <= RTOL
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 def test_custom_ignore_index_and_frozen_weight(impl):
     hidden, weight, gen = random_inputs(21, 8, 31)
     labels = random_labels(21, 31, 0.3, gen, ignore_index=7)  # 7 is also a real class id here

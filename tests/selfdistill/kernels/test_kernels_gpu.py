@@ -76,3 +76,22 @@ def test_peak_memory_near_the_floor(impl, h, vocab):
     _, peak = peak_memory_increase(lambda: fused_linear_cross_entropy(x, w, y, impl=impl).backward(), CUDA)
     floor = x.numel() * 2 + w.numel() * (2 + 4)  # dX + dW + fp32 dW accumulator
     assert peak <= floor + (512 << 20), (peak >> 20, floor >> 20)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_no_host_synchronisation(impl):
+    x = torch.randn(300, 64, device=CUDA, dtype=torch.bfloat16, requires_grad=True)
+    w = torch.randn(1000, 64, device=CUDA, dtype=torch.bfloat16, requires_grad=True)
+    tx, tw = torch.randn(300, 32, device=CUDA), torch.randn(1000, 32, device=CUDA)
+    y = torch.randint(0, 1000, (300,), device=CUDA)
+    fused_linear_cross_entropy(x, w, y, impl=impl).backward()  # warm-up: compile kernels, cuBLAS handles
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        fused_linear_cross_entropy(x, w, y, impl=impl).backward()
+        fused_linear_cross_entropy(x, w, y, reduction="none", impl=impl).sum().backward()
+        fused_linear_distillation(
+            x, w, tx.bfloat16(), tw.bfloat16(), y, divergence="jsd", impl=impl
+        ).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
