@@ -102,7 +102,12 @@ def _distill_rows_kernel(
     label = tl.load(labels_ptr + row)
     valid = label != ignore_index
     safe = tl.where(valid, label, 0)
-    ms, ss, mt, st, m1, s1 = -float("inf"), 0.0, -float("inf"), 0.0, -float("inf"), 0.0
+    ms = -float("inf")  # running max / sum-exp: student at T, teacher at T, student at T=1 (hard loss)
+    ss = 0.0
+    mt = -float("inf")
+    st = 0.0
+    m1 = -float("inf")
+    s1 = 0.0
     for start in range(0, V, BLOCK_V):  # pass 1: log-sum-exps
         cols = start + tl.arange(0, BLOCK_V)
         mask = cols < V
@@ -125,8 +130,9 @@ def _distill_rows_kernel(
         div += tl.sum(tl.where(mask, term, 0.0), 0)
         student += tl.sum(tl.where(mask, stud, 0.0), 0)
     loss = (1.0 - hard_weight) * div
-    lse_1 = m1 + tl.log(tl.maximum(s1, 1e-30))  # unused without a hard loss (then s1 = 0)
+    lse_1 = 0.0  # student log-sum-exp at T=1, only with a hard loss
     if HAS_HARD:
+        lse_1 = m1 + tl.log(s1)
         loss += hard_weight * (lse_1 - tl.load(s_base + safe).to(tl.float32))
     tl.store(loss_ptr + row, tl.where(valid, loss, 0.0))
     if WANT_GRAD:

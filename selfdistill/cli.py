@@ -1,0 +1,137 @@
+"""Command line: `selfdistill run|rl|collect|sft|distill|eval|score|sandbox-check|config`.
+
+    selfdistill run                                  # the embedded demo (configs/demo.yaml)
+    selfdistill run configs/demo.yaml rl.max_steps=20 run.name=quick
+    selfdistill rl configs/demo.yaml --round 1       # one stage of a run, prerequisites done
+    selfdistill score generations.jsonl -o scored.jsonl
+    selfdistill config configs/demo.yaml             # validate and print the resolved config
+
+Thin by design: parse, load the config, call one function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+STAGE_HELP = {
+    "rl": "RL of the policy with TRL's GRPOTrainer and the rule-based rewards (one step per round).",
+    "collect": "Sample k completions per training prompt, score them, keep the good ones in the trace store.",
+    "sft": "SFT of the RL'd policy on its own traces: the cold start of the next round.",
+    "distill": "Build each student's base and distill the traces into it.",
+    "eval": "Held-out pass@1 / maj@k, parameters, tokens/s and memory of every model.",
+}
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="YAML config (default: the embedded demo, configs/demo.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. rl.max_steps=20 run.name=quick")
+
+
+def _split_config(args) -> tuple[str | None, list[str]]:
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not os.path.exists(config):
+        overrides.insert(0, config)
+        config = None
+    return config, overrides
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="selfdistill", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run the whole loop (resumes a killed run)",
+                       description="RL -> collect -> SFT rounds on the MoE policy, then distillation into dense "
+                                   "students, evaluation of every model, and the report. Re-running the same "
+                                   "command resumes: finished stages are skipped.")
+    _add_config_args(p)
+    for name, text in STAGE_HELP.items():
+        p = sub.add_parser(name, help=text, description=text + " Uses the outputs earlier stages recorded in the run "
+                           "directory; reports which stage to run first when one is missing.")
+        _add_config_args(p)
+        p.add_argument("--round", type=int, default=None, help="only this round (rl, collect, sft, eval)")
+        p.add_argument("--force", action="store_true", help="re-run even if the stage already finished")
+    p = sub.add_parser("config", help="validate a config and print it, or document every field",
+                       description="Validate CONFIG with overrides and print the resolved YAML; --fields documents "
+                                   "every key with its type and default.")
+    _add_config_args(p)
+    p.add_argument("--fields", action="store_true", help="print every config key with type, default and meaning")
+    sub.add_parser("score", help="score offline generations (JSONL) with the math/code rewards", add_help=False)
+    sub.add_parser("sandbox-check", help="show the code sandbox's active isolation layers and canary results",
+                   add_help=False)
+    return parser
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname).1s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "torch", "wandb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Delegated commands own their argument parsing.
+    if argv and argv[0] == "score":
+        from rewards.scoring import main as score_main
+
+        return score_main(argv[1:])
+    if argv and argv[0] == "sandbox-check":
+        from rewards.sandbox.check import main as check_main
+
+        return check_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    from selfdistill.config import load_config
+    from selfdistill.configio import ConfigError
+
+    try:
+        config, overrides = _split_config(args)
+        cfg = load_config(config, overrides)
+        if args.command == "config":
+            return _print_config(cfg, args.fields)
+        _setup_logging()
+        if args.command == "run":
+            from selfdistill.pipeline import run_pipeline
+
+            report = run_pipeline(cfg)
+            print(f"\nreport: {cfg.run_dir / 'report.md'}")
+            for key, value in report["summary"].items():
+                print(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}")
+            return 0
+        from selfdistill.pipeline import run_stage
+
+        for out in run_stage(cfg, args.command, args.round, args.force):
+            print({k: v for k, v in out.items() if not isinstance(v, list | dict)})
+        return 0
+    except ConfigError as exc:
+        print(f"selfdistill: config error: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ValueError) as exc:
+        print(f"selfdistill: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _print_config(cfg, fields: bool) -> int:
+    import yaml
+
+    from selfdistill.config import Config
+    from selfdistill.configio import describe, to_dict
+
+    if fields:
+        for key, tp, default, doc in describe(Config):
+            print(f"{key:45s} {tp:30s} {default:20s} {doc}")
+    else:
+        print(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,297 @@
+"""The typed configuration of a selfdistill run: every field, its type, default and meaning.
+
+Load with `load_config("configs/demo.yaml", ["rl.max_steps=50"])`. Unknown keys, wrong types
+and impossible values raise `ConfigError` naming the key. `selfdistill config` prints this
+file's documentation as a table. Each field is documented once, here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from selfdistill.configio import ConfigError, apply_override, from_dict, load_yaml, to_dict
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+
+
+def opt(default: Any, doc: str) -> Any:
+    """A dataclass field with a default and its one-line documentation."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+def section(cls: type, doc: str) -> Any:
+    return field(default_factory=cls, metadata={"doc": doc})
+
+
+def _check(cond: bool, key: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass
+class RunConfig:
+    name: str = opt("demo", "Run name; outputs go to <output_dir>/<name>/ and the W&B group is this name.")
+    output_dir: str = opt("runs", "Directory that holds one sub-directory per run.")
+    seed: int = opt(0, "Seed for task generation, model init, sampling and training.")
+    rounds: int = opt(2, "Number of RL -> collect -> SFT rounds.")
+    device: Literal["auto", "cpu", "cuda"] = opt("auto", "Where models run; auto picks CUDA when available.")
+    threads: int = opt(0, "torch CPU threads (0 = torch's default).")
+
+    def __post_init__(self) -> None:
+        _check(self.rounds >= 1, "run.rounds", f"must be >= 1, got {self.rounds}")
+        _check(bool(self.name) and "/" not in self.name, "run.name", f"must be a non-empty name without '/', got {self.name!r}")
+        _check(self.threads >= 0, "run.threads", f"must be >= 0, got {self.threads}")
+
+
+@dataclass
+class TaskSourceConfig:
+    type: str = opt("math", "Task source from the task registry: math, code, jsonl, parquet, hf.")
+    n: int = opt(1000, "Number of tasks to draw from this source (generators) or at most to read (files).")
+    path: str | None = opt(None, "File path (jsonl/parquet) or dataset id (hf).")
+    split: str = opt("train", "Dataset split (hf).")
+    subset: str | None = opt(None, "Dataset configuration name (hf).")
+    kind: Literal["math", "code"] = opt("math", "Reward kind of file/hf tasks (generators know their own).")
+    prompt_field: str = opt("prompt", "Column holding the problem statement (files/hf).")
+    answer_field: str = opt("answer", "Column holding the reference answer (math files/hf).")
+    tests_field: str = opt("tests", "Column holding the tests (code files/hf), a mapping or JSON string.")
+    difficulty: int = opt(1, "Generator difficulty level (1 = the demo's small numbers).")
+
+    def __post_init__(self) -> None:
+        _check(self.n >= 1, "tasks.sources[].n", f"must be >= 1, got {self.n}")
+
+
+@dataclass
+class TasksConfig:
+    sources: list[TaskSourceConfig] = field(
+        default_factory=lambda: [TaskSourceConfig(type="math", n=1000), TaskSourceConfig(type="code", n=1000)],
+        metadata={"doc": "Where tasks come from (see TaskSourceConfig)."},
+    )
+    eval_fraction: float = opt(0.1, "Fraction of tasks held out for evaluation, assigned by a hash of the prompt.")
+    eval_max: int = opt(200, "At most this many held-out tasks are evaluated.")
+    prompt_format: Literal["plain", "chat"] = opt(
+        "plain", "plain: the prompt string as is; chat: wrap it as a user message for chat templates."
+    )
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.eval_fraction < 1.0, "tasks.eval_fraction", f"must be in (0, 1), got {self.eval_fraction}")
+        _check(self.eval_max >= 1, "tasks.eval_max", f"must be >= 1, got {self.eval_max}")
+        _check(len(self.sources) >= 1, "tasks.sources", "needs at least one source")
+
+
+@dataclass
+class TinyModelConfig:
+    arch: str = opt("qwen3_moe", "Architecture of the tiny model built from scratch (see models/tiny.py).")
+    hidden_size: int = opt(64, "Width of the tiny model.")
+    num_layers: int = opt(2, "Number of transformer layers.")
+    num_heads: int = opt(4, "Attention heads.")
+    intermediate_size: int = opt(128, "MLP width (per expert for MoE).")
+    num_experts: int = opt(8, "Experts per MoE layer (ignored by dense architectures).")
+    experts_per_token: int = opt(2, "Top-k experts per token (MoE only).")
+
+    def __post_init__(self) -> None:
+        for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "num_experts", "experts_per_token"):
+            _check(getattr(self, key) >= 1, f"tiny.{key}", f"must be >= 1, got {getattr(self, key)}")
+        _check(self.hidden_size % self.num_heads == 0, "tiny.hidden_size", "must be divisible by num_heads")
+        _check(self.experts_per_token <= self.num_experts, "tiny.experts_per_token", "must be <= num_experts")
+
+
+@dataclass
+class BootstrapConfig:
+    steps: int = opt(1200, "Pre-training steps of a tiny model on the worked-solution corpus.")
+    corpus_size: int = opt(20000, "Worked solutions generated for pre-training.")
+    mistake_rate: float = opt(0.4, "Fraction of corpus solutions that contain a realistic mistake.")
+    learning_rate: float = opt(3e-3, "Pre-training learning rate.")
+    batch_size: int = opt(64, "Pre-training batch size.")
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.mistake_rate < 1.0, "bootstrap.mistake_rate", f"must be in [0, 1), got {self.mistake_rate}")
+        _check(self.steps >= 1 and self.batch_size >= 1, "bootstrap", "steps and batch_size must be >= 1")
+
+
+@dataclass
+class ModelConfig:
+    source: Literal["tiny", "pretrained"] = opt(
+        "tiny", "tiny: build from scratch and pre-train on the bootstrap corpus; pretrained: load `path`."
+    )
+    path: str | None = opt(None, "Local directory or hub id of an AutoModelForCausalLM (source=pretrained).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = opt(
+        "auto", "Weights dtype; auto = bfloat16 on CUDA, float32 on CPU."
+    )
+    tiny: TinyModelConfig = section(TinyModelConfig, "Shape of a tiny model (source=tiny).")
+    bootstrap: BootstrapConfig = section(BootstrapConfig, "Pre-training of a tiny model (source=tiny).")
+
+    def __post_init__(self) -> None:
+        if self.source == "pretrained":
+            _check(bool(self.path), "model.path", "is required when source=pretrained")
+
+
+@dataclass
+class StudentConfig(ModelConfig):
+    name: str = opt("student", "Name of the student in reports and on disk.")
+
+
+@dataclass
+class RewardConfig:
+    weights: dict[str, float] = opt(
+        {"math": 1.0, "code": 1.0, "format": 0.2}, "Reward functions (registry names) and their weights."
+    )
+    code_timeout_s: float = opt(2.0, "Per-program deadline for code tests.")
+    code_all_or_nothing: bool = opt(False, "Code reward 1 only if every test passes (else the passed fraction).")
+
+    def __post_init__(self) -> None:
+        _check(bool(self.weights), "rewards.weights", "needs at least one reward")
+
+
+@dataclass
+class RLConfig:
+    algorithm: str = opt("gspo", "Loss from the algorithm registry: grpo, dr_grpo, dapo, gspo.")
+    max_steps: int = opt(60, "Optimizer steps per round.")
+    learning_rate: float = opt(1e-3, "Policy learning rate.")
+    num_generations: int = opt(8, "Completions per prompt (the GRPO group size).")
+    prompts_per_step: int = opt(8, "Prompts per optimizer step (batch = prompts_per_step * num_generations).")
+    max_completion_length: int = opt(64, "Max new tokens per completion.")
+    temperature: float = opt(1.0, "Sampling temperature of rollouts.")
+    beta: float = opt(0.0, "KL coefficient to the reference policy (0 = no reference model is loaded).")
+    router_aux_loss_coef: float = opt(
+        0.0, "MoE load-balancing loss in RL. Off by default: it raised grad norms ~10x and hurt accuracy in GRPO (NeMo-RL #3169)."
+    )
+    max_grad_norm: float = opt(1.0, "Gradient clipping.")
+    logging_steps: int = opt(5, "Log every n steps.")
+    use_vllm: bool = opt(False, "Generate rollouts with vLLM (needs the vllm extra and a GPU).")
+
+    def __post_init__(self) -> None:
+        _check(self.max_steps >= 0, "rl.max_steps", f"must be >= 0, got {self.max_steps}")
+        _check(self.num_generations >= 2, "rl.num_generations", f"must be >= 2 (GRPO needs a group), got {self.num_generations}")
+        _check(self.prompts_per_step >= 1, "rl.prompts_per_step", f"must be >= 1, got {self.prompts_per_step}")
+        _check(self.temperature > 0, "rl.temperature", f"must be > 0, got {self.temperature}")
+        _check(self.learning_rate > 0, "rl.learning_rate", f"must be > 0, got {self.learning_rate}")
+
+
+@dataclass
+class CollectConfig:
+    num_prompts: int = opt(400, "Training prompts sampled per round.")
+    k: int = opt(4, "Completions sampled per prompt (rejection sampling).")
+    temperature: float = opt(0.8, "Sampling temperature.")
+    top_p: float = opt(1.0, "Nucleus sampling.")
+    max_new_tokens: int = opt(64, "Max new tokens per completion.")
+    min_reward: float = opt(1.0, "Keep completions whose correctness reward is at least this.")
+    require_format: bool = opt(True, "Keep only completions with a well-formed <think>...</think> answer.")
+    max_per_prompt: int = opt(2, "Keep at most this many distinct completions per prompt.")
+    chunk_size: int = opt(100, "Prompts per trace-store shard; a killed run resumes from the last full chunk.")
+    batch_size: int = opt(128, "Sequences generated per forward batch.")
+
+    def __post_init__(self) -> None:
+        _check(self.k >= 1, "collect.k", f"must be >= 1, got {self.k}")
+        _check(self.temperature > 0, "collect.temperature", f"must be > 0, got {self.temperature}")
+        _check(0 < self.top_p <= 1, "collect.top_p", f"must be in (0, 1], got {self.top_p}")
+        _check(self.max_per_prompt >= 1, "collect.max_per_prompt", f"must be >= 1, got {self.max_per_prompt}")
+        _check(self.chunk_size >= 1, "collect.chunk_size", f"must be >= 1, got {self.chunk_size}")
+
+
+@dataclass
+class SFTConfig:
+    epochs: float = opt(2.0, "Passes over the traces.")
+    learning_rate: float = opt(1e-3, "Learning rate.")
+    batch_size: int = opt(32, "Sequences per optimizer step.")
+    max_length: int = opt(256, "Max tokens per sequence (prompt + completion).")
+    traces: Literal["current", "all"] = opt("all", "Train on this round's traces or on every round's so far.")
+    max_steps: int = opt(-1, "Stop after this many steps (-1 = run the epochs).")
+
+    def __post_init__(self) -> None:
+        _check(self.epochs > 0, "sft.epochs", f"must be > 0, got {self.epochs}")
+        _check(self.batch_size >= 1, "sft.batch_size", f"must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class DistillConfig:
+    method: str = opt("sft", "Distillation method from the registry (sft = sequence-level SFT on the traces).")
+    students: list[StudentConfig] = field(
+        default_factory=lambda: [StudentConfig(name="student", tiny=TinyModelConfig(arch="qwen2"))],
+        metadata={"doc": "Dense students, each distilled from the traces."},
+    )
+    sft: SFTConfig = section(SFTConfig, "Training settings of the distillation SFT.")
+    min_reward: float = opt(1.0, "Use traces whose correctness reward is at least this.")
+
+
+@dataclass
+class EvalConfig:
+    num_samples: int = opt(4, "Samples per held-out problem (pass@1 is their mean accuracy).")
+    temperature: float = opt(0.7, "Sampling temperature for evaluation.")
+    top_p: float = opt(1.0, "Nucleus sampling for evaluation.")
+    max_new_tokens: int = opt(64, "Max new tokens per sample.")
+    batch_size: int = opt(128, "Sequences generated per forward batch.")
+
+    def __post_init__(self) -> None:
+        _check(self.num_samples >= 1, "eval.num_samples", f"must be >= 1, got {self.num_samples}")
+        _check(self.temperature >= 0, "eval.temperature", f"must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class TrackingConfig:
+    report_to: Literal["wandb", "none"] = opt("wandb", "wandb: log every stage as a W&B run; none: no tracking.")
+    project: str = opt("selfdistill", "W&B project.")
+    mode: Literal["auto", "offline", "online"] = opt(
+        "auto", "auto = online when WANDB_API_KEY is set, offline otherwise (sync later with `wandb sync`)."
+    )
+
+
+@dataclass
+class Config:
+    run: RunConfig = section(RunConfig, "Run identity, rounds and device.")
+    tasks: TasksConfig = section(TasksConfig, "Task sources and the held-out split.")
+    policy: ModelConfig = section(ModelConfig, "The MoE policy.")
+    rewards: RewardConfig = section(RewardConfig, "Reward functions and their settings.")
+    rl: RLConfig = section(RLConfig, "RL (TRL GRPOTrainer).")
+    collect: CollectConfig = section(CollectConfig, "Rejection sampling of the policy's traces.")
+    sft: SFTConfig = section(SFTConfig, "SFT of the policy on its own traces (cold start of the next round).")
+    distill: DistillConfig = section(DistillConfig, "Distillation of the traces into dense students.")
+    eval: EvalConfig = section(EvalConfig, "Held-out evaluation of every model.")
+    tracking: TrackingConfig = section(TrackingConfig, "Weights & Biases.")
+    kernels: Literal["eager", "fused"] = opt("eager", "LM-head loss in SFT/distill: eager logits or fused kernels.")
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.distill.students]
+        _check(len(names) == len(set(names)), "distill.students", f"names must be unique, got {names}")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.run.output_dir) / self.run.name
+
+    def fingerprint(self) -> str:
+        """Hash of the settings that change results (everything but tracking)."""
+        data = to_dict(self)
+        data.pop("tracking")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load ``path`` (default: the embedded demo) with ``key=value`` overrides, fully validated."""
+    data = load_yaml(str(path or DEMO_CONFIG))
+    for override in overrides or []:
+        apply_override(data, override)
+    cfg = from_dict(Config, data)
+    _validate_registries(cfg)
+    return cfg
+
+
+def _validate_registries(cfg: Config) -> None:
+    """Names that point into registries are checked here so a typo fails before any work."""
+    from rewards.registry import reward_names
+    from selfdistill.registries import ALGORITHMS, DISTILL_METHODS, TASK_SOURCES, TINY_ARCHS
+
+    ALGORITHMS.check(cfg.rl.algorithm, "rl.algorithm")
+    DISTILL_METHODS.check(cfg.distill.method, "distill.method")
+    for i, src in enumerate(cfg.tasks.sources):
+        TASK_SOURCES.check(src.type, f"tasks.sources[{i}].type")
+    for name in cfg.rewards.weights:
+        if name not in reward_names():
+            raise ConfigError(f"rewards.weights: unknown reward {name!r}; choose from: {', '.join(reward_names())}")
+    for key, model in [("policy", cfg.policy)] + [(f"distill.students[{i}]", s) for i, s in enumerate(cfg.distill.students)]:
+        if model.source == "tiny":
+            TINY_ARCHS.check(model.tiny.arch, f"{key}.tiny.arch")

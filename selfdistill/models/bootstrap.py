@@ -1,0 +1,49 @@
+"""Pre-training of the tiny demo models on a procedurally generated corpus of worked solutions.
+
+A random-init policy earns no reward, so RL has nothing to sharpen. The demo therefore first
+pre-trains its tiny models on worked solutions of freshly generated tasks, a fraction of which
+contain a realistic mistake (see `tasks.math_gen` / `tasks.code_gen`). The result solves some
+tasks but not all. No held-out prompt is ever in the corpus (checked by hash).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from types import SimpleNamespace
+
+from selfdistill.tasks import code_gen, math_gen
+from selfdistill.tasks.base import prompt_hash
+
+GENERATORS = {"math": (math_gen.generate_math_tasks, math_gen.worked_solution),
+              "code": (code_gen.generate_code_tasks, code_gen.worked_solution)}
+
+
+def bootstrap_corpus(boot, kinds: list[str], seed: int, exclude: set[str]) -> list[dict[str, str]]:
+    """``boot.corpus_size`` (prompt, completion) rows over ``kinds``; prompts in ``exclude`` dropped."""
+    kinds = [k for k in kinds if k in GENERATORS]
+    if not kinds:
+        raise ValueError("the bootstrap corpus needs procedural math or code tasks in tasks.sources")
+    rng = random.Random(f"corpus-{seed}")
+    rows: list[dict[str, str]] = []
+    per_kind = boot.corpus_size // len(kinds)
+    for kind in kinds:
+        generate, solve = GENERATORS[kind]
+        tasks = [t for t in generate(SimpleNamespace(n=per_kind, difficulty=1), seed + 1000) if prompt_hash(t.prompt) not in exclude]
+        if not tasks:
+            continue
+        for i in range(per_kind):
+            task = tasks[i % len(tasks)]
+            rows.append({"prompt": task.prompt, "completion": solve(task, rng, rng.random() < boot.mistake_rate)})
+    rng.shuffle(rows)
+    return rows
+
+
+def pretrain_tiny(model, tokenizer, boot, rows, out_dir: Path, *, seed: int, stage, device: str, run_name: str):
+    """Train ``model`` on ``rows`` for ``boot.steps`` steps with the shared SFT helper."""
+    from selfdistill.config import SFTConfig
+    from selfdistill.stages.sft import train_sft
+
+    sft = SFTConfig(epochs=1.0, learning_rate=boot.learning_rate, batch_size=boot.batch_size, max_length=160,
+                    max_steps=boot.steps)
+    return train_sft(model, tokenizer, rows, sft, out_dir, seed=seed, stage=stage, device=device, run_name=run_name)

@@ -1,0 +1,184 @@
+"""The self-distillation loop, stage by stage, resumable.
+
+    base policy ──▶ for r in 1..R: rl ──▶ collect ──▶ sft   (the SFT output starts round r+1)
+    for each student: base ──▶ distill (from the traces)
+    eval every model ──▶ report
+
+`plan(run)` lists the steps with their prerequisites; `run_pipeline(cfg)` executes them in
+order. A finished step leaves ``<run_dir>/state/<key>.json`` (written atomically) with its
+outputs and is skipped next time, so running the same command after a crash (even SIGKILL)
+resumes where it stopped; collect additionally resumes inside the round (see
+`stages.collect`). `run_stage(cfg, command, round)` runs one step for the CLI's
+``selfdistill rl|collect|sft|distill|eval``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfdistill.config import Config
+from selfdistill.configio import ConfigError, to_dict
+from selfdistill.traces import TraceStore
+from selfdistill.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Run:
+    """Paths, state markers, tracker and trace store of one run directory."""
+
+    def __init__(self, cfg: Config) -> None:
+        from selfdistill.models.loading import resolve_device
+
+        self.cfg = cfg
+        self.dir = cfg.run_dir
+        self.state_dir = self.dir / "state"
+        self.models_dir = self.dir / "models"
+        for d in (self.state_dir, self.models_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._check_fingerprint()
+        self.device = resolve_device(cfg.run.device)
+        self.tracker = Tracker(cfg.tracking, self.dir, cfg.run.name, to_dict(cfg))
+        self.store = TraceStore(self.dir / "traces")
+        self._split = None
+        if cfg.run.threads:
+            import torch
+
+            torch.set_num_threads(cfg.run.threads)
+
+    def _check_fingerprint(self) -> None:
+        meta = self.dir / "run.json"
+        fp = self.cfg.fingerprint()
+        if meta.exists():
+            old = json.loads(meta.read_text())
+            if old.get("fingerprint") != fp:
+                raise ConfigError(
+                    f"{self.dir} holds a run made with a different config (fingerprint {old.get('fingerprint')} vs {fp}); "
+                    "resume with the same config, or choose another run.name"
+                )
+        else:
+            _write_json_atomic(meta, {"fingerprint": fp, "config": to_dict(self.cfg), "created": time.time()})
+
+    @property
+    def split(self):
+        if self._split is None:
+            from selfdistill.tasks import load_tasks
+
+            self._split = load_tasks(self.cfg)
+            _write_json_atomic(self.dir / "split.json", self._split.info)
+        return self._split
+
+    def done(self, key: str) -> dict[str, Any] | None:
+        path = self.state_dir / f"{key}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def finish(self, key: str, outputs: dict[str, Any]) -> None:
+        _write_json_atomic(self.state_dir / f"{key}.json", outputs)
+
+    def model_path(self, name: str) -> Path:
+        return self.models_dir / name
+
+    def load(self, path: str | Path):
+        from selfdistill.models.loading import load_model
+
+        dtype = "auto"
+        return load_model(path, device=self.device, dtype=dtype)
+
+    def save(self, model, tokenizer, name: str) -> str:
+        from selfdistill.models.loading import save_model
+
+        return str(save_model(model, tokenizer, self.model_path(name)))
+
+    def stage_dir(self, key: str) -> Path:
+        d = self.dir / "work" / key
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+@dataclass
+class Step:
+    key: str  # unique, also the state file name
+    command: str  # base | rl | collect | sft | distill | eval | report
+    fn: Callable[[Run, Any], dict[str, Any]]
+    needs: list[str] = field(default_factory=list)
+    round: int | None = None
+
+
+def plan(cfg: Config) -> list[Step]:
+    """Every step of the run in execution order (see module docstring)."""
+    from selfdistill.stages import steps as S
+
+    out = [Step("base", "base", S.base_policy)]
+    prev = "base"
+    for r in range(1, cfg.run.rounds + 1):
+        out.append(Step(f"r{r}.rl", "rl", S.rl_step(r, prev), [prev], r))
+        out.append(Step(f"r{r}.collect", "collect", S.collect_step(r, f"r{r}.rl"), [f"r{r}.rl"], r))
+        out.append(Step(f"r{r}.sft", "sft", S.sft_step(r, f"r{r}.rl"), [f"r{r}.rl", f"r{r}.collect"], r))
+        prev = f"r{r}.sft"
+    final = prev
+    evals = [("base", "base", None, "base")]
+    for r in range(1, cfg.run.rounds + 1):
+        evals += [(f"policy-r{r}-rl", "policy", r, f"r{r}.rl"), (f"policy-r{r}", "policy", r, f"r{r}.sft")]
+    for s in cfg.distill.students:
+        out.append(Step(f"student.{s.name}.base", "distill", S.student_base(s)))
+        out.append(Step(f"distill.{s.name}", "distill", S.distill_step(s, final),
+                        [f"student.{s.name}.base", final]))
+        evals.append((s.name, "student", None, f"distill.{s.name}"))
+    for name, role, r, source in evals:
+        out.append(Step(f"eval.{name}", "eval", S.eval_step(name, role, r, source), [source], r))
+    out.append(Step("report", "report", S.report_step([f"eval.{e[0]}" for e in evals], final),
+                    [f"eval.{e[0]}" for e in evals]))
+    return out
+
+
+def execute(run: Run, step: Step, force: bool = False) -> dict[str, Any]:
+    """Run ``step`` unless it already finished; its outputs are recorded atomically."""
+    if not force:
+        prior = run.done(step.key)
+        if prior is not None:
+            log.info("skip %s (done)", step.key)
+            return prior
+    missing = [k for k in step.needs if run.done(k) is None]
+    if missing:
+        raise RuntimeError(f"step {step.key} needs {', '.join(missing)} first; run `selfdistill run` (it resumes)")
+    log.info("▶ %s", step.key)
+    start = time.perf_counter()
+    with run.tracker.stage(step.key, step.command) as stage:
+        outputs = step.fn(run, stage)
+    outputs["seconds"] = round(time.perf_counter() - start, 2)
+    run.finish(step.key, outputs)
+    log.info("✓ %s in %.1f s", step.key, outputs["seconds"])
+    return outputs
+
+
+def run_pipeline(cfg: Config) -> dict[str, Any]:
+    """The whole loop; returns the report (also written to ``<run_dir>/report.json``)."""
+    run = Run(cfg)
+    for step in plan(cfg):
+        execute(run, step)
+    return json.loads((run.dir / "report.json").read_text())
+
+
+def run_stage(cfg: Config, command: str, round_: int | None = None, force: bool = False) -> list[dict[str, Any]]:
+    """Run the steps of one command (optionally one round) whose prerequisites are done."""
+    run = Run(cfg)
+    steps = [s for s in plan(cfg) if s.command == command and (round_ is None or s.round in (round_, None))]
+    if not steps:
+        raise ConfigError(f"no {command} step{' in round ' + str(round_) if round_ else ''} in this run's plan")
+    return [execute(run, s, force=force) for s in steps]

@@ -1,0 +1,151 @@
+"""The run report: ``report.json`` (machine-readable), ``report.md`` (for people) and PNG plots.
+
+``report.json["eval"]`` has one row per evaluated model with: model, role (base, policy,
+student), round, params, accuracy (held-out pass@1 from ``k`` samples per problem),
+accuracy_math, accuracy_code, maj_at_k, plus tokens_per_s, memory_mb and format_rate.
+``summary`` compares the final policy with the base and the best student with the policy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+EVAL_KEYS = ("model", "role", "round", "params", "accuracy", "accuracy_math", "accuracy_code", "maj_at_k", "k",
+             "format_rate", "tokens_per_s", "memory_mb", "n_problems", "temperature")
+
+
+def summarize(rows: list[dict[str, Any]], final_name: str) -> dict[str, Any]:
+    """Headline comparisons: policy gain over base; best student's retention and size ratio."""
+    by_name = {r["model"]: r for r in rows}
+    base, final = by_name.get("base"), by_name.get(final_name)
+    out: dict[str, Any] = {"final_policy": final_name}
+    if base and final:
+        out["base_accuracy"] = base["accuracy"]
+        out["final_policy_accuracy"] = final["accuracy"]
+        out["policy_gain_points"] = 100 * (final["accuracy"] - base["accuracy"])
+    students = [r for r in rows if r["role"] == "student"]
+    if students and final:
+        best = max(students, key=lambda r: r["accuracy"])
+        out["best_student"] = best["model"]
+        out["best_student_accuracy"] = best["accuracy"]
+        out["student_retention"] = best["accuracy"] / final["accuracy"] if final["accuracy"] else None
+        out["student_param_ratio"] = best["params"] / final["params"]
+        out["student_speedup"] = best["tokens_per_s"] / final["tokens_per_s"] if final["tokens_per_s"] else None
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{100 * v:.1f}%" if v <= 1.0 else f"{v:,.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"# selfdistill report: {report['run']}", ""]
+    s = report["summary"]
+    if "policy_gain_points" in s:
+        lines.append(f"- Final policy **{s['final_policy']}**: held-out pass@1 {_fmt(s['final_policy_accuracy'])} "
+                     f"vs base {_fmt(s['base_accuracy'])} ({s['policy_gain_points']:+.1f} points).")
+    if "best_student" in s:
+        lines.append(f"- Best student **{s['best_student']}**: {_fmt(s['best_student_accuracy'])} "
+                     f"({100 * (s['student_retention'] or 0):.0f}% of the policy) with "
+                     f"{100 * s['student_param_ratio']:.0f}% of its parameters.")
+    lines += [f"- Wall time of all stages: {report['wall_time_s']:.0f} s.", "",
+              "## Held-out evaluation", "",
+              f"pass@1 estimated from {report['eval'][0]['k']} samples per problem at temperature "
+              f"{report['eval'][0]['temperature']}; maj@k votes over the same samples.", "",
+              "| model | role | round | params | pass@1 | math | code | maj@k | format | tokens/s | memory MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["eval"]:
+        lines.append("| " + " | ".join(_fmt(r.get(k)) for k in ("model", "role", "round", "params", "accuracy",
+                     "accuracy_math", "accuracy_code", "maj_at_k", "format_rate")) +
+                     f" | {r['tokens_per_s']:,.0f} | {r['memory_mb']:.1f} |")
+    sp = report["split"]
+    lines += ["", "## Data", "",
+              f"- Tasks: {sp['n_train']} train, {sp['n_eval']} held out ({sp['method']}); prompts shared: "
+              f"**{sp['overlap']}** (train digest `{sp['train_digest']}`, eval digest `{sp['eval_digest']}`).",
+              f"- Traces stored: {report['traces']['total']} ({report['traces']['by_round']} by round, "
+              f"{report['traces']['by_kind']} by kind)."]
+    for c in report["collect"]:
+        lines.append(f"- Round {c['round']} collect: sampled {c.get('sampled', 0)}, kept {c.get('kept', 0)}, "
+                     f"sample accuracy {_fmt(c.get('sample_accuracy'))}.")
+    lines += ["", "## Stages", "", "| step | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in report["stages"].items()]
+    lines += ["", "![RL reward](rl_reward.png)", "", "![Accuracy](accuracy.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_rl(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    offset = 0
+    for rl in report["rl"]:
+        steps = [offset + h["step"] for h in rl["history"] if "step" in h]
+        rewards = [h["reward"] for h in rl["history"] if "step" in h]
+        ax.plot(steps, rewards, marker=".", label=f"round {rl['round']}")
+        offset = steps[-1] if steps else offset
+    ax.set_xlabel("RL step (cumulative)")
+    ax.set_ylabel("mean reward")
+    ax.set_title("Reward per RL step")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_accuracy(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["eval"]
+    names = [r["model"] for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 3.8))
+    width = 0.27
+    for i, (key, label) in enumerate([("accuracy", "pass@1"), ("accuracy_math", "math"), ("accuracy_code", "code")]):
+        ax.bar([x + (i - 1) * width for x in range(len(rows))], [100 * (r.get(key) or 0) for r in rows], width, label=label)
+    ax.set_xticks(range(len(rows)), names, rotation=20, ha="right")
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.set_title("Accuracy per model")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(run, eval_rows: list[dict[str, Any]], final_policy_key: str) -> list[Path]:
+    """Write report.json / report.md / rl_reward.png / accuracy.png into the run directory."""
+    from selfdistill.pipeline import plan
+
+    steps = plan(run.cfg)
+    final_name = next(r["model"] for r in eval_rows if r["model_path"] == run.done(final_policy_key)["model_path"])
+    stages = {s.key: run.done(s.key)["seconds"] for s in steps if run.done(s.key) is not None}
+    report = {
+        "run": run.cfg.run.name,
+        "config_fingerprint": run.cfg.fingerprint(),
+        "summary": summarize(eval_rows, final_name),
+        "eval": [{k: r.get(k) for k in EVAL_KEYS} for r in eval_rows],
+        "split": run.split.info,
+        "rl": [{"round": s.round, "history": run.done(s.key)["history"]} for s in steps if s.command == "rl"],
+        "collect": [{"round": s.round, **run.done(s.key)} for s in steps if s.command == "collect"],
+        "traces": run.store.stats(),
+        "stages": stages,
+        "wall_time_s": sum(stages.values()),
+    }
+    out = run.dir
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown(report))
+    plot_rl(report, out / "rl_reward.png")
+    plot_accuracy(report, out / "accuracy.png")
+    return [out / "report.json", out / "report.md", out / "rl_reward.png", out / "accuracy.png"]

@@ -1,0 +1,111 @@
+"""Collect stage: rejection-sample the policy's own traces into the trace store.
+
+For each training prompt (a seeded subset per round), sample ``k`` completions, score them
+with the same rewards RL uses, and keep those that are correct (correctness reward >=
+``min_reward``), well formed (format reward 1, when required), not degenerate and not
+duplicates, at most ``max_per_prompt`` per prompt. Prompts are processed in chunks of
+``chunk_size``; each chunk becomes one immutable shard named ``r<round>-collect-<chunk>``.
+Sampling is seeded per chunk, so a run killed mid-collect and resumed redoes only the
+unfinished chunks and produces exactly the traces an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+from selfdistill.generation import sample
+from selfdistill.rewarding import score_completions
+from selfdistill.tasks.base import Task
+from selfdistill.traces import Trace, TraceStore
+
+
+def select_prompts(train: list[Task], num_prompts: int, seed: int, round_: int) -> list[Task]:
+    rng = random.Random(f"collect-{seed}-{round_}")
+    pool = list(train)
+    rng.shuffle(pool)
+    return pool[: min(num_prompts, len(pool))]
+
+
+def is_degenerate(completion: str) -> bool:
+    """Empty, or a single character repeated over most of the text (a common collapse)."""
+    text = completion.strip()
+    if not text:
+        return True
+    most = Counter(text).most_common(1)[0][1]
+    return len(text) > 20 and most / len(text) > 0.5
+
+
+def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg) -> tuple[list[int], Counter]:
+    """Indices (into the flat batch) of the completions kept for ``task``, and why others were dropped."""
+    kept: list[int] = []
+    seen: set[str] = set()
+    why: Counter = Counter()
+    for j, completion in enumerate(completions):
+        i = offset + j
+        if scores.correct[i] < ccfg.min_reward:
+            why["incorrect"] += 1
+        elif ccfg.require_format and not scores.formatted[i]:
+            why["malformed"] += 1
+        elif is_degenerate(completion):
+            why["degenerate"] += 1
+        elif completion in seen:
+            why["duplicate"] += 1
+        elif len(kept) >= ccfg.max_per_prompt:
+            why["over_cap"] += 1
+        else:
+            seen.add(completion)
+            kept.append(i)
+    return kept, why
+
+
+def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccfg, rcfg, round_: int, seed: int,
+                  model_name: str, prompt_format: str, stage) -> dict[str, Any]:
+    """Fill the store with round ``round_``'s traces; returns counts (resumes finished chunks)."""
+    tasks = select_prompts(train, ccfg.num_prompts, seed, round_)
+    chunks = [tasks[i : i + ccfg.chunk_size] for i in range(0, len(tasks), ccfg.chunk_size)]
+    totals: Counter = Counter()
+    examples: list[list[Any]] = []
+    for c, chunk in enumerate(chunks):
+        shard = f"r{round_}-collect-{c:05d}"
+        if store.has_shard(shard):
+            totals["chunks_resumed"] += 1
+            continue
+        chunk_seed = seed * 1_000_003 + round_ * 1009 + c
+        rows = [t.to_row(prompt_format) for t in chunk]
+        samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=ccfg.k, temperature=ccfg.temperature,
+                         top_p=ccfg.top_p, max_new_tokens=ccfg.max_new_tokens, batch_size=ccfg.batch_size,
+                         seed=chunk_seed, progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}")
+        flat_prompts = [r["prompt"] for r in rows for _ in range(ccfg.k)]
+        flat = [comp for comps in samples.completions for comp in comps]
+        columns = {key: [r[key] for r in rows for _ in range(ccfg.k)] for key in ("kind", "answer", "tests")}
+        scores = score_completions(rcfg, flat_prompts, flat, columns)
+        traces: list[Trace] = []
+        for t_idx, (task, comps) in enumerate(zip(chunk, samples.completions)):
+            kept, why = filter_samples(task, comps, scores, t_idx * ccfg.k, ccfg)
+            totals.update(why)
+            for i in kept:
+                traces.append(Trace(
+                    prompt=task.prompt, completion=flat[i], reward=scores.correct[i], kind=task.kind,
+                    task_id=task.task_id, round=round_, model=model_name, rewards=scores.parts[i],
+                    status="PASS", sampling={"temperature": ccfg.temperature, "top_p": ccfg.top_p,
+                                             "max_new_tokens": ccfg.max_new_tokens, "seed": chunk_seed, "k": ccfg.k},
+                ))
+                if len(examples) < 20:
+                    examples.append([task.kind, task.prompt, flat[i], scores.correct[i]])
+        added = store.append(traces, shard)
+        totals["sampled"] += len(flat)
+        totals["kept"] += added
+        totals["duplicate_in_store"] += len(traces) - added
+        totals["accuracy_sum"] += sum(scores.correct)
+        stage.log({"collect/kept": totals["kept"], "collect/sampled": totals["sampled"], "collect/chunk": c + 1})
+    if examples:
+        stage.table("collect/sample_traces", ["kind", "prompt", "completion", "reward"], examples)
+    sampled = totals["sampled"]
+    out = {k: v for k, v in totals.items() if k != "accuracy_sum"}
+    out["sample_accuracy"] = totals["accuracy_sum"] / sampled if sampled else None
+    out["store_total"] = len(store)
+    out["store_round"] = sum(1 for _ in store.iter(round=round_))
+    stage.summary(out)
+    return out

@@ -1,0 +1,27 @@
+"""Distill stage: the policy's traces into smaller dense students.
+
+Methods come from `selfdistill.registries.DISTILL_METHODS`. ``sft`` is sequence-level
+distillation as in DeepSeek-R1 §2.4: plain SFT of the student on the teacher's correct traces
+(every round's). The student starts from its own base (a tiny model pre-trained on the same
+bootstrap corpus in the demo: the stand-in for a small pretrained base, or a local/hub model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from selfdistill.stages.sft import train_sft
+
+
+def trace_rows(store, min_reward: float) -> list[dict[str, str]]:
+    """Every stored trace at or above ``min_reward`` as (prompt, completion) rows."""
+    return [{"prompt": t.prompt, "completion": t.completion} for t in store.iter(min_reward=min_reward)]
+
+
+def distill_sft(student, tokenizer, *, teacher, store, dcfg, out_dir: Path, seed: int, stage, device: str,
+                run_name: str, prompt_format: str, kernels: str) -> dict[str, Any]:
+    """Sequence-level distillation: SFT of ``student`` on the stored traces (``teacher`` unused)."""
+    rows = trace_rows(store, dcfg.min_reward)
+    return train_sft(student, tokenizer, rows, dcfg.sft, out_dir, seed=seed, stage=stage, device=device,
+                     run_name=run_name, prompt_format=prompt_format, kernels=kernels)

@@ -1,0 +1,97 @@
+"""Eval stage: held-out accuracy (pass@1 from samples, maj@k), size, speed and memory of a model.
+
+pass@1 is estimated as the mean correctness over ``num_samples`` samples per problem at the
+eval temperature (unbiased for pass@1). maj@k votes over the samples' final answers (math: the
+extracted ``\\boxed{}`` content; code: the extracted program, whitespace-normalised) and
+scores the winning answer. Correct means correctness reward >= 1 (all tests pass for code).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from selfdistill.generation import sample
+from selfdistill.models.tiny import count_params
+from selfdistill.rewarding import score_completions
+from selfdistill.tasks.base import Task
+
+
+def answer_key(kind: str, completion: str) -> str | None:
+    """What majority voting compares: the final answer (math) or the program (code)."""
+    if kind == "math":
+        from rewards.math import extract
+
+        ex = extract(completion)
+        return re.sub(r"\s+", "", ex.final) if ex.final else None
+    from rewards.code.extract import extract_code
+
+    code = extract_code(completion, "last_python")
+    return re.sub(r"\s+", " ", code).strip() if code else None
+
+
+def majority_correct(keys: list[str | None], correct: list[bool]) -> bool:
+    """Correctness of the most common non-empty key (first seen wins ties)."""
+    votes = Counter(k for k in keys if k is not None)
+    if not votes:
+        return False
+    best = max(votes.items(), key=lambda kv: (kv[1], -keys.index(kv[0])))[0]
+    return correct[keys.index(best)]
+
+
+def memory_mb(model) -> float:
+    """Peak CUDA memory when on GPU, else the weights' size (CPU RSS is process-wide)."""
+    import torch
+
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+
+
+def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int, prompt_format: str,
+                   name: str) -> dict[str, Any]:
+    """One report row (without model/role/round, which the caller adds) plus per-kind detail."""
+    import torch
+
+    if next(model.parameters()).device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    rows = [t.to_row(prompt_format) for t in tasks]
+    n = ecfg.num_samples
+    samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=n, temperature=ecfg.temperature,
+                     top_p=ecfg.top_p, max_new_tokens=ecfg.max_new_tokens, batch_size=ecfg.batch_size,
+                     seed=seed, progress=f"eval {name}")
+    flat = [c for comps in samples.completions for c in comps]
+    columns = {k: [r[k] for r in rows for _ in range(n)] for k in ("kind", "answer", "tests")}
+    scores = score_completions(rcfg, [r["prompt"] for r in rows for _ in range(n)], flat, columns)
+    per_kind: dict[str, list[float]] = {}
+    maj: dict[str, list[bool]] = {}
+    fmt: list[bool] = []
+    for i, task in enumerate(tasks):
+        comps = samples.completions[i]
+        correct = [scores.correct[i * n + j] >= 1.0 for j in range(n)]
+        per_kind.setdefault(task.kind, []).extend(float(c) for c in correct)
+        maj.setdefault(task.kind, []).append(majority_correct([answer_key(task.kind, c) for c in comps], correct))
+        fmt.extend(scores.formatted[i * n : (i + 1) * n])
+    all_correct = [c for v in per_kind.values() for c in v]
+    all_maj = [m for v in maj.values() for m in v]
+    return {
+        "params": count_params(model),
+        "accuracy": sum(all_correct) / len(all_correct),
+        "accuracy_math": _mean(per_kind.get("math")),
+        "accuracy_code": _mean(per_kind.get("code")),
+        "maj_at_k": sum(all_maj) / len(all_maj),
+        "k": n,
+        "format_rate": sum(fmt) / len(fmt),
+        "tokens_per_s": samples.tokens_per_second,
+        "memory_mb": memory_mb(model),
+        "n_problems": len(tasks),
+        "temperature": ecfg.temperature,
+        "examples": [[tasks[i].kind, tasks[i].prompt, samples.completions[i][0], scores.correct[i * n]]
+                     for i in range(min(8, len(tasks)))],
+    }
+
+
+def _mean(values: list[float] | None) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -1,0 +1,88 @@
+"""RL stage: TRL's GRPOTrainer with our rule-based rewards on the MoE policy.
+
+The algorithm (grpo, dr_grpo, dapo, gspo) is a named set of GRPOConfig settings from
+`selfdistill.registries.ALGORITHMS`; TRL implements the losses. MoE specifics: the router
+load-balancing loss is off in RL by default (`rl.router_aux_loss_coef`), and router diagnostics
+are logged when the policy is an MoE (see `selfdistill.models.moe`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from selfdistill.registries import ALGORITHMS
+from selfdistill.rewarding import build_reward_funcs
+
+log = logging.getLogger(__name__)
+
+
+def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_name: str, weights: list[float]):
+    """TRL `GRPOConfig` for one round: our settings plus the algorithm's named loss settings."""
+    from trl import GRPOConfig
+
+    algo: dict[str, Any] = dict(ALGORITHMS.get(rl.algorithm, "rl.algorithm"))
+    return GRPOConfig(
+        output_dir=str(out_dir),
+        run_name=run_name,
+        max_steps=rl.max_steps,
+        learning_rate=rl.learning_rate,
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=min(5, rl.max_steps // 10),
+        per_device_train_batch_size=rl.prompts_per_step * rl.num_generations,
+        gradient_accumulation_steps=1,
+        num_generations=rl.num_generations,
+        max_completion_length=rl.max_completion_length,
+        temperature=rl.temperature,
+        top_k=0,
+        beta=rl.beta,
+        reward_weights=weights,
+        router_aux_loss_coef=rl.router_aux_loss_coef,
+        max_grad_norm=rl.max_grad_norm,
+        logging_steps=rl.logging_steps,
+        log_completions=report_to == "wandb",
+        num_completions_to_print=0,
+        save_strategy="no",
+        report_to=report_to,
+        seed=seed,
+        use_cpu=device == "cpu",
+        bf16=device == "cuda",
+        use_vllm=rl.use_vllm,
+        dataloader_num_workers=0,
+        weight_decay=0.0,
+        **algo,
+    )
+
+
+def is_moe(model) -> bool:
+    cfg = model.config
+    return any(getattr(cfg, k, None) for k in ("num_experts", "num_local_experts", "n_routed_experts"))
+
+
+def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Path, *, seed: int, stage,
+             device: str, run_name: str) -> dict[str, Any]:
+    """Run ``rl.max_steps`` GRPO steps on ``rows`` (TRL dataset rows); the model is updated in place."""
+    import datasets
+    from trl import GRPOTrainer
+
+    if rl.use_vllm:
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            raise RuntimeError("rl.use_vllm=true needs vLLM: pip install 'selfdistill[vllm]'") from None
+    funcs, weights = build_reward_funcs(rcfg)
+    args = grpo_args(rl, out_dir, seed=seed, report_to=stage.report_to, device=device, run_name=run_name, weights=weights)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    history = [h for h in trainer.state.log_history if "reward" in h]
+    return {
+        "steps": trainer.state.global_step,
+        "history": [{k: v for k, v in h.items() if isinstance(v, int | float)} for h in history],
+    }

@@ -1,0 +1,82 @@
+"""Supervised fine-tuning with TRL's SFTTrainer: one helper for every SFT the loop does.
+
+Used for (1) pre-training the tiny demo models on the worked-solution corpus, (2) the policy's
+self-distillation on its own traces (the cold start of the next round) and (3) sequence-level
+distillation of the traces into dense students. Loss is on completion tokens only.
+
+With ``kernels=fused`` the LM-head loss goes through `selfdistill.kernels` (no [N, V] logits);
+``eager`` is TRL's own loss.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _rows_to_dataset(rows: list[dict[str, Any]], prompt_format: str):
+    import datasets
+
+    if not rows:
+        raise ValueError("SFT needs at least one (prompt, completion) row; the trace store has none to train on")
+    if prompt_format == "chat":
+        rows = [
+            {"prompt": [{"role": "user", "content": r["prompt"]}], "completion": [{"role": "assistant", "content": r["completion"]}]}
+            for r in rows
+        ]
+    else:
+        rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
+    return datasets.Dataset.from_list(rows)
+
+
+def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows: int, run_name: str):
+    """TRL `SFTConfig` from our `SFTConfig` section (the mapping is explicit and small)."""
+    from trl import SFTConfig as TRLSFTConfig
+
+    return TRLSFTConfig(
+        output_dir=str(out_dir),
+        run_name=run_name,
+        num_train_epochs=sft.epochs,
+        max_steps=sft.max_steps,
+        learning_rate=sft.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=min(20, max(1, n_rows // sft.batch_size // 10)),
+        per_device_train_batch_size=sft.batch_size,
+        max_length=sft.max_length,
+        completion_only_loss=True,
+        logging_steps=10,
+        save_strategy="no",
+        report_to=report_to,
+        seed=seed,
+        use_cpu=device == "cpu",
+        bf16=device == "cuda",
+        dataloader_num_workers=0,
+        router_aux_loss_coef=0.0,
+        weight_decay=0.0,
+        disable_tqdm=False,
+    )
+
+
+def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
+              prompt_format: str = "plain", kernels: str = "eager") -> dict[str, Any]:
+    """Train ``model`` in place on ``rows`` (dicts with prompt/completion); returns metrics."""
+    from trl import SFTTrainer
+
+    from selfdistill.stages.losses import sft_trainer_class
+
+    dataset = _rows_to_dataset(rows, prompt_format)
+    args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name)
+    trainer_cls = sft_trainer_class(kernels) if kernels != "eager" else SFTTrainer
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    result = trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {
+        "rows": len(rows),
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "final_loss": losses[-1] if losses else None,
+        "loss_curve": losses,
+    }

@@ -1,0 +1,153 @@
+"""The pipeline's steps: glue between a `Run` (paths, config, store) and the stage functions.
+
+Each factory returns ``fn(run, stage) -> outputs`` where outputs is JSON-serialisable and
+includes ``model_path`` for steps that produce a model. Loading and saving happen here so the
+stage modules stay pure training/sampling code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _tokenizer_for_tiny():
+    from selfdistill.models.tokenizer import build_char_tokenizer
+
+    return build_char_tokenizer()
+
+
+def _eval_hashes(run) -> set[str]:
+    from selfdistill.tasks.base import prompt_hash
+
+    return {prompt_hash(t.prompt) for t in run.split.eval}
+
+
+def _pretrained_or_tiny(run, mcfg, name: str, stage, seed: int) -> dict[str, Any]:
+    """A model to start from: a local/hub path as is, or a tiny model built and pre-trained here."""
+    from selfdistill.models.bootstrap import bootstrap_corpus, pretrain_tiny
+    from selfdistill.models.tiny import build_tiny, count_params
+
+    if mcfg.source == "pretrained":
+        model, _ = run.load(mcfg.path)  # fail now, with a clear error, if the path is wrong
+        return {"model_path": mcfg.path, "params": count_params(model)}
+    tokenizer = _tokenizer_for_tiny()
+    model = build_tiny(mcfg.tiny, tokenizer, seed).to(run.device)
+    kinds = sorted({t.kind for t in run.split.train})
+    rows = bootstrap_corpus(mcfg.bootstrap, kinds, run.cfg.run.seed, _eval_hashes(run))
+    metrics = pretrain_tiny(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(name), seed=seed, stage=stage,
+                            device=run.device, run_name=f"{run.cfg.run.name}/{name}")
+    return {"model_path": run.save(model, tokenizer, name), "params": count_params(model),
+            "corpus_rows": len(rows), "final_loss": metrics["final_loss"]}
+
+
+def base_policy(run, stage) -> dict[str, Any]:
+    return _pretrained_or_tiny(run, run.cfg.policy, "base", stage, run.cfg.run.seed)
+
+
+def rl_step(round_: int, source: str):
+    def fn(run, stage) -> dict[str, Any]:
+        from selfdistill.stages.rl import train_rl
+
+        cfg = run.cfg
+        model, tokenizer = run.load(run.done(source)["model_path"])
+        rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
+        out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, run.stage_dir(f"r{round_}.rl"),
+                       seed=cfg.run.seed + 100 * round_, stage=stage, device=run.device,
+                       run_name=f"{cfg.run.name}/r{round_}.rl")
+        out["model_path"] = run.save(model, tokenizer, f"r{round_}-rl")
+        return out
+
+    return fn
+
+
+def collect_step(round_: int, source: str):
+    def fn(run, stage) -> dict[str, Any]:
+        from selfdistill.stages.collect import collect_round
+
+        cfg = run.cfg
+        model, tokenizer = run.load(run.done(source)["model_path"])
+        return collect_round(model, tokenizer, run.split.train, run.store, ccfg=cfg.collect, rcfg=cfg.rewards,
+                             round_=round_, seed=cfg.run.seed, model_name=f"policy-r{round_}-rl",
+                             prompt_format=cfg.tasks.prompt_format, stage=stage)
+
+    return fn
+
+
+def sft_step(round_: int, source: str):
+    def fn(run, stage) -> dict[str, Any]:
+        from selfdistill.stages.sft import train_sft
+
+        cfg = run.cfg
+        model, tokenizer = run.load(run.done(source)["model_path"])
+        traces = run.store.iter(round=round_ if cfg.sft.traces == "current" else None, min_reward=cfg.collect.min_reward)
+        rows = [{"prompt": t.prompt, "completion": t.completion} for t in traces if t.round <= round_]
+        out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(f"r{round_}.sft"), seed=cfg.run.seed + round_,
+                        stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft",
+                        prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+        out["model_path"] = run.save(model, tokenizer, f"r{round_}-sft")
+        return out
+
+    return fn
+
+
+def student_base(scfg):
+    def fn(run, stage) -> dict[str, Any]:
+        return _pretrained_or_tiny(run, scfg, f"student-{scfg.name}-base", stage, run.cfg.run.seed + 7)
+
+    return fn
+
+
+def distill_step(scfg, teacher: str):
+    def fn(run, stage) -> dict[str, Any]:
+        from selfdistill.registries import DISTILL_METHODS
+
+        cfg = run.cfg
+        method = DISTILL_METHODS.get(cfg.distill.method, "distill.method")
+        student, tokenizer = run.load(run.done(f"student.{scfg.name}.base")["model_path"])
+        teacher_path = run.done(teacher)["model_path"]
+        out = method(student, tokenizer, teacher=teacher_path, store=run.store, dcfg=cfg.distill,
+                     out_dir=run.stage_dir(f"distill.{scfg.name}"), seed=cfg.run.seed + 11, stage=stage,
+                     device=run.device, run_name=f"{cfg.run.name}/distill.{scfg.name}",
+                     prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+        out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}")
+        out["teacher"] = teacher_path
+        return out
+
+    return fn
+
+
+def eval_step(name: str, role: str, round_: int | None, source: str):
+    def fn(run, stage) -> dict[str, Any]:
+        from selfdistill.stages.evaluate import evaluate_model
+
+        cfg = run.cfg
+        model, tokenizer = run.load(run.done(source)["model_path"])
+        row = evaluate_model(model, tokenizer, run.split.eval, ecfg=cfg.eval, rcfg=cfg.rewards, seed=cfg.run.seed + 5,
+                             prompt_format=cfg.tasks.prompt_format, name=name)
+        examples = row.pop("examples")
+        stage.table("eval/samples", ["kind", "prompt", "completion", "reward"], examples)
+        stage.summary({k: v for k, v in row.items() if isinstance(v, int | float)})
+        log.info("eval %s: accuracy %.3f (math %s, code %s) maj@%d %.3f", name, row["accuracy"],
+                 _pct(row["accuracy_math"]), _pct(row["accuracy_code"]), row["k"], row["maj_at_k"])
+        return {"model": name, "role": role, "round": round_, **row, "model_path": run.done(source)["model_path"]}
+
+    return fn
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def report_step(eval_keys: list[str], final: str):
+    def fn(run, stage) -> dict[str, Any]:
+        from selfdistill.report import write_report
+
+        rows = [run.done(k) for k in eval_keys]
+        paths = write_report(run, rows, final_policy_key=final)
+        stage.summary({"final_accuracy": next((r["accuracy"] for r in rows if r["model_path"] == run.done(final)["model_path"]), None)})
+        return {"files": [str(p) for p in paths]}
+
+    return fn

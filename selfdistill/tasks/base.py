@@ -1,0 +1,124 @@
+"""Tasks, the hash-based held-out split, and conversion to TRL datasets.
+
+A `Task` is one problem: a prompt, its reward kind (``math`` or ``code``) and its reference
+(``answer`` for math, ``tests`` for code). The held-out split is a pure function of the prompt
+text (a SHA-256 bucket), so no prompt can be on both sides; `split_tasks` also checks the
+intersection explicitly and returns digests that the report records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# What the assistant is asked to produce, for models that read instructions (prompt_format=chat).
+INSTRUCTIONS = {
+    "math": "Think step by step inside <think></think>, then give the final answer in \\boxed{}.",
+    "code": "Think inside <think></think>, then write the Python function in a ```python block.",
+}
+
+
+@dataclass
+class Task:
+    task_id: str
+    kind: str  # "math" | "code"
+    prompt: str
+    answer: str = ""  # math reference (LaTeX or plain)
+    tests: dict[str, Any] = field(default_factory=dict)  # code tests (call-based, stdio or asserts)
+    source: str = ""
+
+    def to_row(self, prompt_format: str = "plain") -> dict[str, Any]:
+        """A dataset row for TRL: `prompt` plus the reward columns (tests as JSON text)."""
+        return {
+            "prompt": render_prompt(self, prompt_format),
+            "kind": self.kind,
+            "answer": self.answer,
+            "tests": json.dumps(self.tests) if self.tests else "",
+            "task_id": self.task_id,
+        }
+
+
+def render_prompt(task: Task, prompt_format: str) -> Any:
+    """plain: the prompt text itself (tiny models learn the format); chat: a user message."""
+    if prompt_format == "plain":
+        return task.prompt
+    if prompt_format == "chat":
+        return [{"role": "user", "content": f"{task.prompt}\n\n{INSTRUCTIONS[task.kind]}"}]
+    raise ValueError(f"unknown prompt_format {prompt_format!r}; choose plain or chat")
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def is_held_out(prompt: str, fraction: float) -> bool:
+    """Deterministic split: the first 8 hex digits of the prompt's hash, as a number in [0, 1)."""
+    return int(prompt_hash(prompt)[:8], 16) / 16**8 < fraction
+
+
+@dataclass
+class Split:
+    train: list[Task]
+    eval: list[Task]
+    info: dict[str, Any]
+
+
+def split_tasks(tasks: list[Task], eval_fraction: float, eval_max: int) -> Split:
+    """Deduplicate by prompt, split by hash, cap the eval set; prove the sides are disjoint."""
+    seen: set[str] = set()
+    unique: list[Task] = []
+    for task in tasks:
+        h = prompt_hash(task.prompt)
+        if h not in seen:
+            seen.add(h)
+            unique.append(task)
+    train = [t for t in unique if not is_held_out(t.prompt, eval_fraction)]
+    held = [t for t in unique if is_held_out(t.prompt, eval_fraction)]
+    held = _balanced_cap(held, eval_max)
+    train_hashes = {prompt_hash(t.prompt) for t in train}
+    eval_hashes = {prompt_hash(t.prompt) for t in held}
+    overlap = len(train_hashes & eval_hashes)
+    if overlap:  # impossible by construction; kept as the proof the report cites
+        raise RuntimeError(f"held-out split shares {overlap} prompts with training")
+    info = {
+        "method": f"sha256(prompt) bucket < {eval_fraction}",
+        "n_tasks": len(tasks),
+        "n_duplicates_dropped": len(tasks) - len(unique),
+        "n_train": len(train),
+        "n_eval": len(held),
+        "overlap": overlap,
+        "train_digest": _digest(train_hashes),
+        "eval_digest": _digest(eval_hashes),
+        "eval_by_kind": _count_kinds(held),
+        "train_by_kind": _count_kinds(train),
+    }
+    return Split(train=train, eval=held, info=info)
+
+
+def _balanced_cap(tasks: list[Task], cap: int) -> list[Task]:
+    """Keep at most ``cap`` tasks, sharing the budget evenly between kinds."""
+    by_kind: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_kind.setdefault(t.kind, []).append(t)
+    kinds = sorted(by_kind)
+    out: list[Task] = []
+    budget = cap
+    for i, kind in enumerate(kinds):
+        share = budget // (len(kinds) - i)
+        take = by_kind[kind][:share]
+        out.extend(take)
+        budget -= len(take)
+    return out
+
+
+def _digest(hashes: set[str]) -> str:
+    return hashlib.sha256("".join(sorted(hashes)).encode()).hexdigest()[:16]
+
+
+def _count_kinds(tasks: list[Task]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.kind] = counts.get(t.kind, 0) + 1
+    return counts

@@ -1,0 +1,102 @@
+"""Tasks from local JSONL/parquet files and Hugging Face datasets.
+
+Rows need a prompt column and, per kind, an answer column (math) or a tests column (code,
+a mapping or its JSON text). Column names come from the source config. Missing columns,
+unreadable files and an offline hub are reported with the path and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from selfdistill.configio import ConfigError
+from selfdistill.tasks.base import Task
+
+
+def _needed_columns(src) -> list[str]:
+    return [src.prompt_field, src.answer_field if src.kind == "math" else src.tests_field]
+
+
+def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str) -> list[Task]:
+    """Validate columns and build tasks; the error names the file and the missing columns."""
+    if not rows:
+        raise ConfigError(f"{origin}: no rows")
+    needed = _needed_columns(src)
+    missing = [c for c in needed if c not in rows[0]]
+    if missing:
+        raise ConfigError(
+            f"{origin}: missing column(s) {missing} for kind={src.kind}; columns present: {sorted(rows[0])}. "
+            "Set prompt_field/answer_field/tests_field in the task source."
+        )
+    tasks = []
+    for i, row in enumerate(rows[: src.n]):
+        prompt = row[src.prompt_field]
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ConfigError(f"{origin}: row {i}: {src.prompt_field!r} must be a non-empty string")
+        if src.kind == "math":
+            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", "math", prompt, answer=str(row[src.answer_field]), source=origin))
+        else:
+            tests = row[src.tests_field]
+            if isinstance(tests, str):
+                try:
+                    tests = json.loads(tests)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{origin}: row {i}: {src.tests_field!r} is not valid JSON: {exc}") from None
+            if not isinstance(tests, dict):
+                raise ConfigError(f"{origin}: row {i}: {src.tests_field!r} must be a mapping of tests")
+            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", "code", prompt, tests=tests, source=origin))
+    return tasks
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{lineno}: each line must be a JSON object")
+            rows.append(row)
+    return rows
+
+
+def load_file_tasks(src, seed: int) -> list[Task]:
+    """Read ``src.path`` (``.jsonl`` or ``.parquet``)."""
+    if not src.path:
+        raise ConfigError(f"tasks source type={src.type} needs `path`")
+    path = Path(src.path)
+    if not path.is_file():
+        raise ConfigError(f"task file not found: {path}")
+    if src.type == "jsonl":
+        rows = _read_jsonl(path)
+    else:
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as exc:  # pyarrow raises several types for bad files
+            raise ConfigError(f"{path}: cannot read parquet: {exc}") from None
+    return rows_to_tasks(rows, src, str(path))
+
+
+def load_hf_tasks(src, seed: int) -> list[Task]:
+    """Load a Hugging Face dataset split; a clear error when the hub cannot be reached."""
+    if not src.path:
+        raise ConfigError("tasks source type=hf needs `path` (a dataset id or local dataset directory)")
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(src.path, src.subset, split=src.split)
+    except Exception as exc:  # offline / missing dataset / bad split
+        raise ConfigError(
+            f"cannot load Hugging Face dataset {src.path!r} (subset={src.subset}, split={src.split}): "
+            f"{type(exc).__name__}: {exc}. Offline? Download it first or point `path` at a local copy."
+        ) from None
+    rows = ds.select(range(min(src.n, len(ds)))).to_list()
+    return rows_to_tasks(rows, src, f"hf:{src.path}")

@@ -1,0 +1,164 @@
+"""The trace store: the policy's own scored completions, durable, deduplicated, resumable.
+
+Layout: ``<run_dir>/traces/<shard>.jsonl``, one JSON `Trace` per line. A shard is written
+whole or not at all (temporary file, fsync, atomic rename, directory fsync), so a SIGKILL at
+any moment leaves either the complete shard or nothing visible; leftover ``*.tmp`` files are
+ignored and cleaned. Shard names are chosen by the writer (e.g. ``r1-collect-00003``) and a
+shard that exists is never rewritten, which is how a resumed collect knows which chunks are
+done. Every trace has ``trace_id = sha256(prompt \\0 completion)``; appending skips ids already
+stored, and reading deduplicates too, so a trace is never stored or returned twice.
+
+Schema (`Trace`): trace_id, prompt, completion, reward (the correctness reward, in [0, 1]),
+rewards (every reward part by name), status, task_id, kind, round, model, sampling
+(temperature, top_p, max_new_tokens, seed), prompt_hash, completion_hash, created_at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def trace_id(prompt: str, completion: str) -> str:
+    return sha256(prompt + "\x00" + completion)
+
+
+@dataclass
+class Trace:
+    prompt: str
+    completion: str
+    reward: float
+    kind: str
+    task_id: str
+    round: int
+    model: str
+    rewards: dict[str, float] = field(default_factory=dict)
+    status: str = ""
+    sampling: dict[str, Any] = field(default_factory=dict)
+    trace_id: str = ""
+    prompt_hash: str = ""
+    completion_hash: str = ""
+    created_at: float = 0.0
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str) or not isinstance(self.completion, str):
+            raise TypeError("Trace.prompt and Trace.completion must be strings")
+        self.trace_id = self.trace_id or trace_id(self.prompt, self.completion)
+        self.prompt_hash = self.prompt_hash or sha256(self.prompt)
+        self.completion_hash = self.completion_hash or sha256(self.completion)
+        self.created_at = self.created_at or time.time()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Trace:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class TraceStore:
+    """Append-only, sharded JSONL store with dedupe by ``trace_id`` (see module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob("*.tmp"):
+            stale.unlink()  # a shard whose writer was killed: never became visible
+        self._ids: set[str] | None = None
+
+    def shards(self) -> list[Path]:
+        return sorted(self.root.glob("*.jsonl"))
+
+    def has_shard(self, name: str) -> bool:
+        return (self.root / f"{name}.jsonl").exists()
+
+    def _known_ids(self) -> set[str]:
+        if self._ids is None:
+            self._ids = {t.trace_id for t in self.iter()}
+        return self._ids
+
+    def append(self, traces: Iterable[Trace], shard: str) -> int:
+        """Write the new traces as shard ``shard`` atomically; returns how many were new.
+
+        An empty shard is still written (as an empty file) so resume logic sees the chunk done.
+        Raises `FileExistsError` if the shard already exists: shards are immutable.
+        """
+        if "/" in shard or not shard:
+            raise ValueError(f"bad shard name {shard!r}")
+        final = self.root / f"{shard}.jsonl"
+        if final.exists():
+            raise FileExistsError(f"trace shard {final} already exists; shards are never rewritten")
+        known = self._known_ids()
+        fresh: list[Trace] = []
+        for t in traces:
+            if t.trace_id not in known:
+                known.add(t.trace_id)
+                fresh.append(t)
+        tmp = self.root / f"{shard}.jsonl.tmp"
+        with tmp.open("w", encoding="utf-8") as fh:
+            for t in fresh:
+                fh.write(json.dumps(asdict(t), ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(self.root)
+        return len(fresh)
+
+    def iter(self, round: int | None = None, min_reward: float | None = None) -> Iterator[Trace]:
+        """Every stored trace once, in shard order, optionally filtered."""
+        seen: set[str] = set()
+        for path in self.shards():
+            with path.open(encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, 1):
+                    try:
+                        t = Trace.from_json(json.loads(line))
+                    except (json.JSONDecodeError, TypeError) as exc:
+                        raise ValueError(f"{path}:{lineno}: corrupt trace ({exc})") from None
+                    if t.trace_id in seen:
+                        continue
+                    seen.add(t.trace_id)
+                    if round is not None and t.round != round:
+                        continue
+                    if min_reward is not None and t.reward < min_reward:
+                        continue
+                    yield t
+
+    def __len__(self) -> int:
+        return len(self._known_ids())
+
+    def to_dataset(self, round: int | None = None, min_reward: float | None = None, max_round: int | None = None):
+        """A `datasets.Dataset` with one row per trace (all schema fields as columns)."""
+        import datasets
+
+        rows = [asdict(t) for t in self.iter(round=round, min_reward=min_reward) if max_round is None or t.round <= max_round]
+        for row in rows:  # nested dicts with varying keys do not make stable Arrow columns
+            row["rewards"] = json.dumps(row["rewards"])
+            row["sampling"] = json.dumps(row["sampling"])
+        return datasets.Dataset.from_list(rows)
+
+    def stats(self) -> dict[str, Any]:
+        by_round: dict[int, int] = {}
+        by_kind: dict[str, int] = {}
+        for t in self.iter():
+            by_round[t.round] = by_round.get(t.round, 0) + 1
+            by_kind[t.kind] = by_kind.get(t.kind, 0) + 1
+        return {"total": sum(by_round.values()), "by_round": by_round, "by_kind": by_kind, "shards": len(self.shards())}

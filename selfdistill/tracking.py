@@ -1,0 +1,96 @@
+"""Experiment tracking: every stage is one W&B run in the run's group, or nothing at all.
+
+The loop never asks "is logging on?": it calls `tracker.stage(...)` and logs into whatever it
+gets back. With ``tracking.report_to=none`` that is a `NullStage`. W&B runs offline unless
+``WANDB_API_KEY`` is set (or ``tracking.mode=online``); offline runs live under
+``<run_dir>/wandb`` and upload later with ``wandb sync <run_dir>/wandb/offline-run-*``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class NullStage:
+    """Tracking turned off: accepts everything, records nothing."""
+
+    report_to = "none"
+
+    def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        pass
+
+    def table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        pass
+
+    def summary(self, values: dict[str, Any]) -> None:
+        pass
+
+
+class WandbStage:
+    """One live W&B run; TRL's trainers log into it through their `report_to="wandb"` callback."""
+
+    report_to = "wandb"
+
+    def __init__(self, run) -> None:
+        self.run = run
+
+    def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        self.run.log(metrics, step=step)
+
+    def table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        import wandb
+
+        self.run.log({name: wandb.Table(columns=columns, data=rows)})
+
+    def summary(self, values: dict[str, Any]) -> None:
+        self.run.summary.update(values)
+
+
+def wandb_mode(mode: str) -> str:
+    if mode == "auto":
+        return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    return mode
+
+
+class Tracker:
+    """Creates one tracked run per stage, all in the group named after the selfdistill run."""
+
+    def __init__(self, cfg, run_dir: Path, group: str, config: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.group = group
+        self.config = config
+
+    @contextmanager
+    def stage(self, name: str, job_type: str):
+        if self.cfg.report_to == "none":
+            yield NullStage()
+            return
+        import wandb
+
+        mode = wandb_mode(self.cfg.mode)
+        os.environ["WANDB_MODE"] = mode  # TRL's callback reads the environment too
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        run = wandb.init(
+            project=self.cfg.project,
+            group=self.group,
+            name=f"{self.group}/{name}",
+            job_type=job_type,
+            dir=str(self.run_dir),
+            config=self.config,
+            mode=mode,
+            reinit="finish_previous",
+            settings=wandb.Settings(console="off", silent=True),
+        )
+        try:
+            yield WandbStage(run)
+        finally:
+            run.finish()
+            if mode == "offline":
+                log.info("W&B offline run saved; upload with: wandb sync %s", run.dir.rsplit("/files", 1)[0])
