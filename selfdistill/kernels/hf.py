@@ -3,6 +3,7 @@
     from selfdistill.kernels.hf import fused_causal_lm_loss, fused_causal_lm_distill_loss
     loss = fused_causal_lm_loss(model, input_ids, attention_mask, labels)          # == model(..., labels=labels).loss
     loss = fused_causal_lm_distill_loss(student, teacher, input_ids, attention_mask, labels, divergence="jsd")
+    loss_fn = causal_lm_loss_fn(cfg.kernels)                 # "fused" | "eager", the same call signature
 
 Labels follow the Hugging Face convention: `labels[b, t]` is the token at position t (-100 to ignore) and the loss
 predicts it from position t - 1, averaged over the non-ignored tokens of the batch.
@@ -18,11 +19,13 @@ What is reproduced and what is refused:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import torch
 
 from .cross_entropy import fused_linear_cross_entropy
 from .distillation import fused_linear_distillation
+from .reference import reference_distillation_from_logits
 
 IGNORE_INDEX = -100
 # Config attributes that transform logits after the head matmul, with the value at which they are a no-op.
@@ -107,22 +110,33 @@ def shift_for_next_token(
     return flat_hidden, flat_labels
 
 
+def _keep_labelled(labels: torch.Tensor, *rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Rows whose label is not ignored (one host sync for the boolean index): skips their share of the GEMMs."""
+    keep = labels != IGNORE_INDEX  # [N]
+    return labels[keep], *(r[keep] for r in rows)
+
+
 def fused_causal_lm_loss(
     model: torch.nn.Module,
     input_ids: torch.Tensor,  # [B, T]
     attention_mask: torch.Tensor | None,  # [B, T]
     labels: torch.Tensor,  # [B, T], -100 where ignored
-    impl: str = "auto",
+    *,
     num_items_in_batch: int | torch.Tensor | None = None,
+    impl: str = "auto",
+    drop_ignored: bool = False,
 ) -> torch.Tensor:
     """Next-token cross-entropy (+ MoE aux loss when configured); the same value as `model(..., labels).loss`.
 
     `num_items_in_batch` (as Hugging Face trainers pass it under gradient accumulation) replaces the batch's own
-    count of non-ignored tokens as the divisor.
+    count of non-ignored tokens as the divisor. `drop_ignored=True` removes ignored positions (prompt, padding)
+    before the LM head, saving their FLOPs at the cost of one host synchronisation.
     """
     weight = lm_head_weight(model)
     hidden, aux = causal_lm_hidden(model, input_ids, attention_mask)
     flat_hidden, flat_labels = shift_for_next_token(hidden, labels)
+    if drop_ignored:
+        flat_labels, flat_hidden = _keep_labelled(flat_labels, flat_hidden)
     reduction = "mean" if num_items_in_batch is None else "sum"
     loss = fused_linear_cross_entropy(
         flat_hidden.to(weight.dtype), weight, flat_labels, reduction=reduction, impl=impl
@@ -130,6 +144,21 @@ def fused_causal_lm_loss(
     if num_items_in_batch is not None:
         loss = loss / num_items_in_batch
     return loss if aux is None else loss + aux.to(loss.dtype)
+
+
+def eager_causal_lm_loss(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,  # [B, T]
+    attention_mask: torch.Tensor | None,  # [B, T]
+    labels: torch.Tensor,  # [B, T]
+    *,
+    num_items_in_batch: int | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The model's own loss with full logits (`kernels=eager`): the baseline the fused loss must equal."""
+    kwargs = {} if num_items_in_batch is None else {"num_items_in_batch": num_items_in_batch}
+    return model(
+        input_ids=input_ids, attention_mask=attention_mask, labels=labels, use_cache=False, **kwargs
+    ).loss
 
 
 def fused_causal_lm_distill_loss(
@@ -144,24 +173,84 @@ def fused_causal_lm_distill_loss(
     temperature: float = 1.0,
     hard_weight: float = 0.0,
     impl: str = "auto",
+    drop_ignored: bool = False,
 ) -> torch.Tensor:
     """Logit distillation of `teacher` into `student` on next-token positions (+ the student's MoE aux loss).
 
     The teacher runs under `torch.no_grad()`; see `fused_linear_distillation` for the loss and its arguments.
     """
     s_weight, t_weight = lm_head_weight(student), lm_head_weight(teacher)
-    if s_weight.shape[0] != t_weight.shape[0]:
-        raise ValueError(
-            f"student and teacher output vocabularies differ ({s_weight.shape[0]} vs {t_weight.shape[0]}): "
-            "logit distillation needs the same tokenizer and embedding size"
-        )
+    _check_same_vocab(s_weight.shape[0], t_weight.shape[0])
     s_hidden, aux = causal_lm_hidden(student, input_ids, attention_mask)
     with torch.no_grad():
         t_hidden, _ = causal_lm_hidden(teacher, input_ids, attention_mask)
     s_flat, flat_labels = shift_for_next_token(s_hidden, labels)
     t_flat, _ = shift_for_next_token(t_hidden, labels)
+    if drop_ignored:
+        flat_labels, s_flat, t_flat = _keep_labelled(flat_labels, s_flat, t_flat)
     loss = fused_linear_distillation(
         s_flat.to(s_weight.dtype), s_weight, t_flat.to(t_weight.dtype), t_weight, flat_labels,
         divergence=divergence, beta=beta, temperature=temperature, hard_weight=hard_weight, impl=impl,
     )  # fmt: skip
     return loss if aux is None else loss + aux.to(loss.dtype)
+
+
+def eager_causal_lm_distill_loss(
+    student: torch.nn.Module,
+    teacher: torch.nn.Module,
+    input_ids: torch.Tensor,  # [B, T]
+    attention_mask: torch.Tensor | None,  # [B, T]
+    labels: torch.Tensor,  # [B, T]
+    *,
+    divergence: str = "forward_kl",
+    beta: float = 0.5,
+    temperature: float = 1.0,
+    hard_weight: float = 0.0,
+) -> torch.Tensor:
+    """The same loss from both models' full `[B, T, V]` logits (`kernels=eager`)."""
+    s_out = student(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    with torch.no_grad():
+        t_logits = teacher(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    _check_same_vocab(s_out.logits.shape[-1], t_logits.shape[-1])
+    vocab = s_out.logits.shape[-1]
+    loss = reference_distillation_from_logits(
+        s_out.logits[:, :-1].reshape(-1, vocab), t_logits[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1),
+        divergence=divergence, beta=beta, temperature=temperature, hard_weight=hard_weight,
+    )  # fmt: skip
+    aux = getattr(s_out, "aux_loss", None)
+    return loss if aux is None else loss + _unwrap(student).router_aux_loss_coef * aux.to(loss.dtype)
+
+
+def _check_same_vocab(student_vocab: int, teacher_vocab: int) -> None:
+    if student_vocab != teacher_vocab:
+        raise ValueError(
+            f"student and teacher output vocabularies differ ({student_vocab} vs {teacher_vocab}): "
+            "logit distillation needs the same tokenizer and embedding size"
+        )
+
+
+# `kernels=fused|eager` in the SFT / distillation configs picks one of these; each pair shares its call signature.
+LM_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
+    "fused": fused_causal_lm_loss,
+    "eager": eager_causal_lm_loss,
+}
+DISTILL_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
+    "fused": fused_causal_lm_distill_loss,
+    "eager": eager_causal_lm_distill_loss,
+}
+
+
+def _pick(registry: dict[str, Callable[..., torch.Tensor]], kernels: str) -> Callable[..., torch.Tensor]:
+    if kernels not in registry:
+        raise ValueError(f"unknown kernels {kernels!r}; choose one of: {', '.join(registry)}")
+    return registry[kernels]
+
+
+def causal_lm_loss_fn(kernels: str) -> Callable[..., torch.Tensor]:
+    """`(model, input_ids, attention_mask, labels, *, num_items_in_batch=None) -> loss` for `kernels`."""
+    return _pick(LM_LOSSES, kernels)
+
+
+def causal_lm_distill_loss_fn(kernels: str) -> Callable[..., torch.Tensor]:
+    """`(student, teacher, input_ids, attention_mask, labels, *, divergence, beta, temperature, hard_weight)`."""
+    return _pick(DISTILL_LOSSES, kernels)

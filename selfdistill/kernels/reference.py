@@ -69,6 +69,25 @@ def reference_linear_distillation(
     s_logits = student_hidden @ student_weight.t()  # [N, V]
     with torch.no_grad():
         t_logits = teacher_hidden @ teacher_weight.t()  # [N, V]
+    return reference_distillation_from_logits(
+        s_logits, t_logits, labels, divergence=divergence, beta=beta, temperature=temperature,
+        hard_weight=hard_weight, ignore_index=ignore_index,
+    )  # fmt: skip
+
+
+def reference_distillation_from_logits(
+    s_logits: torch.Tensor,  # [N, V]
+    t_logits: torch.Tensor,  # [N, V]
+    labels: torch.Tensor,  # [N]
+    *,
+    divergence: str = "forward_kl",
+    beta: float = 0.5,
+    temperature: float = 1.0,
+    hard_weight: float = 0.0,
+    ignore_index: int = -100,
+) -> torch.Tensor:
+    """`reference_linear_distillation` on already materialised logits (the eager training path)."""
+    t_logits = t_logits.detach()
     s_logits = s_logits.float() if s_logits.dtype in (torch.float16, torch.bfloat16) else s_logits
     t_logits = t_logits.to(s_logits.dtype)
     ls = torch.log_softmax(s_logits / temperature, -1)

@@ -7,14 +7,23 @@ import torch
 from _kernel_cases import rel_err
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from selfdistill.kernels.hf import fused_causal_lm_distill_loss, fused_causal_lm_loss, lm_head_weight
-from selfdistill.kernels.reference import reference_linear_distillation
+from selfdistill.kernels.hf import (
+    causal_lm_distill_loss_fn,
+    causal_lm_loss_fn,
+    fused_causal_lm_distill_loss,
+    fused_causal_lm_loss,
+    lm_head_weight,
+)
 
 VOCAB = 97
 TINY = dict(
     vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
     num_key_value_heads=2, max_position_embeddings=64,
 )  # fmt: skip
+
+
+MOE = {"output_router_logits": True, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16,
+       "router_aux_loss_coef": 0.5}  # fmt: skip
 
 
 def _model(model_type: str, seed: int = 0, **overrides) -> torch.nn.Module:
@@ -43,18 +52,17 @@ def _grads(model):
     [
         ("qwen2", {"tie_word_embeddings": True}),
         ("llama", {"tie_word_embeddings": False}),
-        ("qwen3_moe", {"output_router_logits": True, "num_experts": 4, "num_experts_per_tok": 2,
-                       "moe_intermediate_size": 16, "router_aux_loss_coef": 0.5}),
+        ("qwen3_moe", MOE),
     ],
 )  # fmt: skip
 def test_loss_and_grads_match_the_models_own(model_type, overrides):
     model = _model(model_type, **overrides)
     input_ids, attention_mask, labels = _batch()
-    ref = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+    ref = causal_lm_loss_fn("eager")(model, input_ids, attention_mask, labels)  # the model's own .loss
     ref.backward()
     ref_grads = _grads(model)
     model.zero_grad(set_to_none=True)
-    got = fused_causal_lm_loss(model, input_ids, attention_mask, labels, impl="torch")
+    got = causal_lm_loss_fn("fused")(model, input_ids, attention_mask, labels, impl="torch")
     got.backward()
     got_grads = _grads(model)
     assert rel_err(got, ref) < 1e-5
@@ -74,32 +82,51 @@ def test_num_items_in_batch_divides_the_sum():
     assert torch.allclose(summed * 2, mean)
 
 
-@pytest.mark.parametrize("divergence", ["forward_kl", "jsd"])
-def test_distill_matches_reference_on_full_logits(divergence):
-    student = _model("qwen2", seed=1, tie_word_embeddings=True)
+@pytest.mark.parametrize(
+    ("student_type", "student_overrides", "divergence", "drop_ignored"),
+    [("qwen2", {"tie_word_embeddings": True}, "forward_kl", False), ("qwen2", {}, "jsd", True),
+     ("qwen3_moe", MOE, "reverse_kl", False)],
+)  # fmt: skip
+def test_distill_matches_eager_full_logits(student_type, student_overrides, divergence, drop_ignored):
+    student = _model(student_type, seed=1, **student_overrides)
     teacher = _model("llama", seed=2, hidden_size=48, tie_word_embeddings=False)
     teacher.requires_grad_(False)
     input_ids, attention_mask, labels = _batch(2)
     kw = dict(divergence=divergence, beta=0.4, temperature=1.5, hard_weight=0.25)
-    got = fused_causal_lm_distill_loss(
-        student, teacher, input_ids, attention_mask, labels, impl="torch", **kw
+    fused = causal_lm_distill_loss_fn("fused")
+    got = fused(
+        student, teacher, input_ids, attention_mask, labels, impl="torch", drop_ignored=drop_ignored, **kw
     )
     got.backward()
     got_grads = _grads(student)
     student.zero_grad(set_to_none=True)
-    # Reference from the models' own full logits: logits as "hidden" through an identity head.
-    s_logits = student(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].reshape(-1, VOCAB)
-    with torch.no_grad():
-        t_logits = (
-            teacher(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].reshape(-1, VOCAB)
-        )
-    eye = torch.eye(VOCAB)
-    ref = reference_linear_distillation(s_logits, eye, t_logits, eye, labels[:, 1:].reshape(-1), **kw)
+    ref = causal_lm_distill_loss_fn("eager")(student, teacher, input_ids, attention_mask, labels, **kw)
     ref.backward()
     assert rel_err(got, ref) < 1e-5
-    for name, grad in _grads(student).items():
+    ref_grads = _grads(student)
+    assert got_grads.keys() == ref_grads.keys()
+    for name, grad in ref_grads.items():
         assert rel_err(got_grads[name], grad) < 1e-4, name
     assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_drop_ignored_gives_the_same_loss_and_survives_all_ignored():
+    model = _model("llama")
+    input_ids, attention_mask, labels = _batch(3)
+    full = fused_causal_lm_loss(model, input_ids, attention_mask, labels, impl="torch")
+    dropped = fused_causal_lm_loss(model, input_ids, attention_mask, labels, impl="torch", drop_ignored=True)
+    assert rel_err(dropped, full) < 1e-6
+    none = fused_causal_lm_loss(
+        model, input_ids, attention_mask, torch.full_like(labels, -100), drop_ignored=True
+    )
+    none.backward()
+    assert none.item() == 0.0
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_unknown_kernels_name_the_choices():
+    with pytest.raises(ValueError, match="choose one of: fused, eager"):
+        causal_lm_loss_fn("liger")
 
 
 def test_logit_softcapping_is_refused_by_name():
