@@ -93,3 +93,24 @@ def scaled_cast(acc: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype, rows
     for start in range(0, acc.shape[0], rows):
         torch.mul(acc[start : start + rows], scale, out=out[start : start + rows])
     return out
+
+
+def release_grads(ctx, scale: torch.Tensor):
+    """The forward-computed (dX, dW) saved on `ctx`, times the upstream scalar, for its backward.
+
+    In place on the saved buffers where the dtype allows (no second dX-sized buffer at the peak); the fp32 dW
+    accumulator is cast block by block. A second backward through the same graph would see scaled buffers, so it
+    is refused with a clear error (checked before autograd's own saved-tensor version check).
+    """
+    if getattr(ctx, "grads_released", False):
+        raise RuntimeError(
+            "backward ran twice through a fused LM-head loss (retain_graph=True): its gradients were computed in "
+            "the forward and are consumed by the first backward; recompute the loss instead"
+        )
+    ctx.grads_released = True
+    dx, dw, norm = ctx.saved_tensors
+    scale = scale.to(norm.dtype) * norm  # [] fp32 (fp64 for fp64 inputs)
+    dx = None if dx is None else dx.mul_(scale)
+    if dw is not None:
+        dw = dw.mul_(scale) if dw.dtype == ctx.weight_dtype else scaled_cast(dw, scale, ctx.weight_dtype)
+    return dx, dw

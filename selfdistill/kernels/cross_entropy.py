@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._chunking import pick_chunk_rows, run_chunks, scaled_cast
+from ._chunking import pick_chunk_rows, release_grads, run_chunks
 from .impls import Impl, resolve_impl
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -81,10 +81,7 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
                 impl, hidden, weight, labels, ignore_index, inv_t, rows_grad, need_dx, need_dw
             )
             return dx, None if dw is None else dw.to(weight.dtype), *([None] * 7)
-        dx, dw, norm = ctx.saved_tensors
-        scale = grad_out.to(norm.dtype) * norm  # [] fp32 (fp64 for fp64 inputs)
-        dx = None if dx is None else scaled_cast(dx, scale, dx.dtype)
-        dw = None if dw is None else scaled_cast(dw, scale, ctx.weight_dtype)
+        dx, dw = release_grads(ctx, grad_out)
         return dx, dw, *([None] * 7)
 
 

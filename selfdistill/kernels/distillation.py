@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._chunking import pick_chunk_rows, run_chunks, scaled_cast
+from ._chunking import pick_chunk_rows, release_grads, run_chunks
 from .cross_entropy import _check_inputs
 from .divergences import resolve_divergence
 from .impls import resolve_impl
@@ -48,10 +48,7 @@ class _FusedLinearDistillation(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        dx, dw, norm = ctx.saved_tensors
-        scale = grad_out.to(norm.dtype) * norm  # [] fp32 (fp64 for fp64 inputs)
-        dx = None if dx is None else scaled_cast(dx, scale, dx.dtype)
-        dw = None if dw is None else scaled_cast(dw, scale, ctx.weight_dtype)
+        dx, dw = release_grads(ctx, grad_out)
         return dx, dw, *([None] * 11)
 
 

@@ -135,3 +135,12 @@ def test_mismatched_shapes_are_refused():
 def test_package_import_does_not_import_triton():
     code = "import sys, selfdistill.kernels; assert 'triton' not in sys.modules, 'triton imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_second_backward_through_the_same_graph_is_refused():
+    hidden, weight, gen = random_inputs(6, 4, 9)
+    x, w = leaves(hidden, weight, dtype=torch.float32)
+    loss = fused_linear_cross_entropy(x, w, random_labels(6, 9, 0.0, gen).to(DEVICE), impl="torch")
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward ran twice"):
+        loss.backward()
