@@ -4,7 +4,8 @@
     loss.backward()                                                   # grads to hidden and weight
 
 `reduction="mean"` averages over non-ignored tokens and is 0 (with zero gradients, never NaN) when all are ignored;
-`"sum"` sums; `"none"` returns `[N]` with 0 on ignored rows. `temperature` divides the logits.
+`"sum"` sums; `"none"` returns `[N]` with 0 on ignored rows. `temperature` divides the logits. The loss is fp32
+whatever the inputs' dtype (fp64 for fp64 inputs), like a bf16 model's loss computed on upcast logits.
 For "mean"/"sum" the gradient is computed in the forward pass chunk by chunk (see `_chunking.py` for why) and only
 rescaled by the upstream scalar in the backward; `"none"` saves nothing big and recomputes in the backward, because
 per-row upstream gradients cannot be folded into an already accumulated dW.
@@ -63,12 +64,12 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         losses, dx, dw = _ce_chunks(impl, hidden, weight, labels, ignore_index, inv_t, None, dx_now, dw_now)
         if reduction == "none":
             ctx.save_for_backward(hidden, weight, labels)
-            return losses.to(hidden.dtype)
+            return losses
         norm = torch.ones((), device=hidden.device, dtype=losses.dtype)  # [] device scalar: no host sync
         if reduction == "mean":
             norm = norm / (labels != ignore_index).sum().clamp_min(1)
         ctx.save_for_backward(dx, dw, norm)
-        return (losses.sum() * norm).to(hidden.dtype)
+        return losses.sum() * norm
 
     @staticmethod
     def backward(ctx, grad_out):

@@ -44,7 +44,7 @@ class _FusedLinearDistillation(torch.autograd.Function):
         norm = 1.0 / (labels != ignore_index).sum().clamp_min(1).to(losses.dtype)
         ctx.weight_dtype = s_weight.dtype
         ctx.save_for_backward(dx, dw, norm)
-        return (losses.sum() * norm).to(s_hidden.dtype)
+        return losses.sum() * norm  # fp32 (fp64 for fp64 inputs)
 
     @staticmethod
     def backward(ctx, grad_out):
