@@ -47,9 +47,10 @@ class MoETrainerMixin:
             raise ValueError(f"unknown moe_routing {self.moe_routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
         if self.moe_routing != "off" and not hasattr(self, "_generate_and_score_completions"):
             raise ValueError(f"moe_routing={self.moe_routing!r} needs a GRPO-style trainer, not {type(self).__name__}")
+        # Replay hooks first: hooks run in registration order, so the recorder then sees the experts actually used.
+        self._moe_replay = RoutingReplay(self.model) if self.moe_routing != "off" else None
         self._moe_recorder = (RouterRecorder(self.model, log_expert_load=self.moe_log_expert_load)
                               if self.moe_diagnostics else None)
-        self._moe_replay = RoutingReplay(self.model) if self.moe_routing != "off" else None
         self._moe_scoring: str | None = None  # "first" while the old-policy pass is expected
         self._moe_pending: torch.Tensor | None = None  # routing recorded by that pass
 

@@ -71,3 +71,22 @@ def test_recorder_excludes_padding_and_resets():
     assert rec.summary() == {}  # window reset
     model(input_ids=ids, attention_mask=mask)  # inactive: not counted
     assert rec.summary() == {}
+
+
+def test_recorder_registered_after_replay_counts_the_forced_experts():
+    from selfdistill.models.moe.diagnostics import expert_counts
+    from selfdistill.models.moe.replay import RoutingReplay
+
+    model = build_tiny_moe("qwen3_moe")
+    rr = RoutingReplay(model)
+    rec = RouterRecorder(model)  # same order as the trainer mixin
+    ids = torch.randint(3, 64, (2, 8))
+    with torch.no_grad(), rr.recording():
+        model(input_ids=ids)
+    routing = rr.take_record()
+    with torch.no_grad():
+        for router in rr.routers.values():
+            router.weight.add_(torch.randn_like(router.weight) * 2)
+        with rr.replaying(routing), rec.capture():
+            model(input_ids=ids)
+    assert torch.equal(rec.counts[0], expert_counts(routing[:, 0].reshape(-1, 2), 8))
