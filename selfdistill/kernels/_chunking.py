@@ -43,11 +43,22 @@ def pick_chunk_rows(n_rows: int, vocab: int, bytes_per_logit: int, device: torch
     return min(balanced, rows - rows % _GEMM_ROW_MULTIPLE) if balanced > rows else balanced
 
 
+_MM_OUT_DTYPE = {"ok": True}  # flipped off once if this torch/GPU lacks addmm(out_dtype=)
+
+
 def addmm_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
-    """`acc += a @ b` into an fp32 `acc` without rounding the product to bf16/fp16 first."""
-    if acc.device.type == "cuda" and a.dtype in (torch.float16, torch.bfloat16):
-        torch.addmm(acc, a, b, out_dtype=torch.float32, out=acc)
-    elif a.dtype == acc.dtype:
+    """`acc += a @ b` into an fp32 `acc` without rounding the product to bf16/fp16 first.
+
+    On CUDA, cuBLAS reads half-precision operands and accumulates into fp32 in one call; elsewhere (or if that
+    overload is missing) the operands are upcast, which is exact but slower.
+    """
+    if acc.device.type == "cuda" and a.dtype in (torch.float16, torch.bfloat16) and _MM_OUT_DTYPE["ok"]:
+        try:
+            torch.addmm(acc, a, b, out_dtype=torch.float32, out=acc)
+            return
+        except (RuntimeError, TypeError, NotImplementedError):
+            _MM_OUT_DTYPE["ok"] = False
+    if a.dtype == acc.dtype:
         acc.addmm_(a, b)
     else:
         acc.addmm_(a.to(acc.dtype), b.to(acc.dtype))
