@@ -7,7 +7,7 @@ gradients). Qwen3-MoE runs by default; the rest with `pytest -m slow tests/selfd
 
 import pytest
 import torch
-from helpers import (
+from _moe_helpers import (
     changed,
     grpo_config,
     prompt_dataset,

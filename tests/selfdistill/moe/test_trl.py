@@ -6,7 +6,7 @@ old-policy log-probs) and what the training forward computes, so the assertions 
 
 import pytest
 import torch
-from helpers import grpo_config, prompt_dataset, reward_digits, snapshot, tiny_model_and_tokenizer
+from _moe_helpers import grpo_config, prompt_dataset, reward_digits, snapshot, tiny_model_and_tokenizer
 
 from selfdistill.models.moe.control import freeze_router, generation_safe, rl_aux_loss_coef, sft_aux_loss_coef
 from selfdistill.models.moe.routers import find_routers
@@ -143,8 +143,8 @@ def test_unknown_routing_mode_is_rejected():
         moe_trainer_class(GRPOTrainer, routing="r3")
 
 
-@pytest.mark.parametrize("name", ["gspo", pytest.param("grpo", marks=pytest.mark.slow),
-                                  pytest.param("grpo_replay", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gspo", "grpo", "grpo_replay"])
 def test_rl_variants_build_and_train_one_step(name, tmp_path):
     from selfdistill.models.moe import rl_variant
 
