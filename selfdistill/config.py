@@ -134,6 +134,9 @@ class ModelConfig:
 @dataclass
 class StudentConfig(ModelConfig):
     name: str = opt("student", "Name of the student in reports and on disk.")
+    teacher: str = opt(
+        "policy", "Whom this student learns from: the final policy, or the name of an earlier student (progressive chains)."
+    )
 
 
 @dataclass
@@ -258,6 +261,9 @@ class Config:
     def __post_init__(self) -> None:
         names = [s.name for s in self.distill.students]
         _check(len(names) == len(set(names)), "distill.students", f"names must be unique, got {names}")
+        for i, s in enumerate(self.distill.students):
+            _check(s.teacher == "policy" or s.teacher in names[:i], f"distill.students[{i}].teacher",
+                   f"must be 'policy' or an earlier student ({', '.join(names[:i]) or 'none'}), got {s.teacher!r}")
 
     @property
     def run_dir(self) -> Path:

@@ -137,8 +137,9 @@ def plan(cfg: Config) -> list[Step]:
         evals += [(f"policy-r{r}-rl", "policy", r, f"r{r}.rl"), (f"policy-r{r}", "policy", r, f"r{r}.sft")]
     for s in cfg.distill.students:
         out.append(Step(f"student.{s.name}.base", "distill", S.student_base(s)))
-        out.append(Step(f"distill.{s.name}", "distill", S.distill_step(s, final),
-                        [f"student.{s.name}.base", final]))
+        teacher = final if s.teacher == "policy" else f"distill.{s.teacher}"
+        out.append(Step(f"distill.{s.name}", "distill", S.distill_step(s, teacher),
+                        [f"student.{s.name}.base", teacher]))
         evals.append((s.name, "student", None, f"distill.{s.name}"))
     for name, role, r, source in evals:
         out.append(Step(f"eval.{name}", "eval", S.eval_step(name, role, r, source), [source], r))

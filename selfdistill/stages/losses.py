@@ -1,31 +1,29 @@
-"""Trainer classes whose LM-head loss runs through the fused kernels (``kernels=fused``).
+"""SFT trainer whose LM-head loss goes through `selfdistill.kernels` (``kernels=fused``).
 
 The fused path computes the same completion-only cross-entropy as TRL's eager loss without
-materialising the [tokens, vocab] logits (see `selfdistill.kernels`).
+materialising the [tokens, vocab] logits: the Triton kernels on CUDA, the chunked torch path
+elsewhere (`impl="auto"`). ``kernels=eager`` uses TRL's SFTTrainer unchanged.
 """
 
 from __future__ import annotations
 
-from selfdistill.registries import Registry
 
-SFT_TRAINERS = Registry("SFT loss implementation")
-
-
-@SFT_TRAINERS.register("fused")
-def _fused_sft_trainer():
+def sft_trainer_class(kernels: str):
+    """TRL's SFTTrainer for ``eager``; a subclass with the fused loss for ``fused``."""
     from trl import SFTTrainer
 
+    from selfdistill.kernels.hf import causal_lm_loss_fn
+
+    if kernels == "eager":
+        return SFTTrainer
+    loss_fn = causal_lm_loss_fn(kernels)  # raises with the allowed names for a bad value
+
     class FusedSFTTrainer(SFTTrainer):
-        """SFTTrainer with `fused_causal_lm_loss` (no logits tensor is built)."""
+        """SFTTrainer computing the LM loss with the fused kernels (no logits tensor)."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            from selfdistill.kernels.hf import fused_causal_lm_loss
-
-            loss = fused_causal_lm_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"])
+            loss = loss_fn(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
+                           num_items_in_batch=num_items_in_batch)
             return (loss, None) if return_outputs else loss
 
     return FusedSFTTrainer
-
-
-def sft_trainer_class(kernels: str):
-    return SFT_TRAINERS.get(kernels, "kernels")()

@@ -84,6 +84,9 @@ def sft_step(round_: int, source: str):
         model, tokenizer = run.load(run.done(source)["model_path"])
         traces = run.store.iter(round=round_ if cfg.sft.traces == "current" else None, min_reward=cfg.collect.min_reward)
         rows = [{"prompt": t.prompt, "completion": t.completion} for t in traces if t.round <= round_]
+        if not rows:  # nothing passed the filters: the RL'd policy goes on unchanged
+            log.warning("round %d: no traces to self-distill on; SFT skipped", round_)
+            return {"skipped": True, "rows": 0, "model_path": run.done(source)["model_path"]}
         out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(f"r{round_}.sft"), seed=cfg.run.seed + round_,
                         stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft",
                         prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
