@@ -47,43 +47,62 @@ def probe_class(replay: bool):
     return Probe
 
 
-def run_probe(tmp_path, replay: bool, lr: float, steps_per_generation: int = 2):
+def run_probe(tmp_path, replay: bool, lr: float, **geometry):
     model, tok = tiny_model_and_tokenizer("qwen3_moe")
-    # one generation of 8 completions feeds 2 optimizer steps of 4 (steps_per_generation=2): the 2nd is
-    # off-policy and TRL runs its own old-policy pass; with 1, TRL skips it and the mixin runs it
-    args = grpo_config(tmp_path, learning_rate=lr, steps_per_generation=steps_per_generation,
-                       max_steps=steps_per_generation, num_generations=4)
+    # default geometry: one generation of 8 completions feeds 2 optimizer steps of 4 (steps_per_generation=2),
+    # so the 2nd step is off-policy and TRL runs its own old-policy pass; with steps_per_generation=1 TRL skips
+    # that pass and the mixin runs it
+    geometry = {"steps_per_generation": 2, "max_steps": 2, **geometry}
+    args = grpo_config(tmp_path, learning_rate=lr, num_generations=4, **geometry)
     trainer = probe_class(replay)(model=model, reward_funcs=[reward_digits], args=args,
-                                  train_dataset=prompt_dataset(8), processing_class=tok)
+                                  train_dataset=prompt_dataset(16), processing_class=tok)
     trainer.train()
     return trainer
 
 
-@pytest.mark.parametrize("steps_per_generation", [pytest.param(1, marks=pytest.mark.slow), 2])
-def test_replay_unchanged_policy_logprobs_match_sampling_ones(tmp_path, steps_per_generation):
-    trainer = run_probe(tmp_path, replay=True, lr=0.0, steps_per_generation=steps_per_generation)
-    assert len(trainer.captured) == steps_per_generation
-    for probe in trainer.captured:
-        mask = probe["mask"].bool()
-        diff = (probe["new"] - probe["old"])[mask].abs().max()
-        assert diff <= 1e-6, diff
-    changes = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
-    assert changes == [0.0] * steps_per_generation
-
-
-def test_replay_training_forward_uses_exactly_the_recorded_experts(tmp_path):
-    trainer = run_probe(tmp_path, replay=True, lr=1.0)
-    probe = trainer.captured[1]  # after one big optimizer step: the router would now choose differently
+def assert_forced(trainer, probe):
     k = probe["routing"].shape[-1]
     for pos, layer in enumerate(find_routers(trainer.model)):
         forced = probe["routing"][:, pos].reshape(-1, k).long()
         assert torch.equal(probe["experts"][layer].long(), forced), f"layer {layer}"
-    second = [h for h in trainer.state.log_history if "moe/routing_change_rate" in h][1]
-    assert second["moe/routing_change_rate"] > 0.0  # what the router wanted vs what was replayed
+
+
+GEOMETRIES = [
+    pytest.param({}, id="spg2"),
+    pytest.param({"steps_per_generation": 1, "max_steps": 1}, id="spg1-on-policy", marks=pytest.mark.slow),
+    pytest.param({"gradient_checkpointing": True}, id="grad-ckpt", marks=pytest.mark.slow),
+    pytest.param({"num_iterations": 2, "steps_per_generation": 1}, id="num-iter2", marks=pytest.mark.slow),
+    pytest.param({"gradient_accumulation_steps": 2, "per_device_train_batch_size": 2, "steps_per_generation": 4},
+                 id="ga2-spg4", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_replay_unchanged_policy_logprobs_match_sampling_ones(tmp_path, geometry):
+    trainer = run_probe(tmp_path, replay=True, lr=0.0, **geometry)
+    assert trainer.captured
+    for probe in trainer.captured:
+        mask = probe["mask"].bool()
+        diff = (probe["new"] - probe["old"])[mask].abs().max()
+        assert diff <= 1e-6, diff
+        assert_forced(trainer, probe)
+    changes = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
+    assert changes and all(c == 0.0 for c in changes)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_replay_forces_recorded_experts_after_large_update(tmp_path, geometry):
+    trainer = run_probe(tmp_path, replay=True, lr=1.0, **geometry)
+    for probe in trainer.captured:
+        assert_forced(trainer, probe)
+    rates = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
+    if len(trainer.captured) > 1:  # after one big optimizer step the router wants other experts
+        assert rates[-1] > 0.0
 
 
 def test_measure_mode_change_rate_zero_then_positive_after_large_lr_step(tmp_path):
     trainer = run_probe(tmp_path, replay=False, lr=1.0)
+    assert len(trainer.captured) == 2
     rates = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
     assert rates[0] == 0.0 and rates[1] > 0.0
     probe = trainer.captured[1]
