@@ -7,6 +7,13 @@ with a timeout, and when a task passes its deadline the worker is killed
 and a fresh one is started in the background. A worker that dies on its own (segfault, OOM
 killer, ``os._exit``) is detected by the end-of-file on its pipe and replaced the same way.
 
+**Full strength after a kill.** Starting a worker means a fresh interpreter importing sympy
+(1-3 s on a loaded machine), so the pool keeps ``spares`` extra workers already started and
+warmed up, and starts the replacement of a killed worker *at once*, in the background (it
+boots while other tasks run, between ``map`` calls too). At most ``workers`` tasks run at a
+time; an idle spare only waits. So a task never waits for an import unless more than
+``spares`` workers were lost within one start-up time.
+
 Results never raise: each task gives a :class:`TaskResult` whose ``kind`` is ``"ok"``,
 ``"error"`` (the function raised; ``error`` holds the repr), ``"timeout"`` (killed at the
 deadline) or ``"crashed"`` (the worker died, or no worker could be started).
@@ -213,7 +220,9 @@ class DeadlinePool:
 
     ``initializer`` ("module:function") runs once in each worker before it takes work, e.g. to
     import sympy, so that import time never counts against a task's deadline.
-    ``memory_mb`` caps each worker's address space (None: no cap).
+    ``memory_mb`` caps each worker's address space (None: no cap). ``spares`` warmed-up workers
+    are kept beyond ``workers`` (never running tasks concurrently beyond ``workers``) so a killed
+    worker's place is taken at once. All processes start when the pool is created.
     ``map`` is thread-safe (calls are serialised) and may be called any number of times.
     """
 
@@ -223,9 +232,12 @@ class DeadlinePool:
         deadline_s: float = 1.0,
         initializer: str | None = None,
         memory_mb: int | None = 4096,
+        spares: int = 1,
     ) -> None:
         if deadline_s <= 0:
             raise ValueError(f"deadline_s must be > 0, got {deadline_s}")
+        if spares < 0:
+            raise ValueError(f"spares must be >= 0, got {spares}")
         self.size = max(1, workers if workers else (os.cpu_count() or 1))
         self.deadline_s = deadline_s
         self.initializer = initializer
@@ -233,8 +245,10 @@ class DeadlinePool:
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.spares = spares
         self.replaced = 0  # workers killed or lost and replaced, over the pool's life
         _LIVE_POOLS.add(self)
+        self._replenish()
 
     # -- public -----------------------------------------------------------------------------
     def map(self, fn: Callable, arg_tuples: Sequence[tuple], deadline_s: float | None = None) -> list[TaskResult]:
@@ -248,7 +262,16 @@ class DeadlinePool:
             return self._run(fn, list(arg_tuples), deadline)
 
     def worker_pids(self) -> list[int]:
+        """Pids of all live worker processes (running, idle, spare or still starting)."""
         return [w.pid for w in self._workers]
+
+    def ready_count(self) -> int:
+        """Workers that have finished starting (reads pending "ready" messages without blocking)."""
+        with self._lock:
+            for w in [w for w in self._workers if not w.ready]:
+                if w.conn.poll():
+                    self._on_readable(w, [], 0)
+            return sum(w.ready for w in self._workers)
 
     def close(self) -> None:
         with self._lock:
@@ -264,33 +287,43 @@ class DeadlinePool:
         self.close()
 
     # -- internals --------------------------------------------------------------------------
-    def _discard(self, w: _Worker) -> None:
+    def _replenish(self) -> None:
+        """Start workers (in the background) until ``size + spares`` processes exist."""
+        while not self._closed and len(self._workers) < self.size + self.spares:
+            self._workers.append(_Worker(self.initializer, self.memory_mb))
+
+    def _discard(self, w: _Worker, replace: bool = True) -> None:
+        """Kill ``w``; start its replacement at once unless it failed while starting."""
         w.kill()
         self._workers.remove(w)
         self.replaced += 1
+        if replace:
+            self._replenish()
 
     def _dispatch(self, fn: Callable, tasks: list[tuple], pending: deque, results: list) -> None:
+        busy = sum(w.task is not None for w in self._workers)
         for w in self._workers:
-            while w.ready and w.task is None and pending:
+            if busy >= self.size or not pending:
+                return
+            if w.ready and w.task is None:
                 idx = pending.popleft()
                 try:
                     w.send((fn, tasks[idx]))
                 except (OSError, ValueError):  # dead pipe: the worker is gone; retry the task elsewhere
                     pending.appendleft(idx)
-                    break
+                    continue
                 except Exception as exc:  # noqa: BLE001 - unpicklable arguments
                     results[idx] = TaskResult("error", error=f"cannot send task: {type(exc).__name__}: {exc}")
                     continue
                 w.task, w.task_started = idx, time.monotonic()
+                busy += 1
 
     def _run(self, fn: Callable, tasks: list[tuple], deadline: float) -> list[TaskResult]:
         results: list[TaskResult | None] = [None] * len(tasks)
         pending = deque(range(len(tasks)))
         start_failures = 0
         while pending or any(w.task is not None for w in self._workers):
-            busy = sum(w.task is not None for w in self._workers)
-            while len(self._workers) < min(self.size, len(pending) + busy):
-                self._workers.append(_Worker(self.initializer, self.memory_mb))
+            self._replenish()
             self._dispatch(fn, tasks, pending, results)
             now = time.monotonic()
             waits = [w.task_started + deadline - now for w in self._workers if w.task is not None]
@@ -307,7 +340,7 @@ class DeadlinePool:
                     self._discard(w)
                 elif not w.ready and now - w.started_at > _START_TIMEOUT_S:
                     start_failures += 1
-                    self._discard(w)
+                    self._discard(w, replace=False)
             if start_failures >= _MAX_START_FAILURES:
                 log.error("reward pool: %d workers failed to start; failing %d tasks", start_failures, len(pending))
                 while pending:
@@ -330,6 +363,8 @@ class DeadlinePool:
             elif not w.ready:
                 start_failures += 1
                 log.warning("reward pool: a worker died while starting (exit code %s)", w.proc.poll())
+                self._discard(w, replace=False)
+                return start_failures
             self._discard(w)
             return start_failures
         if not w.ready:

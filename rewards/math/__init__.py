@@ -43,6 +43,7 @@ _CONFIG: dict[str, Any] = {
 _POOL: DeadlinePool | None = None
 _POOL_LOCK = threading.Lock()
 _INITIALIZER = "rewards.math.symbolic:warm_up"
+_SPARES = 2  # warmed-up standby workers: a kill never leaves a call waiting for a sympy import
 
 
 def configure(*, workers: int | None = None, deadline_s: float | None = None, text_fallback: bool | None = None) -> None:
@@ -65,7 +66,7 @@ def default_pool() -> DeadlinePool:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = DeadlinePool(_CONFIG["workers"], _CONFIG["deadline_s"], initializer=_INITIALIZER)
+            _POOL = DeadlinePool(_CONFIG["workers"], _CONFIG["deadline_s"], initializer=_INITIALIZER, spares=_SPARES)
         return _POOL
 
 
@@ -130,7 +131,7 @@ def math_reward(prompts: list, completions: list, answer: list, kind: list | Non
 
 def score_records(records: list[dict], workers: int) -> list[dict]:
     """Offline scorer: per record ``{"reward", "status", "detail"}`` from ``completion``/``answer`` keys."""
-    pool = default_pool() if workers == _CONFIG["workers"] else DeadlinePool(workers, _CONFIG["deadline_s"], _INITIALIZER)
+    pool = default_pool() if workers == _CONFIG["workers"] else DeadlinePool(workers, _CONFIG["deadline_s"], _INITIALIZER, spares=_SPARES)
     try:
         verdicts = judge_batch(
             [r.get("completion") for r in records],

@@ -64,7 +64,7 @@ def adversarial_cases() -> list[Case]:
         add("nesting", _box("\\frac{" * depth + "1" + "}{2}" * depth))
         add("nesting", _box("\\sqrt{" * depth + "2" + "}" * depth))
         add("nesting", "\\boxed{" * depth + "3")
-        add("nesting", "\\boxed{" * depth + "3" + "}" * (depth - 1))
+        add("nesting", "\\boxed{" * depth + "3" + "}" * (depth - 1), answer="4")  # inner boxes do close on 3
         add("nesting", _box("\\left(" * depth + "3" + "\\right)" * depth))
     big = "The computation goes on. " * 40000  # ~1 MB
     add("huge", f"<think>{big}</think>\\boxed{{4}}")

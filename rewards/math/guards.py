@@ -18,6 +18,15 @@ MAX_POWER_DEPTH = 2  # ^ inside an exponent inside an exponent: a power tower
 MAX_EXPONENT = 1000  # a literal integer exponent larger than this (base not 0/1)
 MAX_FACTORIAL = 200  # n! with n larger than this
 MAX_OPERATORS = 200  # count of \frac, \sqrt, ^, ! etc.
+MAX_BOUND = 999  # a \sum / \prod / \binom / floor with a number above this (or a power) is not evaluated
+
+# Never evaluated at all: integrals, limits and special functions whose cost has no cheap bound
+# (sympy tries to integrate / take limits / evaluate zeta symbolically, which can take minutes).
+# An answer that contains one is compared by normalised string only. Final answers of this kind
+# are rare; a hang costs a worker (a kill and a 1-3 s restart).
+_NEVER = re.compile(r"\\(?:int|iint|iiint|oint|lim|zeta|Gamma|operatorname\{(?:Li|li|Ei|erf)\})(?![a-zA-Z])")
+_BIG_OPS = re.compile(r"\\(?:sum|prod|binom|lfloor|lceil)(?![a-zA-Z])")
+_BIG_NUMBER = re.compile(r"\d{4,}|\d\s*\^|\\infty")  # > MAX_BOUND, a power, or infinity
 
 _DIGIT_RUN = re.compile(r"\d{" + str(MAX_DIGITS + 1) + ",}")
 _FACTORIAL = re.compile(r"(\d+)\s*!")
@@ -86,4 +95,9 @@ def check(answer: str) -> str | None:
         return "factorial of an expression"
     if "\\uparrow" in answer:
         return "arrow notation"
+    m = _NEVER.search(answer)
+    if m:
+        return f"{m.group()} is never evaluated"
+    if _BIG_OPS.search(answer) and _BIG_NUMBER.search(answer):
+        return f"sum/product/binomial/floor with a bound over {MAX_BOUND} or a power"
     return None

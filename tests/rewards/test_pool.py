@@ -77,3 +77,28 @@ def test_closed_pool_refuses_work():
     p.close()
     with pytest.raises(RuntimeError, match="closed"):
         p.map(abs, [(-1,)])
+
+
+def slow_start():
+    """Initializer standing in for a slow import (sympy on a loaded machine)."""
+    time.sleep(1.5)
+
+
+def _wait_ready(p: DeadlinePool, n: int, limit_s: float = 30.0) -> int:
+    end = time.monotonic() + limit_s
+    while p.ready_count() < n and time.monotonic() < end:
+        time.sleep(0.05)
+    return p.ready_count()
+
+
+def test_killed_worker_is_replaced_by_a_warm_spare():
+    """After a kill the next task runs at once on the spare; the replacement boots in the background."""
+    with DeadlinePool(workers=1, deadline_s=0.3, initializer="test_pool:slow_start", memory_mb=None, spares=1) as p:
+        assert _wait_ready(p, 2) == 2
+        assert p.map(time.sleep, [(10,)])[0].kind == "timeout"
+        t = time.perf_counter()
+        assert p.map(abs, [(-2,)])[0].value == 2
+        assert time.perf_counter() - t < 1.0  # did not wait for the 1.5 s start-up
+        assert len(p.worker_pids()) == 2  # the replacement was started right away
+        assert _wait_ready(p, 2) == 2
+        assert p.replaced == 1
