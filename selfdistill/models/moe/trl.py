@@ -25,6 +25,8 @@ would have chosen vs what was forced).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 
 from .diagnostics import RouterRecorder
@@ -45,7 +47,9 @@ class MoETrainerMixin:
         super().__init__(*args, **kwargs)
         if self.moe_routing not in ROUTING_MODES:
             raise ValueError(f"unknown moe_routing {self.moe_routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
-        if self.moe_routing != "off" and not hasattr(self, "_generate_and_score_completions"):
+        if not isinstance(getattr(self, "_metrics", None), dict):
+            raise TypeError(f"{type(self).__name__} has no TRL `_metrics` store to log MoE metrics into")
+        if self.moe_routing != "off" and not hasattr(super(), "_generate_and_score_completions"):
             raise ValueError(f"moe_routing={self.moe_routing!r} needs a GRPO-style trainer, not {type(self).__name__}")
         # Replay hooks first: hooks run in registration order, so the recorder then sees the experts actually used.
         self._moe_replay = RoutingReplay(self.model) if self.moe_routing != "off" else None
@@ -63,8 +67,8 @@ class MoETrainerMixin:
         if routing is not None and self._moe_replay is not None and mode == "train":
             ctx = (self._moe_replay.replaying if self.moe_routing == "replay" else self._moe_replay.comparing)(routing)
         else:
-            ctx = _null()
-        rec = self._moe_recorder.capture() if self._moe_recorder is not None and mode == "train" else _null()
+            ctx = nullcontext()
+        rec = self._moe_recorder.capture() if self._moe_recorder is not None and mode == "train" else nullcontext()
         with ctx, rec:
             loss = super().compute_loss(model, inputs, *args, **kwargs)
         self._moe_push_metrics(mode)
@@ -76,10 +80,8 @@ class MoETrainerMixin:
             metrics.update(self._moe_recorder.summary())
         if self._moe_replay is not None:
             metrics.update(self._moe_replay.change_metrics())
-        store = getattr(self, "_metrics", None)
-        for key, value in metrics.items():
-            if store is not None:
-                store[mode][key].append(value)
+        for key, value in metrics.items():  # TRL's `log` averages these per logging step
+            self._metrics[mode][key].append(value)
 
     # ------------------------------------------------------------ GRPO: record routing of the old-policy pass
     def _generate_and_score_completions(self, inputs):
@@ -123,19 +125,13 @@ class MoETrainerMixin:
         return logps, self._moe_replay.take_record()
 
 
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
 def moe_trainer_class(base: type, routing: str = "off", diagnostics: bool = True,
                       log_expert_load: bool = False) -> type:
     """A subclass of the TRL trainer `base` with MoE diagnostics and (GRPO only) routing measure/replay."""
     if routing not in ROUTING_MODES:
         raise ValueError(f"unknown routing {routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
+    if routing != "off" and not hasattr(base, "_generate_and_score_completions"):
+        raise ValueError(f"routing={routing!r} needs a GRPO-style trainer, not {base.__name__}; use routing='off'")
     name = f"MoE{base.__name__}" + ("" if routing == "off" else f"_{routing}")
     attrs = {"moe_routing": routing, "moe_diagnostics": diagnostics, "moe_log_expert_load": log_expert_load}
     return type(name, (MoETrainerMixin, base), attrs)

@@ -156,10 +156,12 @@ def test_freeze_router_keeps_routing_weights_while_experts_train(tmp_path):
 
 
 def test_unknown_routing_mode_is_rejected():
-    from trl import GRPOTrainer
+    from trl import GRPOTrainer, SFTTrainer
 
     with pytest.raises(ValueError, match="choose one of: off, measure, replay"):
         moe_trainer_class(GRPOTrainer, routing="r3")
+    with pytest.raises(ValueError, match="needs a GRPO-style trainer, not SFTTrainer"):
+        moe_trainer_class(SFTTrainer, routing="replay")
 
 
 @pytest.mark.slow
