@@ -213,13 +213,50 @@ class SFTConfig:
 
 @dataclass
 class DistillConfig:
-    method: str = opt("sft", "Distillation method from the registry (sft = sequence-level SFT on the traces).")
+    method: str = opt(
+        "sft", "Distillation method from the registry: sft (sequence-level SFT on the traces), logit_kd, on_policy, "
+        "hidden_align (see docs/distillation.md)."
+    )
     students: list[StudentConfig] = field(
         default_factory=lambda: [StudentConfig(name="student", tiny=TinyModelConfig(arch="qwen2"))],
         metadata={"doc": "Dense students, each distilled from the traces."},
     )
     sft: SFTConfig = section(SFTConfig, "Training settings of the distillation SFT.")
     min_reward: float = opt(1.0, "Use traces whose correctness reward is at least this.")
+    divergence: Literal["forward_kl", "reverse_kl", "jsd"] = opt(
+        "forward_kl", "Teacher-student divergence of logit_kd / on_policy (jsd mixes the two with beta)."
+    )
+    beta: float = opt(0.5, "JSD interpolation: 0 = forward KL, 1 = reverse KL (divergence=jsd only).")
+    temperature: float = opt(1.0, "Softmax temperature of both models in the divergence (no T^2 factor).")
+    hard_weight: float = opt(
+        0.5, "Weight of the hard cross-entropy on the trace tokens; (1 - hard_weight) goes to the divergence."
+    )
+    on_policy_fraction: float = opt(
+        1.0, "on_policy: fraction of batches whose completions the student samples (GKD's lambda); the rest use traces."
+    )
+    on_policy_max_new_tokens: int = opt(64, "on_policy: max tokens the student samples per completion.")
+    on_policy_temperature: float = opt(1.0, "on_policy: sampling temperature of the student's completions.")
+    hidden_align_weight: float = opt(
+        0.0, "Weight of the hidden-state alignment loss added to any method (method=hidden_align uses 1.0 when 0)."
+    )
+    hidden_align_loss: Literal["mse", "cosine"] = opt("mse", "Hidden-state alignment loss: mse or cosine (1 - cos).")
+    hidden_align_layers: list[list[int]] = opt(
+        [[-1, -1]], "Pairs [student_layer, teacher_layer] of decoder-layer outputs to align (negative = from the end)."
+    )
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.beta <= 1.0, "distill.beta", f"must be in [0, 1], got {self.beta}")
+        _check(self.temperature > 0, "distill.temperature", f"must be > 0, got {self.temperature}")
+        _check(0.0 <= self.hard_weight <= 1.0, "distill.hard_weight", f"must be in [0, 1], got {self.hard_weight}")
+        _check(0.0 <= self.on_policy_fraction <= 1.0, "distill.on_policy_fraction",
+               f"must be in [0, 1], got {self.on_policy_fraction}")
+        _check(self.on_policy_max_new_tokens >= 1, "distill.on_policy_max_new_tokens",
+               f"must be >= 1, got {self.on_policy_max_new_tokens}")
+        _check(self.on_policy_temperature > 0, "distill.on_policy_temperature",
+               f"must be > 0 (the student samples), got {self.on_policy_temperature}")
+        _check(self.hidden_align_weight >= 0, "distill.hidden_align_weight", f"must be >= 0, got {self.hidden_align_weight}")
+        _check(bool(self.hidden_align_layers) and all(len(p) == 2 for p in self.hidden_align_layers),
+               "distill.hidden_align_layers", f"must be a non-empty list of [student, teacher] pairs, got {self.hidden_align_layers}")
 
 
 @dataclass

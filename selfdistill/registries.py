@@ -78,3 +78,6 @@ TINY_ARCHS.register("llama", "selfdistill.models.tiny:llama_config")
 
 DISTILL_METHODS = Registry("distillation method")
 DISTILL_METHODS.register("sft", "selfdistill.stages.distill:distill_sft")
+DISTILL_METHODS.register("logit_kd", "selfdistill.distill.methods:distill_logit_kd")
+DISTILL_METHODS.register("on_policy", "selfdistill.distill.methods:distill_on_policy")
+DISTILL_METHODS.register("hidden_align", "selfdistill.distill.methods:distill_hidden_align")

@@ -4,6 +4,8 @@ Methods come from `selfdistill.registries.DISTILL_METHODS`. ``sft`` is sequence-
 distillation as in DeepSeek-R1 §2.4: plain SFT of the student on the teacher's correct traces
 (every round's). The student starts from its own base (a tiny model pre-trained on the same
 bootstrap corpus in the demo: the stand-in for a small pretrained base, or a local/hub model).
+``logit_kd``, ``on_policy`` and ``hidden_align`` (and ``sft`` with ``distill.hidden_align_weight > 0``)
+also run the teacher: they live in `selfdistill.distill.methods` (see docs/distillation.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ def trace_rows(store, min_reward: float) -> list[dict[str, str]]:
 
 def distill_sft(student, tokenizer, *, teacher, store, dcfg, out_dir: Path, seed: int, stage, device: str,
                 run_name: str, prompt_format: str, kernels: str) -> dict[str, Any]:
-    """Sequence-level distillation: SFT of ``student`` on the stored traces (``teacher`` unused)."""
+    """Sequence-level distillation: SFT of ``student`` on the stored traces (``teacher`` unused unless
+    ``dcfg.hidden_align_weight > 0``, which adds a hidden-state alignment to it)."""
+    if dcfg.hidden_align_weight > 0:
+        from selfdistill.distill.methods import run_distill
+
+        return run_distill("sft", student, tokenizer, teacher=teacher, store=store, dcfg=dcfg, out_dir=out_dir,
+                           seed=seed, stage=stage, device=device, run_name=run_name, prompt_format=prompt_format,
+                           kernels=kernels)
     rows = trace_rows(store, dcfg.min_reward)
     return train_sft(student, tokenizer, rows, dcfg.sft, out_dir, seed=seed, stage=stage, device=device,
                      run_name=run_name, prompt_format=prompt_format, kernels=kernels)

@@ -1,0 +1,85 @@
+"""The per-batch distillation objective: an LM or logit-distillation loss, plus an optional hidden alignment.
+
+    obj = Objective(kind="distill", kernels="fused", divergence="jsd", beta=0.5, hard_weight=0.5)
+    loss, parts = batch_loss(student, teacher, input_ids, attention_mask, labels, obj)
+
+`kind="lm"` is the student's next-token cross-entropy on the labels (sequence-level distillation);
+`kind="distill"` is `hard_weight * CE + (1 - hard_weight) * D(teacher || student at temperature)` from
+`selfdistill.kernels.hf` (fused: no `[B, T, V]` logits; eager: full logits). With an `aligner` the
+decoder-layer outputs of both models are captured during those same forwards (no extra pass for the
+student) and `align_weight * aligner(...)` is added, on the labelled positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from selfdistill.distill.hidden_align import HiddenAligner, capture_layers, decoder_layers
+from selfdistill.kernels.hf import (
+    IGNORE_INDEX,
+    causal_lm_distill_loss_fn,
+    causal_lm_hidden,
+    causal_lm_loss_fn,
+)
+
+OBJECTIVE_KINDS = ("lm", "distill")
+
+
+@dataclass
+class Objective:
+    kind: str = "distill"  # "lm" | "distill"
+    kernels: str = "eager"  # "fused" | "eager"
+    divergence: str = "forward_kl"
+    beta: float = 0.5
+    temperature: float = 1.0
+    hard_weight: float = 0.0
+    aligner: HiddenAligner | None = None
+    align_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in OBJECTIVE_KINDS:
+            raise ValueError(f"unknown objective kind {self.kind!r}; choose one of: {', '.join(OBJECTIVE_KINDS)}")
+
+
+def _main_loss(student, teacher, input_ids, attention_mask, labels, obj: Objective, run_teacher: bool):
+    if obj.kind == "lm":
+        loss = causal_lm_loss_fn(obj.kernels)(student, input_ids, attention_mask, labels)
+        if run_teacher:  # only for its hidden states
+            with torch.no_grad():
+                causal_lm_hidden(teacher, input_ids, attention_mask)
+        return loss
+    return causal_lm_distill_loss_fn(obj.kernels)(
+        student, teacher, input_ids, attention_mask, labels, divergence=obj.divergence, beta=obj.beta,
+        temperature=obj.temperature, hard_weight=obj.hard_weight,
+    )  # fmt: skip
+
+
+def batch_loss(
+    student,
+    teacher,
+    input_ids: torch.Tensor,  # [B, T]
+    attention_mask: torch.Tensor | None,  # [B, T]
+    labels: torch.Tensor,  # [B, T], -100 where ignored
+    obj: Objective,
+    *,
+    hard_weight: float | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Scalar loss and its parts (`main`, `align`) as floats for logging.
+
+    ``hard_weight`` overrides ``obj.hard_weight`` for this batch (on-policy batches use 0: their labels are
+    the student's own samples, not the teacher's).
+    """
+    if hard_weight is not None and hard_weight != obj.hard_weight:
+        obj = Objective(**{**obj.__dict__, "hard_weight": hard_weight})
+    aligner = obj.aligner if obj.align_weight > 0 else None
+    if aligner is None:
+        main = _main_loss(student, teacher, input_ids, attention_mask, labels, obj, run_teacher=False)
+        return main, {"main": main.item()}
+    s_layers, t_layers = aligner.layers(len(decoder_layers(student)), len(decoder_layers(teacher)))
+    with capture_layers(student, s_layers) as hs, capture_layers(teacher, t_layers) as ht:
+        main = _main_loss(student, teacher, input_ids, attention_mask, labels, obj, run_teacher=True)
+    align = aligner([hs[i] for i in s_layers], [ht[j] for j in t_layers], labels != IGNORE_INDEX)
+    loss = main + obj.align_weight * align.to(main.dtype)
+    return loss, {"main": main.item(), "align": align.item()}
