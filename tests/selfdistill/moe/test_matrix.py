@@ -19,7 +19,7 @@ from _moe_helpers import (
 )
 
 from selfdistill.models.moe.archs import ARCHS
-from selfdistill.models.moe.control import expert_lora_config
+from selfdistill.models.moe.control import expert_lora_config, generation_safe
 from selfdistill.models.moe.trl import make_grpo_trainer_class, make_sft_trainer_class
 
 ARCH_PARAMS = [a if a == "qwen3_moe" else pytest.param(a, marks=pytest.mark.slow) for a in ARCHS]
@@ -59,6 +59,11 @@ def test_sft_step_logs_router_diagnostics(arch, tmp_path):
     assert sum(moved.values()) > 0.9 * len(moved)
     logged = trainer.state.log_history[0]
     assert logged["moe/load_imbalance"] >= 1.0 and logged["moe/router_entropy"] > 0
+    # SFT keeps the architecture's aux loss, and TRL then writes output_router_logits=True into the config,
+    # which breaks `generate`: the collect stage must call generation_safe first
+    assert model.config.output_router_logits is ARCHS[arch].has_aux_loss
+    enc = tok(["1+1="], return_tensors="pt")
+    assert generation_safe(model).generate(**enc, max_new_tokens=3).shape[0] == 1
 
 
 @pytest.mark.parametrize("arch", ARCH_PARAMS)
