@@ -129,17 +129,33 @@ def math_reward(prompts: list, completions: list, answer: list, kind: list | Non
     return out
 
 
+class _LazyPool:
+    """A private pool of ``workers`` processes, started only if some record needs sympy."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers, self.pool = workers, None
+
+    def map(self, fn: Any, arg_tuples: Sequence[tuple]) -> list[TaskResult]:
+        if self.pool is None:
+            self.pool = DeadlinePool(self.workers, _CONFIG["deadline_s"], _INITIALIZER, spares=_SPARES)
+        return self.pool.map(fn, arg_tuples)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
 def score_records(records: list[dict], workers: int) -> list[dict]:
     """Offline scorer: per record ``{"reward", "status", "detail"}`` from ``completion``/``answer`` keys."""
-    pool = default_pool() if workers == _CONFIG["workers"] else DeadlinePool(workers, _CONFIG["deadline_s"], _INITIALIZER, spares=_SPARES)
+    own = _LazyPool(workers) if workers != _CONFIG["workers"] else None
     try:
         verdicts = judge_batch(
             [r.get("completion") for r in records],
             [r.get("answer") for r in records],
             [r.get("prompt") for r in records],
-            pool=pool,
+            pool=own,  # type: ignore[arg-type]  # duck-typed: only .map is used
         )
     finally:
-        if pool is not _POOL:
-            pool.close()
+        if own is not None:
+            own.close()
     return [{"reward": v.reward, "status": str(v.status), "detail": v.detail} for v in verdicts]

@@ -35,7 +35,7 @@ from rewards.common import Status
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _BRACE_TOKEN = re.compile(r"\\.|[{}]", re.DOTALL)  # escaped chars (\{, \}) are skipped whole
 _SIMPLE_BOX = re.compile(r"\\(?:boxed|fbox)\{((?:[^{}\\]|\\[^{}])*)\}")  # no braces, escaped or not
-_ANSWER_PHRASE = re.compile(r"(?:final answer|answer is|answer:|answer\s*=)\s*[:=]?\s*", re.IGNORECASE)
+_ANSWER_PHRASE = re.compile(r"(?:final answer(?:\s+is)?|answer is|answer:|answer\s*=)\s*[:=]?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,8 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
     if len(boxes) > MAX_BOXES:
         return Verdict(0.0, Status.AMBIGUOUS, f"{len(boxes)} different boxed answers")
     distinct = list(dict.fromkeys(normalize(b).text for b in boxes))
+    if len(distinct) > 1:  # boxes that are the same value spelled differently (3 and 3.0) agree
+        distinct = [b for b in distinct[:-1] if equivalent(b, distinct[-1], symbolic=False) is not True] + distinct[-1:]
     if len(distinct) > 1:
         if not _is_list(reference):
             return Verdict(0.0, Status.AMBIGUOUS, f"{len(distinct)} different boxed answers")

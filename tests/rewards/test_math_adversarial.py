@@ -1,0 +1,69 @@
+"""Math reward never hangs: adversarial inputs through the real pool, each call under 2 s wall.
+
+The default run takes a representative subset (every kind: power towers, factorials, 100k-digit
+numbers, deep nesting, 1 MB completions, many boxes, hedges, special functions, junk) and runs it
+right after two workers were killed, so the calls also prove that no call waits for a replacement
+worker to import sympy. The full 325-input run is marked slow.
+"""
+
+import time
+
+import pytest
+
+from rewards.math import judge_batch
+from rewards.math.cases import adversarial_cases
+from rewards.pool import DeadlinePool
+
+LIMIT_S = 2.0
+ALLOWED = {"FAIL", "NO_ANSWER", "AMBIGUOUS", "TIMEOUT", "INVALID"}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    p = DeadlinePool(1, 1.0, initializer="rewards.math.symbolic:warm_up", spares=2)  # 3 processes
+    end = time.monotonic() + 60
+    while p.ready_count() < 3 and time.monotonic() < end:
+        time.sleep(0.05)
+    yield p
+    p.close()
+
+
+def _subset() -> list:
+    cases = adversarial_cases()
+    by_kind: dict[str, list] = {}
+    for c in cases:
+        by_kind.setdefault(c.cls, []).append(c)
+    return [c for group in by_kind.values() for c in group[:: max(1, len(group) // 6)]]
+
+
+def _run_each(cases, pool) -> list[tuple[float, str, object]]:
+    out = []
+    for c in cases:
+        t = time.perf_counter()
+        v = judge_batch([c.completion], [c.answer], pool=pool)[0]
+        out.append((time.perf_counter() - t, c.completion[:80], v))
+    return out
+
+
+def _check(results) -> None:
+    slow = [(round(dt, 2), head) for dt, head, _ in results if dt > LIMIT_S]
+    assert not slow, f"calls over {LIMIT_S} s: {slow}"
+    rewarded = [head for _, head, v in results if v.reward > 0]
+    assert not rewarded, f"adversarial inputs rewarded: {rewarded}"
+    assert {str(v.status) for _, _, v in results} <= ALLOWED
+
+
+def test_subset_after_kills_stays_under_two_seconds(pool):
+    subset = _subset()
+    assert len({c.cls for c in subset}) >= 7 and len(subset) >= 40
+    for _ in range(2):  # two kills in a row, like two hung verifications
+        assert pool.map(time.sleep, [(30,)], deadline_s=0.3)[0].kind == "timeout"
+    _check(_run_each(subset, pool))
+    assert pool.replaced >= 2
+
+
+@pytest.mark.slow
+def test_all_adversarial_inputs(pool):
+    cases = adversarial_cases()
+    assert len(cases) >= 300
+    _check(_run_each(cases, pool))
