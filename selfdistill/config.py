@@ -167,6 +167,13 @@ class RLConfig:
     max_grad_norm: float = opt(1.0, "Gradient clipping.")
     logging_steps: int = opt(5, "Log every n steps.")
     use_vllm: bool = opt(False, "Generate rollouts with vLLM (needs the vllm extra and a GPU).")
+    steps_per_generation: int = opt(
+        1, "Optimizer steps per generation batch; > 1 makes later steps off-policy so importance ratios (and GSPO) matter."
+    )
+    routing: Literal["off", "measure", "replay"] = opt(
+        "measure", "MoE only: measure the sampling-vs-training routing change, or replay the sampled experts (R2)."
+    )
+    freeze_router: bool = opt(False, "MoE only: keep router weights fixed during RL.")
 
     def __post_init__(self) -> None:
         _check(self.max_steps >= 0, "rl.max_steps", f"must be >= 0, got {self.max_steps}")
@@ -174,6 +181,7 @@ class RLConfig:
         _check(self.prompts_per_step >= 1, "rl.prompts_per_step", f"must be >= 1, got {self.prompts_per_step}")
         _check(self.temperature > 0, "rl.temperature", f"must be > 0, got {self.temperature}")
         _check(self.learning_rate > 0, "rl.learning_rate", f"must be > 0, got {self.learning_rate}")
+        _check(self.steps_per_generation >= 1, "rl.steps_per_generation", f"must be >= 1, got {self.steps_per_generation}")
 
 
 @dataclass

@@ -159,10 +159,12 @@ def execute(run: Run, step: Step, force: bool = False) -> dict[str, Any]:
     if missing:
         raise RuntimeError(f"step {step.key} needs {', '.join(missing)} first; run `selfdistill run` (it resumes)")
     log.info("▶ %s", step.key)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with run.tracker.stage(step.key, step.command) as stage:
         outputs = step.fn(run, stage)
     outputs["seconds"] = round(time.perf_counter() - start, 2)
+    # CPU time of this process: on a busy machine it tells what the step costs on an idle one.
+    outputs["cpu_seconds"] = round(time.process_time() - cpu_start, 2)
     run.finish(step.key, outputs)
     log.info("✓ %s in %.1f s", step.key, outputs["seconds"])
     return outputs

@@ -48,7 +48,14 @@ def load_model(path: str | Path, device: str = "cpu", dtype: str = "auto"):
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.to(device)
     torch.set_grad_enabled(True)
-    return model, tokenizer
+    return generation_safe(model), tokenizer
+
+
+def generation_safe(model):
+    """TRL's trainers may save ``output_router_logits=True`` in an MoE config; generate crashes with it."""
+    from selfdistill.models.moe import generation_safe as _safe
+
+    return _safe(model)
 
 
 def save_model(model, tokenizer, path: str | Path) -> Path:

@@ -8,17 +8,23 @@ elsewhere (`impl="auto"`). ``kernels=eager`` uses TRL's SFTTrainer unchanged.
 from __future__ import annotations
 
 
-def sft_trainer_class(kernels: str):
-    """TRL's SFTTrainer for ``eager``; a subclass with the fused loss for ``fused``."""
+def sft_trainer_class(kernels: str, moe: bool = False):
+    """TRL's SFTTrainer (with MoE router diagnostics for MoE models); the fused loss for ``fused``."""
     from trl import SFTTrainer
 
     from selfdistill.kernels.hf import causal_lm_loss_fn
 
+    base = SFTTrainer
+    if moe:
+        from selfdistill.models.moe import make_sft_trainer_class
+
+        base = make_sft_trainer_class()
+
     if kernels == "eager":
-        return SFTTrainer
+        return base
     loss_fn = causal_lm_loss_fn(kernels)  # raises with the allowed names for a bad value
 
-    class FusedSFTTrainer(SFTTrainer):
+    class FusedSFTTrainer(base):
         """SFTTrainer computing the LM loss with the fused kernels (no logits tensor)."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

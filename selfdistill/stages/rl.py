@@ -2,8 +2,9 @@
 
 The algorithm (grpo, dr_grpo, dapo, gspo) is a named set of GRPOConfig settings from
 `selfdistill.registries.ALGORITHMS`; TRL implements the losses. MoE specifics: the router
-load-balancing loss is off in RL by default (`rl.router_aux_loss_coef`), and router diagnostics
-are logged when the policy is an MoE (see `selfdistill.models.moe`).
+load-balancing loss is off in RL by default (`rl.router_aux_loss_coef`); router diagnostics
+(`moe/...`: load, imbalance, entropy, routing change rate) are logged and routing replay is
+available (`rl.routing`) through `selfdistill.models.moe`'s trainer subclass.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_
         warmup_steps=min(5, rl.max_steps // 10),
         per_device_train_batch_size=rl.prompts_per_step * rl.num_generations,
         gradient_accumulation_steps=1,
+        steps_per_generation=rl.steps_per_generation,
         num_generations=rl.num_generations,
         max_completion_length=rl.max_completion_length,
         temperature=rl.temperature,
@@ -72,8 +74,15 @@ def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Pa
         except ImportError:
             raise RuntimeError("rl.use_vllm=true needs vLLM: pip install 'selfdistill[vllm]'") from None
     funcs, weights = build_reward_funcs(rcfg)
+    trainer_cls = GRPOTrainer
+    if is_moe(model):
+        from selfdistill.models.moe import freeze_router, moe_trainer_class
+
+        trainer_cls = moe_trainer_class(GRPOTrainer, routing=rl.routing)
+        if rl.freeze_router:
+            freeze_router(model)
     args = grpo_args(rl, out_dir, seed=seed, report_to=stage.report_to, device=device, run_name=run_name, weights=weights)
-    trainer = GRPOTrainer(
+    trainer = trainer_cls(
         model=model,
         reward_funcs=funcs,
         args=args,

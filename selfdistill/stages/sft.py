@@ -49,8 +49,11 @@ def tokenize_rows(tokenizer, rows: list[dict[str, Any]], max_length: int, prompt
 
 def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows: int, run_name: str):
     """TRL `SFTConfig` from our `SFTConfig` section (the mapping is explicit and small)."""
+    import math
+
     from trl import SFTConfig as TRLSFTConfig
 
+    steps = sft.max_steps if sft.max_steps > 0 else math.ceil(n_rows / sft.batch_size * sft.epochs)
     return TRLSFTConfig(
         output_dir=str(out_dir),
         run_name=run_name,
@@ -62,14 +65,14 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
         per_device_train_batch_size=sft.batch_size,
         max_length=sft.max_length,
         completion_only_loss=True,
-        logging_steps=10,
+        logging_steps=max(1, steps // 20),  # ~20 points per curve
         save_strategy="no",
         report_to=report_to,
         seed=seed,
         use_cpu=device == "cpu",
         bf16=device == "cuda",
         dataloader_num_workers=0,
-        router_aux_loss_coef=0.0,
+        router_aux_loss_coef=None,  # the model's own value: load balancing belongs in SFT (not in RL)
         weight_decay=0.0,
         disable_tqdm=False,
         dataset_kwargs={"skip_prepare_dataset": True},
@@ -83,7 +86,9 @@ def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, d
 
     dataset = tokenize_rows(tokenizer, rows, sft.max_length, prompt_format)
     args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name)
-    trainer_cls = sft_trainer_class(kernels)
+    from selfdistill.stages.rl import is_moe
+
+    trainer_cls = sft_trainer_class(kernels, moe=is_moe(model))
     trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     result = trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]

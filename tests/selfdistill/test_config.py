@@ -1,0 +1,89 @@
+"""Config loading and validation: every shipped config loads; bad input names the key."""
+
+from pathlib import Path
+
+import pytest
+
+from selfdistill.config import Config, load_config
+from selfdistill.configio import ConfigError, apply_override, describe
+
+CONFIGS = sorted(Path(__file__).resolve().parents[2].joinpath("configs").rglob("*.yaml"))
+
+
+def test_configs_exist():
+    assert any(p.name == "demo.yaml" for p in CONFIGS)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_config_file_loads(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, Config)
+
+
+def test_default_is_demo():
+    cfg = load_config()
+    assert cfg.run.name == "demo" and cfg.policy.source == "tiny" and cfg.policy.tiny.arch == "qwen3_moe"
+
+
+def test_overrides_are_typed():
+    cfg = load_config(None, ["rl.max_steps=7", "rl.learning_rate=0.5", "tracking.report_to=none",
+                             "distill.students.0.tiny.hidden_size=32"])
+    assert cfg.rl.max_steps == 7 and cfg.rl.learning_rate == 0.5
+    assert cfg.tracking.report_to == "none" and cfg.distill.students[0].tiny.hidden_size == 32
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("rl.max_stepz=3", "unknown key rl.max_stepz"),
+    ("rl.max_steps=abc", "rl.max_steps: expected an integer"),
+    ("rl.num_generations=1", "rl.num_generations: must be >= 2"),
+    ("rl.algorithm=grpoo", "unknown RL algorithm 'grpoo'; choose one of: dapo, dr_grpo, grpo, gspo"),
+    ("tracking.report_to=tensorboard", "choose one of: wandb, none"),
+    ("tasks.eval_fraction=1.5", "tasks.eval_fraction: must be in (0, 1)"),
+    ("run.rounds=0", "run.rounds: must be >= 1"),
+    ("rewards.weights={mathh: 1.0}", "unknown reward 'mathh'"),
+    ("policy.source=pretrained", "model.path: is required"),
+    ("distill.students.0.teacher=nobody", "must be 'policy' or an earlier student"),
+    ("policy.tiny.arch=gpt9", "unknown tiny architecture 'gpt9'"),
+    ("bogus=1", "unknown key bogus"),
+])
+def test_bad_values_name_the_key(override, needle):
+    with pytest.raises(ConfigError, match=None) as exc:
+        load_config(None, [override])
+    assert needle in str(exc.value)
+
+
+def test_malformed_yaml_reports_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run:\n  name: x\n  seed: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"malformed YAML in .*bad.yaml \(line \d+"):
+        load_config(bad)
+
+
+def test_top_level_must_be_mapping(tmp_path):
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(bad)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config("/nonexistent/x.yaml")
+
+
+def test_override_syntax_errors():
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_override({}, "novalue")
+    with pytest.raises(ConfigError, match="indexes a list of 1 items"):
+        apply_override({"a": [{"b": 1}]}, "a.3.b=2")
+
+
+def test_fingerprint_tracks_results_not_tracking():
+    a = load_config()
+    assert a.fingerprint() == load_config(None, ["tracking.report_to=none"]).fingerprint()
+    assert a.fingerprint() != load_config(None, ["rl.max_steps=1"]).fingerprint()
+
+
+def test_every_field_documented():
+    missing = [key for key, _, _, doc in describe(Config) if not doc]
+    assert not missing, f"undocumented config fields: {missing}"
