@@ -24,6 +24,7 @@ class Case:
     answer: str
     label: int  # 1: the completion's answer is right
     source: str = ""
+    dispute: str = ""  # why the label is disputed (dev set rows from Math-Verify's tests), else empty
 
 
 def _box(s: str) -> str:
@@ -59,7 +60,7 @@ def adversarial_cases() -> list[Case]:
         add("digits", _box(f"10^{{{digits}}}"))
         add("digits", _box(f"2^{{{digits}}}\\cdot 3^{{{digits}}}"))
     for depth in (50, 500, 5000, 20000):  # nesting
-        add("nesting", _box("{" * depth + "3" + "}" * depth))
+        add("nesting", _box("{" * depth + "3" + "}" * depth), answer="4")  # grouping braces: it is 3
         add("nesting", _box("(" * depth + "3" + ")" * depth))
         add("nesting", _box("\\frac{" * depth + "1" + "}{2}" * depth))
         add("nesting", _box("\\sqrt{" * depth + "2" + "}" * depth))

@@ -37,7 +37,14 @@ from rewards.math.normalize import Norm, Number, brackets, matrix_rows, normaliz
 
 _CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
 _PRED_CHOICE_RE = re.compile(r"^\(?([A-J])\)?(?:[\s:.)]|$)")
-_VAR_RE = re.compile(r"^(?:[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+)$")
+_VAR = r"(?:[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+)"
+_VAR_RE = re.compile(rf"^(?:{_VAR}|\({_VAR}(?:,{_VAR})+\))$")  # x, a_1, \theta, or (x,y)
+_LETTER_RE = re.compile(r"[a-zA-Z]")
+_LATEX_WORDS = re.compile(r"\\(?:[dt]?frac|sqrt|pi|cdot|times|infty|circ|left|right)(?![a-zA-Z])")
+_SPACED_COMMA = re.compile(r",\s+\d")
+_DECIMAL_COMMA = re.compile(r"^-?0,\d+$")  # 0,111: a decimal comma, not a list
+_SUBSCRIPT = re.compile(r"_(?:\{[^{}]*\}|\w)")
+_NOT_A_NAME = re.compile(r"[-+^0-9]|\\cdot|\\times")
 _REL_RE = re.compile(r"\\leq|\\geq|\\neq|<|>|\\lt|\\gt")
 _WORD_RE = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
 
@@ -65,7 +72,11 @@ def _close_decimal(p: Fraction, places: int, r: float | Fraction) -> bool:
 
 
 def lhs_dropped(s: str) -> str:
-    """``x=3`` -> ``3``; ``a=b=5`` -> ``5`` when the left sides are variables; else unchanged."""
+    """``x=3`` -> ``3``; ``a=b=5``, ``(x,y)=(1,2)``, ``x\\in[1,2]`` -> the right side; else unchanged."""
+    if "\\in" in s:
+        parts = split_top(s, "\\in")
+        if len(parts) == 2 and _VAR_RE.match(parts[0]) and parts[1]:
+            return parts[1]
     parts = split_top(s, "=")
     if len(parts) >= 2 and all(_VAR_RE.match(p) for p in parts[:-1]) and parts[-1]:
         return parts[-1]
@@ -125,7 +136,12 @@ def _structural(p: str, r: str, symbolic: bool) -> bool | None | str:
     if "\\cup" in r or "\\cup" in p:
         rp, pp = split_top(r, "\\cup"), split_top(p, "\\cup")
         if len(rp) > 1 or len(pp) > 1:
+            rs, ps = _merge_finite_sets(rp), _merge_finite_sets(pp)
+            if rs is not None and ps is not None:
+                return _structural(ps, rs, symbolic)
             return _match_unordered(pp, rp, symbolic)
+    if _DECIMAL_COMMA.match(r) or _DECIMAL_COMMA.match(p):
+        return "skip"
     rm, pm = matrix_rows(r), matrix_rows(p)
     if rm is not None or pm is not None:
         return _compare_matrix(pm, rm, p, r, symbolic)
@@ -137,6 +153,8 @@ def _structural(p: str, r: str, symbolic: bool) -> bool | None | str:
     if not r_is_seq and len(r_items) > 1:  # bare reference list: unordered
         if p_is_seq and pb[0] != "\\{":
             return False
+        if all(x.startswith("(") for x in r_items + p_items):  # solution tuples: a set, repeats collapse
+            p_items, r_items = list(dict.fromkeys(p_items)), list(dict.fromkeys(r_items))
         return _match_unordered(p_items, r_items, symbolic)
     if r_is_seq:
         if rb[0] == "\\{":  # set
@@ -147,7 +165,7 @@ def _structural(p: str, r: str, symbolic: bool) -> bool | None | str:
             if (pb[0], pb[2]) != (rb[0], rb[2]):
                 return False
             return _match_ordered(p_items, r_items, symbolic)
-        if pb is None and len(p_items) == len(r_items) >= 3 and rb[0] == "(":
+        if pb is None and len(p_items) == len(r_items) >= 2 and rb[0] == "(":  # 1, 2 for (1, 2)
             return _match_ordered(p_items, r_items, symbolic)
         return False
     if p_is_seq or len(p_items) > 1:  # reference is a single value, prediction a list
@@ -193,9 +211,73 @@ def _compare_equations(p: str, r: str, symbolic: bool) -> bool | None | str:
         from rewards.math.symbolic import equations_equivalent
 
         return equations_equivalent(p, r)
-    if len(rp) == 2 and len(pp) == 1 and _VAR_RE.match(rp[0]):
-        return equivalent(p, rp[1], symbolic=symbolic)
+    if len(rp) == 2 and len(pp) == 1 and (_VAR_RE.match(rp[0]) or (is_name(rp[0]) and is_constant(rp[1]))):
+        return equivalent(p, rp[1], symbolic=symbolic)  # the reference names its value: f(x)=1, AB=4
     return False if len(rp) == 1 and len(pp) > 1 else None
+
+
+def is_name(s: str) -> bool:
+    """A left side that names a quantity (``f(x)``, ``|AB|``, ``A:B``, ``V_1:V_2``), not a formula (``2x+z``)."""
+    return bool(s) and not _NOT_A_NAME.search(_SUBSCRIPT.sub("", s))
+
+
+def is_constant(s: str) -> bool:
+    """No variable letters (``\\frac{1}{\\sqrt6}``, ``7:32``, ``(3,2)``): a value, not a formula."""
+    return bool(s) and not _LETTER_RE.search(_LATEX_WORDS.sub("", s))
+
+
+def _equation_items(s: str) -> list[tuple[str, str]] | None:
+    """``x=1,y=2`` -> ``[("x","1"), ("y","2")]`` when every top-level item is one equation."""
+    items = split_top(s, ",")
+    if len(items) < 2:
+        return None
+    pairs = [split_top(it, "=") for it in items]
+    if not all(len(pr) == 2 and pr[0] and pr[1] for pr in pairs):
+        return None
+    return [(a, b) for a, b in pairs]
+
+
+def _compare_equation_list(pt: str, rt: str, symbolic: bool) -> bool | None | str:
+    """Reference ``x_1=a, x_2=b``: labelled values match by label, bare values in reference order."""
+    ref = _equation_items(rt)
+    if ref is None:
+        return "skip"
+    pred = _equation_items(pt)
+    if pred is not None:
+        if sorted(a for a, _ in pred) != sorted(a for a, _ in ref) or len({a for a, _ in ref}) != len(ref):
+            return _match_unordered([f"{a}={b}" for a, b in pred], [f"{a}={b}" for a, b in ref], symbolic)
+        values = dict(pred)
+        return _all_or_none([equivalent(values[a], b, symbolic=symbolic) for a, b in ref])
+    p_items = split_top(pt, ",")
+    if any(len(split_top(x, "=")) > 1 for x in p_items):
+        return False
+    return _match_ordered(p_items, [b for _, b in ref], symbolic)
+
+
+def _merge_finite_sets(parts: list[str]) -> str | None:
+    """``\\{1,2\\}\\cup\\{3\\}`` -> ``\\{1,2,3\\}`` when every part of a union is a finite set."""
+    inner = []
+    for part in parts:
+        b = brackets(part)
+        if b is None or b[0] != "\\{":
+            return None
+        inner.append(b[1])
+    return "\\{" + ",".join(x for x in inner if x) + "\\}"
+
+
+_CHAIN_OPS = {"<": ("(", ")"), "\\lt": ("(", ")"), "\\leq": ("[", "]")}
+
+
+def _chain_as_interval(s: str) -> str | None:
+    """``a < X \\leq b`` (any middle, both signs pointing the same way) -> ``(a,b]``; else None."""
+    m = list(_REL_RE.finditer(s))
+    if len(m) != 2 or any(x.group() not in _CHAIN_OPS for x in m):
+        return None
+    lo, hi = s[: m[0].start()].strip(), s[m[1].end() :].strip()
+    middle = s[m[0].end() : m[1].start()].strip()
+    if not (lo and hi and middle) or not is_constant(lo) or not is_constant(hi) or is_constant(middle):
+        return None
+    return f"{_CHAIN_OPS[m[0].group()][0]}{lo},{hi}{_CHAIN_OPS[m[1].group()][1]}"
 
 
 def _flip_relation(s: str) -> str:
@@ -230,18 +312,25 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
     if _REL_RE.search(rt) or _REL_RE.search(pt):
         if _flip_relation(pt) == rt:
             return True
+        interval = _chain_as_interval(rt)
+        if interval is not None and brackets(pt) is not None and not _REL_RE.search(pt):
+            return _structural(pt, interval, symbolic)  # 0<f(x)<1 ~ (0,1): ends and openness only
         if not symbolic:
             return None
         from rewards.math.symbolic import relations_equivalent
 
         return relations_equivalent(pt, rt)
+    if "=" in rt and "," in rt:
+        eqs = _compare_equation_list(pt, rt, symbolic)
+        if eqs != "skip":
+            return eqs
     eq = _compare_equations(pt, rt, symbolic)
     if eq != "skip":
         return eq
     got = _structural(pt, rt, symbolic)
     if got != "skip":
         if got is None and read_number(rt) is not None:  # "1,000" against an integer
-            pn = read_number(pt)
+            pn = read_number(pt, thousands=not _SPACED_COMMA.search(pred))  # "32, 349" is a list
             return None if pn is None else _num_match(pn, read_number(rt))
         return got
     pn, rn = read_number(pt, thousands=False), read_number(rt, thousands=False)

@@ -135,6 +135,11 @@ def is_hedge(answer: str) -> bool:
     return bool(_HEDGE.search(answer))
 
 
+def or_as_list(answer: str) -> str:
+    """A *reference* that says "A or B" lists every solution: ``A, B`` (a prediction saying it hedges)."""
+    return _HEDGE.sub(",", answer)
+
+
 def _squash(s: str) -> str:
     return re.sub(r"\s+|\$|\\[,;:! ]", "", s)
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from rewards.math.guards import MAX_DIGITS, MAX_SCI_EXPONENT
+from rewards.math.guards import MAX_ANSWER_CHARS, MAX_DIGITS, MAX_SCI_EXPONENT
 
 _REMOVE = [
     r"\\left(?![a-zA-Z])", r"\\right(?![a-zA-Z])", r"\\displaystyle", r"\\textstyle", r"\\[bB]igg?[lr]?(?![a-zA-Z])",
@@ -69,6 +69,46 @@ def _strip_wrappers(s: str) -> str:
             s, changed = s[:-1].rstrip(), True
         if s.startswith("\\boxed{") and s.endswith("}"):
             s, changed = s[7:-1].strip(), True
+        if s.startswith("{") and s.endswith("}") and _closes_at_end(s):  # {1,2,3}: grouping braces
+            s, changed = s[1:-1].strip(), True
+    return s
+
+
+def _closes_at_end(s: str) -> bool:
+    """True when the ``{`` at ``s[0]`` is closed by the ``}`` at ``s[-1]`` (escaped braces skipped)."""
+    depth = 0
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i == len(s) - 1
+        i += 1
+    return False
+
+
+_ESCAPED_COMMAND = re.compile(r"\\\\(?=[a-zA-Z])")  # \\frac written with a doubled backslash
+_AND = re.compile(r"\s*(?:\\(?:text|mbox|textrm)\{\s*and\s*\}|(?<![A-Za-z\\])and(?![A-Za-z]))\s*")
+_SEMI_TUPLE = re.compile(r"\(([^(),;]*(?:;[^(),;]*)+)\)")
+
+
+def _separators(s: str) -> str:
+    """Spellings of a list separator become ``,``: "and", ``;`` (when no comma is used), ``(0;1;2)``."""
+    if "and" in s:
+        s = _AND.sub(",", s)
+    if ";" in s:
+        if "," not in s:
+            return s.replace(";", ",")
+        groups = [g.split(",") for g in s.split(";")]
+        if all(len(g) > 1 and all(x.count("=") == 1 for x in g) for g in groups):  # p=5,q=2;p=7,q=2
+            return ",".join("(" + ",".join(x.split("=")[1].strip() for x in g) + ")" for g in groups)
+        s = _SEMI_TUPLE.sub(lambda m: "(" + m.group(1).replace(";", ",") + ")", s)
     return s
 
 
@@ -85,7 +125,13 @@ def _unwrap_text(s: str) -> str:
 @functools.lru_cache(maxsize=1 << 16)
 def normalize(answer: str) -> Norm:
     """Canonical spelling of one answer (cached). Idempotent; never raises."""
+    if len(answer) > 4 * MAX_ANSWER_CHARS:  # never compared (see guards); keep every step linear
+        return Norm(answer.strip())
     s = _strip_wrappers(answer)
+    if "\\\\" in s and "\\begin" not in s:  # \\left( \\frac... from doubly escaped JSON
+        s = _strip_wrappers(_ESCAPED_COMMAND.sub(lambda m: "\\", s))
+    if "and" in s or ";" in s:
+        s = _separators(s)
     if "\\" in s or "~" in s:
         s = _REMOVE_RE.sub("", s)
         for pattern, repl in _REPLACE:
@@ -141,6 +187,8 @@ def read_number(s: str, *, thousands: bool = True) -> Number | None:
     s = s.replace(" ", "")
     if not s or len(s) > MAX_DIGITS + 20:
         return None
+    if s.startswith(("0,", "-0,")) and s.count(",") == 1 and s.replace("-", "").replace(",", "").isdigit():
+        s = s.replace(",", ".")  # 0,111 is a decimal comma: a thousands group never follows a lone 0
     m = _NUM_RE.match(s)
     if m:
         body = m.group(2)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from rewards.common import Status
 from rewards.math.compare import equivalent, lhs_dropped
-from rewards.math.extract import extract, is_hedge, restates_prompt
+from rewards.math.extract import extract, is_hedge, or_as_list, restates_prompt
 from rewards.math.guards import MAX_ANSWER_CHARS, check
 from rewards.math.normalize import brackets, normalize, read_number, split_top
 
 MAX_BOXES = 20  # more distinct boxes than this is a hedge whatever the reference
-_VAR_ONLY = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?$")
+_VAR_ONLY = re.compile(r"^(?:[a-zA-Z](?:_\{?\w+\}?)?|\([a-zA-Z](?:,[a-zA-Z])+\))$")  # x, a_1, (x,y)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,9 @@ def _fast(pred: str, reference: str) -> Verdict | None:
     """Microsecond path: identical strings, or two plain numbers compared as exact Fractions."""
     if pred == reference.strip():
         return Verdict(1.0, Status.PASS)
-    p, r = read_number(pred.replace(" ", "")), read_number(reference.strip().replace(" ", ""))
+    spaced = ", " in pred  # "32, 349" is a list, not a thousands separator
+    p = read_number(pred.replace(" ", ""), thousands=not spaced)
+    r = read_number(reference.strip().replace(" ", ""))
     if p is not None and r is not None and p.places is None and r.places is None:
         return Verdict(1.0, Status.PASS) if p.value == r.value else Verdict(0.0, Status.FAIL)
     return None
@@ -85,6 +87,9 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
         return Verdict(0.0, Status.INVALID, f"reference must be a non-empty string, got {reference!r:.60}")
     if not isinstance(completion, str):
         return Verdict(0.0, Status.INVALID, f"completion must be a string, got {type(completion).__name__}")
+    hedged_ref = is_hedge(reference)
+    if hedged_ref:  # "(11,7) or (7,11)": the reference lists every solution
+        reference = or_as_list(reference)
     ex = extract(completion, text_fallback=text_fallback)
     if ex.status is not None:
         return Verdict(0.0, ex.status, ex.reason)
@@ -109,7 +114,7 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
         pred = ", ".join(distinct)
     else:
         pred = ex.answers[-1]
-    if is_hedge(pred) and not is_hedge(reference):
+    if is_hedge(pred) and not hedged_ref:
         return Verdict(0.0, Status.AMBIGUOUS, "hedged answer ('or')")
     if _contradiction(pred):
         return Verdict(0.0, Status.AMBIGUOUS, "equality between different values")
@@ -131,8 +136,15 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
 
 
 def symbolic_task(preds: tuple[str, ...], ref: str) -> bool:
-    """Pool task: the full comparison, sympy allowed. Module-level so it pickles by name."""
-    return all(equivalent(p, ref, symbolic=True) for p in preds)
+    """Pool task: the full comparison, sympy allowed. Module-level so it pickles by name.
+
+    sympy raises on what it cannot decide (``NotImplementedError`` from ``as_set`` on a
+    multivariate relation, ``TypeError`` on odd trees): that is "not shown equal", so False.
+    """
+    try:
+        return all(equivalent(p, ref, symbolic=True) for p in preds)
+    except Exception:  # noqa: BLE001 - undecidable for sympy: not equivalent
+        return False
 
 
 def verify(completion: str, reference: str, prompt: str | None = None, *, text_fallback: bool = False) -> tuple[float, Status]:

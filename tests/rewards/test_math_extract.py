@@ -52,6 +52,8 @@ def test_find_boxes(text, boxes):
         ("\\boxed{2+3=6}", "6", FAIL),  # a false side fails
         ("\\boxed{x = 5}", "5", PASS),
         ("\\boxed{2}, \\boxed{3}", "2, 3", PASS),  # a list reference: boxes are its elements
+        ("\\boxed{1} and \\boxed{2} and \\boxed{3}", "{1,2,3}", PASS),
+        ("\\boxed{1} and \\boxed{2}", "{1,2,3}", FAIL),
         ("no box at all, 42", "42", NONE),
         ("\\boxed{}", "42", NONE),
         ("", "42", NONE),
