@@ -65,7 +65,7 @@ def distill_trainer_class():
             op = self.on_policy
             if op is not None and model.training and self._coin.random() < op.fraction:
                 ids, mask, labels = sample_on_policy(
-                    model, ids, labels, pad_id=op.pad_id, eos_id=op.eos_id, max_new_tokens=op.max_new_tokens,
+                    self.accelerator.unwrap_model(model), ids, labels, pad_id=op.pad_id, eos_id=op.eos_id, max_new_tokens=op.max_new_tokens,
                     temperature=op.temperature,
                 )  # fmt: skip
                 hard_weight = 0.0  # the labels are the student's own samples
