@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         res = {"ours": run_ours(cases, ours_pool), "MV": run_mv(cases, mv_pool, bench_math.mv_task)}
         print(f"\n### {name} ({len(cases)} cases)\n")
         print(table(name, cases, res))
+        keep = [i for i, c in enumerate(cases) if not c.dispute]
+        if len(keep) < len(cases):  # the same calls, disputed rows left out (reasons: scripts/data/build_math_dev.py)
+            sub = {v: ([r[0][i] for i in keep], [r[1][i] for i in keep]) for v, r in res.items()}
+            print(f"\n### {name}, undisputed labels only ({len(keep)} cases)\n")
+            print(table(f"{name}-undisputed", [cases[i] for i in keep], sub))
     adv = adversarial_cases()
     step = max(1, len(adv) // max(1, args.mv_adversarial))
     res = {"ours": run_ours(adv, ours_pool)}

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from rewards.math.fastexpr import constant, numeric_equal
+from rewards.math.fastexpr import constant, constant_ratio, numeric_equal
 from rewards.math.normalize import Norm, Number, brackets, matrix_rows, normalize, read_number, split_top
 
 _CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
@@ -206,6 +206,9 @@ def _compare_equations(p: str, r: str, symbolic: bool) -> bool | None | str:
             return equivalent(pp[1], rp[1], symbolic=symbolic)
         if rp[0] == pp[1] and rp[1] == pp[0]:
             return True
+        ratio = constant_ratio(f"({pp[0]})-({pp[1]})", f"({rp[0]})-({rp[1]})")  # microseconds, no sympy
+        if ratio is not None:
+            return ratio is not False
         if not symbolic:
             return None
         from rewards.math.symbolic import equations_equivalent
@@ -280,6 +283,37 @@ def _chain_as_interval(s: str) -> str | None:
     return f"{_CHAIN_OPS[m[0].group()][0]}{lo},{hi}{_CHAIN_OPS[m[1].group()][1]}"
 
 
+_GREATER = {">": True, "\\gt": True, "\\geq": False}  # op -> strict
+_LESS = {"<": True, "\\lt": True, "\\leq": False}
+
+
+def _relation_as_positive(s: str) -> tuple[str, bool] | None:
+    """``a < b`` -> (``(b)-(a)``, strict): the relation says that expression is > 0 (or >= 0)."""
+    m = list(_REL_RE.finditer(s))
+    if len(m) != 1:
+        return None
+    op, a, b = m[0].group(), s[: m[0].start()].strip(), s[m[0].end() :].strip()
+    if not a or not b:
+        return None
+    if op in _GREATER:
+        return f"({a})-({b})", _GREATER[op]
+    if op in _LESS:
+        return f"({b})-({a})", _LESS[op]
+    return None
+
+
+def _linear_relations_equal(pt: str, rt: str) -> bool:
+    """Same relation up to a positive factor (``-x \\geq -1`` ~ ``x \\leq 1``), checked numerically.
+
+    Only ever says True; anything else (including nonlinear equivalents) is left to sympy.
+    """
+    a, b = _relation_as_positive(pt), _relation_as_positive(rt)
+    if a is None or b is None or a[1] != b[1]:
+        return False
+    ratio = constant_ratio(a[0], b[0])
+    return isinstance(ratio, complex) and abs(ratio.imag) < 1e-9 * abs(ratio) and ratio.real > 0
+
+
 def _flip_relation(s: str) -> str:
     swap = {"<": ">", ">": "<", "\\leq": "\\geq", "\\geq": "\\leq"}
     m = list(_REL_RE.finditer(s))
@@ -311,6 +345,8 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
     pt = pt_value
     if _REL_RE.search(rt) or _REL_RE.search(pt):
         if _flip_relation(pt) == rt:
+            return True
+        if _linear_relations_equal(pt, rt):
             return True
         interval = _chain_as_interval(rt)
         if interval is not None and brackets(pt) is not None and not _REL_RE.search(pt):

@@ -213,3 +213,26 @@ def numeric_equal(pred: str, ref: str) -> bool | None:
     if any(not _close(x, y) for x, y in points):
         return False
     return True if (len(points) >= 2 or not names) else None
+
+
+def constant_ratio(a: str, b: str) -> complex | bool | None:
+    """``a / b`` when it is one nonzero constant at every sample point (``2x+2y-2`` vs ``x+y-1``: 2);
+    False when the ratio varies or one side vanishes where the other does not; None when unknown.
+
+    Used for equations (``lhs - rhs`` proportional) and linear relations (positive ratio).
+    """
+    va, vb = variables(a), variables(b)
+    if va is None or vb is None or va != vb or not va:
+        return None
+    names = sorted(va)
+    xa, xb = values(a, names), values(b, names)
+    if xa is None or xb is None or any(v is None or not cmath.isfinite(v) for v in xa + xb):
+        return None
+    if any(max(abs(x), abs(y)) > _BIG for x, y in zip(xa, xb)):
+        return None
+    if any((abs(x) < 1e-12) != (abs(y) < 1e-12) for x, y in zip(xa, xb)):
+        return False
+    ratios = [x / y for x, y in zip(xa, xb) if abs(y) >= 1e-12]
+    if len(ratios) < 2:
+        return None
+    return ratios[0] if all(_close(r, ratios[0]) for r in ratios) else False

@@ -186,9 +186,16 @@ def equations_equivalent(pred: str, ref: str) -> bool:
 
 
 def warm_up() -> None:
-    """Import and exercise the parser once so the first real task does not pay for it."""
+    """Import and exercise the parser and the lazily imported sympy parts (solvers for ``as_set``,
+    ``simplify``) once, so the first real task does not pay 100-500 ms for them."""
     for s in ("\\frac{1}{2}+x^2", "(1,2]", "x>3", "\\sqrt{2}"):
         try:
             parse(s)
+        except Exception:  # noqa: BLE001
+            pass
+    for fn, a, b in ((relations_equivalent, "x>-1", "x<1"), (relations_equivalent, "[1,2]", "1\\leq|z|\\leq 2"),
+                     (equations_equivalent, "y=2x", "2y=4x"), (expressions_equivalent, "\\sec^2(y)", "\\tan^2(y)+1")):
+        try:
+            fn(a, b)
         except Exception:  # noqa: BLE001
             pass
