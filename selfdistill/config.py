@@ -174,6 +174,7 @@ class RLConfig:
         "measure", "MoE only: measure the sampling-vs-training routing change, or replay the sampled experts (R2)."
     )
     freeze_router: bool = opt(False, "MoE only: keep router weights fixed during RL.")
+    gradient_checkpointing: bool = opt(True, "Recompute activations in backward (saves memory; slower for tiny models).")
 
     def __post_init__(self) -> None:
         _check(self.max_steps >= 0, "rl.max_steps", f"must be >= 0, got {self.max_steps}")
@@ -213,6 +214,7 @@ class SFTConfig:
     max_length: int = opt(256, "Max tokens per sequence (prompt + completion).")
     traces: Literal["current", "all"] = opt("all", "Train on this round's traces or on every round's so far.")
     max_steps: int = opt(-1, "Stop after this many steps (-1 = run the epochs).")
+    gradient_checkpointing: bool = opt(True, "Recompute activations in backward (saves memory; slower for tiny models).")
 
     def __post_init__(self) -> None:
         _check(self.epochs > 0, "sft.epochs", f"must be > 0, got {self.epochs}")

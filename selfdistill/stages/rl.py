@@ -53,6 +53,7 @@ def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_
         use_vllm=rl.use_vllm,
         dataloader_num_workers=0,
         weight_decay=0.0,
+        gradient_checkpointing=rl.gradient_checkpointing,
         **algo,
     )
 

@@ -74,6 +74,7 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
         dataloader_num_workers=0,
         router_aux_loss_coef=None,  # the model's own value: load balancing belongs in SFT (not in RL)
         weight_decay=0.0,
+        gradient_checkpointing=sft.gradient_checkpointing,
         disable_tqdm=False,
         dataset_kwargs={"skip_prepare_dataset": True},
     )
