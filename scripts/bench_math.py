@@ -46,7 +46,17 @@ def mv_task(completion: str, answer: str) -> tuple[float, float]:
 
 
 def mv_warm() -> None:
+    import logging
+
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # it logs whole completions on timeouts
     mv_task("\\boxed{1}", "1")
+
+
+def wait_ready(*pools: DeadlinePool) -> None:
+    """Block until every worker (and spare) of each pool has started: no timing includes a start-up."""
+    for pool in pools:
+        while pool.ready_count() < pool.size + pool.spares:
+            time.sleep(0.05)
 
 
 def load_dev() -> list[Case]:
@@ -118,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ours_pool = DeadlinePool(args.workers, 1.0, initializer="rewards.math.symbolic:warm_up", spares=2)  # as math_reward
     mv_pool = DeadlinePool(args.workers, 10.0, initializer="bench_math:mv_warm", spares=0)
-    for pool in (ours_pool, mv_pool):  # every worker started and warm before any timing
-        while pool.ready_count() < pool.size + pool.spares:
-            time.sleep(0.05)
+    wait_ready(ours_pool, mv_pool)  # every worker started and warm before any timing
     print(f"# load average at start: {os.getloadavg()}; workers: {args.workers}")
     sets = {"dev": load_dev(), "note": note_cases(), "generated": generated_cases(args.gen_refs, args.seed)}
     for name, cases in sets.items():
@@ -143,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n### adversarial subset ({len(sub)} cases, both)\n")
     print(table("adv-subset", sub, both))
     gen = sets["generated"]
+    wait_ready(ours_pool, mv_pool)  # Math-Verify workers killed on the adversarial subset are back
     t = time.perf_counter()
     judge_batch([c.completion for c in gen], [c.answer for c in gen], pool=ours_pool)
     ours_s = time.perf_counter() - t

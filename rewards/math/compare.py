@@ -34,6 +34,7 @@ from fractions import Fraction
 
 from rewards.math.fastexpr import constant, constant_ratio, numeric_equal
 from rewards.math.normalize import Norm, Number, brackets, matrix_rows, normalize, read_number, split_top
+from rewards.math.relations import compare_relation
 
 _CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
 _PRED_CHOICE_RE = re.compile(r"^\(?([A-J])\)?(?:[\s:.)]|$)")
@@ -346,6 +347,9 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
     if _REL_RE.search(rt) or _REL_RE.search(pt):
         if _flip_relation(pt) == rt:
             return True
+        linear = compare_relation(pt, rt)  # one variable, linear: a half-line, no sympy
+        if linear is not None:
+            return linear
         if _linear_relations_equal(pt, rt):
             return True
         interval = _chain_as_interval(rt)
