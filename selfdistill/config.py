@@ -175,8 +175,23 @@ class RLConfig:
     )
     freeze_router: bool = opt(False, "MoE only: keep router weights fixed during RL.")
     gradient_checkpointing: bool = opt(True, "Recompute activations in backward (saves memory; slower for tiny models).")
+    vllm_mode: Literal["colocate", "server"] = opt(
+        "colocate", "use_vllm only: colocate = vLLM inside every training process (shares its GPU); server = a "
+        "separate `trl vllm-serve`/`vllm serve` process at vllm_server_url (TRL's vllm_mode)."
+    )
+    vllm_server_url: str = opt("http://localhost:8000", "use_vllm with vllm_mode=server: base URL of the vLLM server.")
+    vllm_gpu_memory_utilization: float = opt(0.3, "use_vllm with vllm_mode=colocate: fraction of GPU memory vLLM takes.")
+    vllm_tensor_parallel_size: int = opt(1, "use_vllm with vllm_mode=colocate: GPUs each vLLM engine spans.")
+    save_steps: int = opt(0, "Checkpoint every n optimizer steps (0 = none: a killed RL stage restarts from its start).")
+    save_total_limit: int = opt(2, "Checkpoints kept per stage (older ones are deleted).")
 
     def __post_init__(self) -> None:
+        _check(self.save_steps >= 0, "rl.save_steps", f"must be >= 0, got {self.save_steps}")
+        _check(self.save_total_limit >= 1, "rl.save_total_limit", f"must be >= 1, got {self.save_total_limit}")
+        _check(0 < self.vllm_gpu_memory_utilization <= 1, "rl.vllm_gpu_memory_utilization",
+               f"must be in (0, 1], got {self.vllm_gpu_memory_utilization}")
+        _check(self.vllm_tensor_parallel_size >= 1, "rl.vllm_tensor_parallel_size",
+               f"must be >= 1, got {self.vllm_tensor_parallel_size}")
         _check(self.max_steps >= 0, "rl.max_steps", f"must be >= 0, got {self.max_steps}")
         _check(self.num_generations >= 2, "rl.num_generations", f"must be >= 2 (GRPO needs a group), got {self.num_generations}")
         _check(self.prompts_per_step >= 1, "rl.prompts_per_step", f"must be >= 1, got {self.prompts_per_step}")
@@ -215,8 +230,12 @@ class SFTConfig:
     traces: Literal["current", "all"] = opt("all", "Train on this round's traces or on every round's so far.")
     max_steps: int = opt(-1, "Stop after this many steps (-1 = run the epochs).")
     gradient_checkpointing: bool = opt(True, "Recompute activations in backward (saves memory; slower for tiny models).")
+    save_steps: int = opt(0, "Checkpoint every n optimizer steps (0 = none: a killed stage restarts from its start).")
+    save_total_limit: int = opt(2, "Checkpoints kept per stage (older ones are deleted).")
 
     def __post_init__(self) -> None:
+        _check(self.save_steps >= 0, "sft.save_steps", f"must be >= 0, got {self.save_steps}")
+        _check(self.save_total_limit >= 1, "sft.save_total_limit", f"must be >= 1, got {self.save_total_limit}")
         _check(self.epochs > 0, "sft.epochs", f"must be > 0, got {self.epochs}")
         _check(self.batch_size >= 1, "sft.batch_size", f"must be >= 1, got {self.batch_size}")
 

@@ -10,6 +10,13 @@ outputs and is skipped next time, so running the same command after a crash (eve
 resumes where it stopped; collect additionally resumes inside the round (see
 `stages.collect`). `run_stage(cfg, command, round)` runs one step for the CLI's
 ``selfdistill rl|collect|sft|distill|eval``.
+
+Under `accelerate launch`/`torchrun` every rank runs this same plan: training steps run on all
+ranks (TRL's trainers do the data parallelism), collect splits its prompts across ranks, and
+eval/report run on rank 0 only. Rank 0 alone writes state files, models, trace shards, the
+report and the W&B runs; its view of what is done is broadcast so every rank takes the same
+path, and the broadcast at the end of each step keeps the ranks in step (see `distributed`).
+The run directory must be on a filesystem every rank sees.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfdistill import distributed as dist
+from selfdistill.checkpoints import remove_checkpoints
 from selfdistill.config import Config
 from selfdistill.configio import ConfigError, to_dict
 from selfdistill.traces import TraceStore
@@ -50,12 +59,23 @@ class Run:
         self.dir = cfg.run_dir
         self.state_dir = self.dir / "state"
         self.models_dir = self.dir / "models"
+        device = resolve_device(cfg.run.device)
+        dist.init(device)
+        self.device = dist.device_for(device)
+        self.main = dist.is_main_process()
         for d in (self.state_dir, self.models_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self._check_fingerprint()
-        self.device = resolve_device(cfg.run.device)
-        self.tracker = Tracker(cfg.tracking, self.dir, cfg.run.name, to_dict(cfg))
-        self.store = TraceStore(self.dir / "traces")
+        error = None
+        if self.main:
+            try:
+                self._check_fingerprint()
+            except ConfigError as exc:
+                error = str(exc)
+        error = dist.broadcast(error)  # every rank fails the same way, none waits forever
+        if error:
+            raise ConfigError(error)
+        self.tracker = Tracker(cfg.tracking, self.dir, cfg.run.name, to_dict(cfg), enabled=self.main)
+        self.store = TraceStore(self.dir / "traces", clean=self.main)
         self._split = None
         if cfg.run.threads:
             import torch
@@ -81,7 +101,8 @@ class Run:
             from selfdistill.tasks import load_tasks
 
             self._split = load_tasks(self.cfg)
-            _write_json_atomic(self.dir / "split.json", self._split.info)
+            if self.main:
+                _write_json_atomic(self.dir / "split.json", self._split.info)
         return self._split
 
     def done(self, key: str) -> dict[str, Any] | None:
@@ -101,9 +122,12 @@ class Run:
         return load_model(path, device=self.device, dtype=dtype)
 
     def save(self, model, tokenizer, name: str) -> str:
+        """Save on rank 0 (the others get the path; `execute` holds them until the step is recorded)."""
         from selfdistill.models.loading import save_model
 
-        return str(save_model(model, tokenizer, self.model_path(name)))
+        if self.main:
+            save_model(model, tokenizer, self.model_path(name))
+        return str(self.model_path(name))
 
     def stage_dir(self, key: str) -> Path:
         d = self.dir / "work" / key
@@ -148,24 +172,33 @@ def plan(cfg: Config) -> list[Step]:
     return out
 
 
+# Steps that only rank 0 runs (the others wait): nothing in them is worth splitting yet.
+MAIN_ONLY = frozenset({"eval", "report"})
+
+
 def execute(run: Run, step: Step, force: bool = False) -> dict[str, Any]:
-    """Run ``step`` unless it already finished; its outputs are recorded atomically."""
+    """Run ``step`` unless it already finished; its outputs are recorded atomically (by rank 0)."""
     if not force:
-        prior = run.done(step.key)
+        prior = dist.broadcast(run.done(step.key) if run.main else None)
         if prior is not None:
             log.info("skip %s (done)", step.key)
             return prior
-    missing = [k for k in step.needs if run.done(k) is None]
+    missing = dist.broadcast([k for k in step.needs if run.done(k) is None] if run.main else None)
     if missing:
         raise RuntimeError(f"step {step.key} needs {', '.join(missing)} first; run `selfdistill run` (it resumes)")
+    if force and run.main:  # a forced re-run starts the stage over, not from its last checkpoint
+        remove_checkpoints(run.dir / "work" / step.key)
     log.info("▶ %s", step.key)
     start, cpu_start = time.perf_counter(), time.process_time()
     with run.tracker.stage(step.key, step.command) as stage:
-        outputs = step.fn(run, stage)
+        outputs = step.fn(run, stage) if run.main or step.command not in MAIN_ONLY else {}
     outputs["seconds"] = round(time.perf_counter() - start, 2)
     # CPU time of this process: on a busy machine it tells what the step costs on an idle one.
     outputs["cpu_seconds"] = round(time.process_time() - cpu_start, 2)
-    run.finish(step.key, outputs)
+    if run.main:
+        run.finish(step.key, outputs)
+        remove_checkpoints(run.dir / "work" / step.key)  # the step's model is saved: its checkpoints are spent
+    outputs = dist.broadcast(outputs)  # also the barrier: no rank starts the next step before this one is recorded
     log.info("✓ %s in %.1f s", step.key, outputs["seconds"])
     return outputs
 
@@ -175,7 +208,7 @@ def run_pipeline(cfg: Config) -> dict[str, Any]:
     run = Run(cfg)
     for step in plan(cfg):
         execute(run, step)
-    return json.loads((run.dir / "report.json").read_text())
+    return dist.broadcast(json.loads((run.dir / "report.json").read_text()) if run.main else None)
 
 
 def run_stage(cfg: Config, command: str, round_: int | None = None, force: bool = False) -> list[dict[str, Any]]:

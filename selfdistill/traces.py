@@ -78,10 +78,11 @@ def _fsync_dir(path: Path) -> None:
 class TraceStore:
     """Append-only, sharded JSONL store with dedupe by ``trace_id`` (see module docstring)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, clean: bool = True) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob("*.tmp"):
+        # clean=False for readers beside the writer (other ranks): a *.tmp may be a shard being written.
+        for stale in self.root.glob("*.tmp") if clean else ():
             stale.unlink()  # a shard whose writer was killed: never became visible
         self._ids: set[str] | None = None
 

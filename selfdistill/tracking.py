@@ -61,15 +61,16 @@ def wandb_mode(mode: str) -> str:
 class Tracker:
     """Creates one tracked run per stage, all in the group named after the selfdistill run."""
 
-    def __init__(self, cfg, run_dir: Path, group: str, config: dict[str, Any]) -> None:
+    def __init__(self, cfg, run_dir: Path, group: str, config: dict[str, Any], enabled: bool = True) -> None:
         self.cfg = cfg
+        self.enabled = enabled  # False on ranks other than 0 of a distributed job: one W&B run per stage
         self.run_dir = Path(run_dir)
         self.group = group
         self.config = config
 
     @contextmanager
     def stage(self, name: str, job_type: str):
-        if self.cfg.report_to == "none":
+        if self.cfg.report_to == "none" or not self.enabled:
             yield NullStage()
             return
         import wandb

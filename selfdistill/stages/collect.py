@@ -15,6 +15,7 @@ import random
 from collections import Counter
 from typing import Any
 
+from selfdistill import distributed as dist
 from selfdistill.generation import sample
 from selfdistill.rewarding import score_completions
 from selfdistill.tasks.base import Task
@@ -69,43 +70,60 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
     examples: list[list[Any]] = []
     for c, chunk in enumerate(chunks):
         shard = f"r{round_}-collect-{c:05d}"
-        if store.has_shard(shard):
+        if dist.broadcast(store.has_shard(shard)):  # rank 0's view, so every rank skips the same chunks
             totals["chunks_resumed"] += 1
             continue
         chunk_seed = seed * 1_000_003 + round_ * 1009 + c
-        rows = [t.to_row(prompt_format) for t in chunk]
-        samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=ccfg.k, temperature=ccfg.temperature,
-                         top_p=ccfg.top_p, max_new_tokens=ccfg.max_new_tokens, batch_size=ccfg.batch_size,
-                         seed=chunk_seed, progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}")
-        flat_prompts = [r["prompt"] for r in rows for _ in range(ccfg.k)]
-        flat = [comp for comps in samples.completions for comp in comps]
-        columns = {key: [r[key] for r in rows for _ in range(ccfg.k)] for key in ("kind", "answer", "tests")}
-        scores = score_completions(rcfg, flat_prompts, flat, columns)
-        traces: list[Trace] = []
-        for t_idx, (task, comps) in enumerate(zip(chunk, samples.completions)):
-            kept, why = filter_samples(task, comps, scores, t_idx * ccfg.k, ccfg)
-            totals.update(why)
-            for i in kept:
-                traces.append(Trace(
-                    prompt=task.prompt, completion=flat[i], reward=scores.correct[i], kind=task.kind,
-                    task_id=task.task_id, round=round_, model=model_name, rewards=scores.parts[i],
-                    status="PASS", sampling={"temperature": ccfg.temperature, "top_p": ccfg.top_p,
-                                             "max_new_tokens": ccfg.max_new_tokens, "seed": chunk_seed, "k": ccfg.k},
-                ))
-                if len(examples) < 20:
-                    examples.append([task.kind, task.prompt, flat[i], scores.correct[i]])
-        added = store.append(traces, shard)
-        totals["sampled"] += len(flat)
+        mine = dist.shard(list(range(len(chunk))))  # this rank's task indices in the chunk
+        part = _collect_tasks([chunk[i] for i in mine], mine, model, tokenizer, ccfg=ccfg, rcfg=rcfg, round_=round_,
+                              seed=chunk_seed * dist.world_size() + dist.rank(), model_name=model_name,
+                              prompt_format=prompt_format, progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}")
+        parts = dist.gather(part)
+        traces = [t for _, kept in sorted((kv for p in parts for kv in p["kept"]), key=lambda kv: kv[0]) for t in kept]  # task order
+        added = store.append(traces, shard) if dist.is_main_process() else len(traces)
+        for p in parts:
+            totals.update(p["why"])
+            totals["sampled"] += p["sampled"]
+            totals["accuracy_sum"] += p["accuracy_sum"]
         totals["kept"] += added
         totals["duplicate_in_store"] += len(traces) - added
-        totals["accuracy_sum"] += sum(scores.correct)
+        examples += [[t.kind, t.prompt, t.completion, t.reward] for t in traces][: max(0, 20 - len(examples))]
         stage.log({"collect/kept": totals["kept"], "collect/sampled": totals["sampled"], "collect/chunk": c + 1})
     if examples:
         stage.table("collect/sample_traces", ["kind", "prompt", "completion", "reward"], examples)
     sampled = totals["sampled"]
     out = {k: v for k, v in totals.items() if k != "accuracy_sum"}
     out["sample_accuracy"] = totals["accuracy_sum"] / sampled if sampled else None
-    out["store_total"] = len(store)
-    out["store_round"] = sum(1 for _ in store.iter(round=round_))
+    if dist.is_main_process():  # other ranks' outputs are dropped (rank 0 records the step)
+        out["store_total"] = len(store)
+        out["store_round"] = sum(1 for _ in store.iter(round=round_))
     stage.summary(out)
     return out
+
+
+def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccfg, rcfg, round_: int, seed: int,
+                   model_name: str, prompt_format: str, progress: str) -> dict[str, Any]:
+    """Sample, score and filter ``tasks`` (``index``: their positions in the chunk); picklable result."""
+    why: Counter = Counter()
+    kept_by_task: list[tuple[int, list[Trace]]] = []
+    if not tasks:  # a chunk smaller than the world leaves some ranks idle
+        return {"kept": kept_by_task, "why": why, "sampled": 0, "accuracy_sum": 0.0}
+    rows = [t.to_row(prompt_format) for t in tasks]
+    samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=ccfg.k, temperature=ccfg.temperature,
+                     top_p=ccfg.top_p, max_new_tokens=ccfg.max_new_tokens, batch_size=ccfg.batch_size,
+                     seed=seed, progress=progress)
+    flat_prompts = [r["prompt"] for r in rows for _ in range(ccfg.k)]
+    flat = [comp for comps in samples.completions for comp in comps]
+    columns = {key: [r[key] for r in rows for _ in range(ccfg.k)] for key in ("kind", "answer", "tests")}
+    scores = score_completions(rcfg, flat_prompts, flat, columns)
+    sampling = {"temperature": ccfg.temperature, "top_p": ccfg.top_p, "max_new_tokens": ccfg.max_new_tokens,
+                "seed": seed, "k": ccfg.k}
+    for t_idx, (task, comps) in enumerate(zip(tasks, samples.completions)):
+        kept, reasons = filter_samples(task, comps, scores, t_idx * ccfg.k, ccfg)
+        why.update(reasons)
+        kept_by_task.append((index[t_idx], [
+            Trace(prompt=task.prompt, completion=flat[i], reward=scores.correct[i], kind=task.kind,
+                  task_id=task.task_id, round=round_, model=model_name, rewards=scores.parts[i], status="PASS",
+                  sampling=sampling)
+            for i in kept]))
+    return {"kept": kept_by_task, "why": why, "sampled": len(flat), "accuracy_sum": float(sum(scores.correct))}

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from selfdistill.checkpoints import save_args, train_resumable
 from selfdistill.registries import ALGORITHMS
 from selfdistill.rewarding import build_reward_funcs
 
@@ -45,17 +46,37 @@ def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_
         logging_steps=rl.logging_steps,
         log_completions=report_to == "wandb",
         num_completions_to_print=0,
-        save_strategy="no",
+        **save_args(rl.save_steps, rl.save_total_limit),
         report_to=report_to,
         seed=seed,
         use_cpu=device == "cpu",
         bf16=device == "cuda",
-        use_vllm=rl.use_vllm,
+        **vllm_args(rl),
         dataloader_num_workers=0,
         weight_decay=0.0,
         gradient_checkpointing=rl.gradient_checkpointing,
         **algo,
     )
+
+
+def vllm_args(rl) -> dict[str, Any]:
+    """GRPOConfig's vLLM settings (TRL runs the engine); a clear error when vLLM is not installed."""
+    if not rl.use_vllm:
+        return {"use_vllm": False}
+    require_vllm("rl.use_vllm=true")
+    if rl.vllm_mode == "server":
+        return {"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": rl.vllm_server_url}
+    return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": rl.vllm_gpu_memory_utilization,
+            "vllm_tensor_parallel_size": rl.vllm_tensor_parallel_size}
+
+
+def require_vllm(what: str) -> None:
+    """Raise `RuntimeError` naming ``what`` when the optional vLLM engine is not importable."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise RuntimeError(f"{what} needs vLLM, which is not installed: pip install 'selfdistill[vllm]' "
+                           "(a CUDA machine; TRL 1.16 supports vLLM 0.22-0.31), or set it to false")
 
 
 def is_moe(model) -> bool:
@@ -69,11 +90,6 @@ def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Pa
     import datasets
     from trl import GRPOTrainer
 
-    if rl.use_vllm:
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            raise RuntimeError("rl.use_vllm=true needs vLLM: pip install 'selfdistill[vllm]'") from None
     funcs, weights = build_reward_funcs(rcfg)
     trainer_cls = GRPOTrainer
     if is_moe(model):
@@ -90,7 +106,7 @@ def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Pa
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tokenizer,
     )
-    trainer.train()
+    train_resumable(trainer)  # from the latest complete checkpoint in out_dir, if any
     history = [h for h in trainer.state.log_history if "reward" in h]
     return {
         "steps": trainer.state.global_step,

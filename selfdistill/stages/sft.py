@@ -53,6 +53,8 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
 
     from trl import SFTConfig as TRLSFTConfig
 
+    from selfdistill.checkpoints import save_args
+
     steps = sft.max_steps if sft.max_steps > 0 else math.ceil(n_rows / sft.batch_size * sft.epochs)
     return TRLSFTConfig(
         output_dir=str(out_dir),
@@ -66,7 +68,7 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
         max_length=sft.max_length,
         completion_only_loss=True,
         logging_steps=max(1, steps // 20),  # ~20 points per curve
-        save_strategy="no",
+        **save_args(sft.save_steps, sft.save_total_limit),
         report_to=report_to,
         seed=seed,
         use_cpu=device == "cpu",
@@ -83,6 +85,7 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
 def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
               prompt_format: str = "plain", kernels: str = "eager") -> dict[str, Any]:
     """Train ``model`` in place on ``rows`` (dicts with prompt/completion); returns metrics."""
+    from selfdistill.checkpoints import train_resumable
     from selfdistill.stages.losses import sft_trainer_class
 
     dataset = tokenize_rows(tokenizer, rows, sft.max_length, prompt_format)
@@ -91,7 +94,7 @@ def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, d
 
     trainer_cls = sft_trainer_class(kernels, moe=is_moe(model))
     trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-    result = trainer.train()
+    result = train_resumable(trainer)  # from the latest complete checkpoint in out_dir, if any
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
         "rows": len(rows),

@@ -19,6 +19,13 @@ def _tokenizer_for_tiny():
     return build_char_tokenizer()
 
 
+def _in_sync(model) -> dict[str, Any]:
+    """After data-parallel training: every rank's parameter digest (raises if they differ)."""
+    from selfdistill import distributed as dist
+
+    return {"rank_digests": dist.check_in_sync(model)} if dist.is_distributed() else {}
+
+
 def _eval_hashes(run) -> set[str]:
     from selfdistill.tasks.base import prompt_hash
 
@@ -40,7 +47,7 @@ def _pretrained_or_tiny(run, mcfg, name: str, stage, seed: int) -> dict[str, Any
     metrics = pretrain_tiny(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(name), seed=seed, stage=stage,
                             device=run.device, run_name=f"{run.cfg.run.name}/{name}")
     return {"model_path": run.save(model, tokenizer, name), "params": count_params(model),
-            "corpus_rows": len(rows), "final_loss": metrics["final_loss"]}
+            "corpus_rows": len(rows), "final_loss": metrics["final_loss"], **_in_sync(model)}
 
 
 def base_policy(run, stage) -> dict[str, Any]:
@@ -57,6 +64,7 @@ def rl_step(round_: int, source: str):
         out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, run.stage_dir(f"r{round_}.rl"),
                        seed=cfg.run.seed + 100 * round_, stage=stage, device=run.device,
                        run_name=f"{cfg.run.name}/r{round_}.rl")
+        out.update(_in_sync(model))
         out["model_path"] = run.save(model, tokenizer, f"r{round_}-rl")
         return out
 
@@ -90,6 +98,7 @@ def sft_step(round_: int, source: str):
         out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(f"r{round_}.sft"), seed=cfg.run.seed + round_,
                         stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft",
                         prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+        out.update(_in_sync(model))
         out["model_path"] = run.save(model, tokenizer, f"r{round_}-sft")
         return out
 
@@ -115,6 +124,7 @@ def distill_step(scfg, teacher: str):
                      out_dir=run.stage_dir(f"distill.{scfg.name}"), seed=cfg.run.seed + 11, stage=stage,
                      device=run.device, run_name=f"{cfg.run.name}/distill.{scfg.name}",
                      prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+        out.update(_in_sync(student))
         out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}")
         out["teacher"] = teacher_path
         return out
