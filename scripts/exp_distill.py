@@ -4,11 +4,13 @@ Given a finished run directory (trace store at ``<run_dir>/traces``, teacher = t
 in ``<run_dir>/state/r<R>.sft.json``, student base in ``<run_dir>/state/student.<name>.base.json``), each
 (method, seed) starts from a fresh copy of the student base, is distilled with the run's ``distill`` settings
 (plus ``--set`` overrides) and evaluated on the run's held-out tasks with `evaluate_model`, beside the
-teacher and the undistilled base. Writes ``<out>/distill_exp.{json,md,png}`` and prints the table.
+teacher and the undistilled base. Writes ``<out>/<name>.{json,md,png}`` (default docs/distill_exp.*) and prints
+the table.
 
     python scripts/exp_distill.py --run-dir runs/demo --seeds 0 1 2
     python scripts/exp_distill.py --run-dir runs/demo --methods sft logit_kd --max-steps 50 --eval-max 60 \
         --set distill.divergence=reverse_kl --set distill.hard_weight=0.3
+    python scripts/exp_distill.py --run-dir runs/demo --methods sft on_policy --warm-start sft --name distill_exp_warm
 """
 
 from __future__ import annotations
@@ -61,19 +63,25 @@ def evaluate(model, tokenizer, tasks, cfg, name: str) -> dict[str, Any]:
     return row
 
 
-def distill_once(method: str, seed: int, base_path: str, teacher_path: str, store, cfg, device: str):
-    """Fresh student from ``base_path``, distilled by ``method``; returns (student, tokenizer, metrics)."""
+def distill_once(method: str, seed: int, base_path: str, teacher_path: str, store, cfg, device: str,
+                 warm_start: str | None = None):
+    """Fresh student from ``base_path``, distilled by ``warm_start`` (if any) then ``method``.
+
+    Returns (student, tokenizer, metrics of the last method, with ``train_s`` covering both).
+    """
     from selfdistill.models.loading import load_model
     from selfdistill.registries import DISTILL_METHODS
     from selfdistill.tracking import NullStage
 
     student, tokenizer = load_model(base_path, device=device)
-    fn = DISTILL_METHODS.get(method, "--methods")
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out_dir:
-        out = fn(student, tokenizer, teacher=teacher_path, store=store, dcfg=cfg.distill, out_dir=Path(out_dir),
-                 seed=seed, stage=NullStage(), device=device, run_name=f"exp/{method}/{seed}",
-                 prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+    for m in ([warm_start] if warm_start else []) + [method]:
+        with tempfile.TemporaryDirectory() as out_dir:
+            out = DISTILL_METHODS.get(m, "--methods")(
+                student, tokenizer, teacher=teacher_path, store=store, dcfg=cfg.distill, out_dir=Path(out_dir),
+                seed=seed, stage=NullStage(), device=device, run_name=f"exp/{m}/{seed}",
+                prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels,
+            )  # fmt: skip
     out["train_s"] = time.perf_counter() - start
     return student, tokenizer, out
 
@@ -136,7 +144,9 @@ def main() -> None:
     ap.add_argument("--eval-max", type=int, default=0, help="evaluate at most this many held-out tasks (0: all)")
     ap.add_argument("--set", action="append", default=[], help="config override key=value (repeatable)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--name", default="distill_exp", help="output files are <out>/<name>.{json,md,png}")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--warm-start", default=None, help="run this method first (e.g. sft), then each of --methods")
     args = ap.parse_args()
 
     import torch
@@ -163,7 +173,8 @@ def main() -> None:
         print(label, f"pass@1 {rows[-1]['accuracy']:.3f}", flush=True)
     for method in args.methods:
         for seed in args.seeds:
-            student, tok, out = distill_once(method, seed, base_path, teacher_path, store, cfg, device)
+            student, tok, out = distill_once(method, seed, base_path, teacher_path, store, cfg, device,
+                                              args.warm_start)
             row = evaluate(student, tok, tasks, cfg, f"{method}/{seed}")
             rows.append({"method": method, "seed": seed, **row, "train_s": out["train_s"], "steps": out["steps"],
                          "final_loss": out["final_loss"]})
@@ -175,10 +186,10 @@ def main() -> None:
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"run_dir": str(args.run_dir), "overrides": overrides, "seeds": args.seeds, "device": device,
-            "eval_tasks": len(tasks), "traces": len(store), "distill": _plain(cfg.distill), "kernels": cfg.kernels}
-    (args.out / "distill_exp.json").write_text(json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=1))
-    (args.out / "distill_exp.md").write_text(md + "\n")
-    plot(summary, args.out / "distill_exp.png")
+            "eval_tasks": len(tasks), "warm_start": args.warm_start, "traces": len(store), "distill": _plain(cfg.distill), "kernels": cfg.kernels}
+    (args.out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=1))
+    (args.out / f"{args.name}.md").write_text(md + "\n")
+    plot(summary, args.out / f"{args.name}.png")
 
 
 def _plain(obj):
