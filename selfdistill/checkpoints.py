@@ -98,9 +98,22 @@ def resume_point(trainer) -> str | None:
     return str(ckpt)
 
 
+FINAL_DIR = "final"
+
+
 def train_resumable(trainer):
-    """``trainer.train()``, from the latest complete checkpoint in its output dir if there is one."""
-    return trainer.train(resume_from_checkpoint=resume_point(trainer))
+    """``trainer.train()``, from the latest complete checkpoint in its output dir if there is one.
+
+    Under FSDP/ZeRO-3 the trained weights are sharded across ranks, so every rank joins
+    ``trainer.save_model`` (which gathers full weights) into ``<output_dir>/final``; the
+    pipeline's `Run.save` then takes the model from there instead of saving its local shard.
+    """
+    from selfdistill import distributed as dist
+
+    result = trainer.train(resume_from_checkpoint=resume_point(trainer))
+    if dist.is_sharded():
+        trainer.save_model(str(Path(trainer.args.output_dir) / FINAL_DIR))
+    return result
 
 
 def remove_checkpoints(out_dir: str | Path) -> int:

@@ -44,6 +44,11 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def is_sharded() -> bool:
+    """True under FSDP or DeepSpeed (set by `accelerate launch`): ranks hold shards, not replicas."""
+    return any(os.environ.get(v, "").lower() in ("1", "true") for v in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
+
+
 def init(device: str = "cpu") -> None:
     """Start the process group once (no-op in a single process or when already started).
 

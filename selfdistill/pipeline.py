@@ -121,13 +121,26 @@ class Run:
         dtype = "auto"
         return load_model(path, device=self.device, dtype=dtype)
 
-    def save(self, model, tokenizer, name: str) -> str:
-        """Save on rank 0 (the others get the path; `execute` holds them until the step is recorded)."""
+    def save(self, model, tokenizer, name: str, trained_in: Path | None = None) -> str:
+        """Save on rank 0 (the others get the path; `execute` holds them until the step is recorded).
+
+        ``trained_in``: the stage's work dir; under FSDP/ZeRO-3 the full weights the trainer
+        gathered there (`checkpoints.train_resumable`) are moved in place of the local shard.
+        """
+        import shutil
+
+        from selfdistill.checkpoints import FINAL_DIR
         from selfdistill.models.loading import save_model
 
-        if self.main:
-            save_model(model, tokenizer, self.model_path(name))
-        return str(self.model_path(name))
+        path = self.model_path(name)
+        if self.main and dist.is_sharded() and trained_in is not None and (trained_in / FINAL_DIR).is_dir():
+            tokenizer.save_pretrained(trained_in / FINAL_DIR)
+            if path.exists():
+                shutil.rmtree(path)
+            (trained_in / FINAL_DIR).rename(path)
+        elif self.main:
+            save_model(model, tokenizer, path)
+        return str(path)
 
     def stage_dir(self, key: str) -> Path:
         d = self.dir / "work" / key

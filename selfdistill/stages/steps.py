@@ -23,7 +23,7 @@ def _in_sync(model) -> dict[str, Any]:
     """After data-parallel training: every rank's parameter digest (raises if they differ)."""
     from selfdistill import distributed as dist
 
-    return {"rank_digests": dist.check_in_sync(model)} if dist.is_distributed() else {}
+    return {"rank_digests": dist.check_in_sync(model)} if dist.is_distributed() and not dist.is_sharded() else {}
 
 
 def _eval_hashes(run) -> set[str]:
@@ -65,7 +65,7 @@ def rl_step(round_: int, source: str):
                        seed=cfg.run.seed + 100 * round_, stage=stage, device=run.device,
                        run_name=f"{cfg.run.name}/r{round_}.rl")
         out.update(_in_sync(model))
-        out["model_path"] = run.save(model, tokenizer, f"r{round_}-rl")
+        out["model_path"] = run.save(model, tokenizer, f"r{round_}-rl", run.stage_dir(f"r{round_}.rl"))
         return out
 
     return fn
@@ -99,7 +99,7 @@ def sft_step(round_: int, source: str):
                         stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft",
                         prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
         out.update(_in_sync(model))
-        out["model_path"] = run.save(model, tokenizer, f"r{round_}-sft")
+        out["model_path"] = run.save(model, tokenizer, f"r{round_}-sft", run.stage_dir(f"r{round_}.sft"))
         return out
 
     return fn

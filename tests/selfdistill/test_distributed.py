@@ -73,7 +73,7 @@ TWO_RANK_RUN = [
     "rl.max_steps=3", "rl.prompts_per_step=2", "rl.num_generations=4",
     "collect.num_prompts=21", "collect.chunk_size=10", "collect.k=2", "collect.min_reward=0",
     "collect.require_format=false", "collect.max_per_prompt=2",
-    "sft.max_steps=3", "sft.batch_size=8", "distill.sft.max_steps=2", "distill.sft.batch_size=8",
+    "sft.max_steps=3", "sft.batch_size=8", "distill.sft.max_steps=2", "distill.sft.batch_size=8", "distill.min_reward=0",
     "distill.students.0.bootstrap.steps=3", "distill.students.0.bootstrap.corpus_size=100",
     "distill.students.0.bootstrap.batch_size=8",
 ]

@@ -94,7 +94,7 @@ TINY_RUN = [
     "rl.max_steps=8", "rl.save_steps=2", "rl.prompts_per_step=2", "rl.num_generations=4",
     # keep every well-sampled completion so the store holds traces even from a barely trained policy
     "collect.num_prompts=40", "collect.chunk_size=10", "collect.min_reward=0", "collect.require_format=false",
-    "sft.max_steps=4", "sft.save_steps=2", "distill.sft.max_steps=2",
+    "sft.max_steps=4", "sft.save_steps=2", "distill.sft.max_steps=2", "distill.min_reward=0",
     "distill.students.0.bootstrap.steps=5", "distill.students.0.bootstrap.corpus_size=200",
 ]
 
