@@ -274,10 +274,21 @@ class DeadlinePool:
             return sum(w.ready for w in self._workers)
 
     def close(self) -> None:
+        """Ask every worker to exit (all at once), then kill those still alive after 1 s."""
         with self._lock:
             self._closed = True
             for w in self._workers:
-                w.stop()
+                try:
+                    w.send(None)
+                except (OSError, ValueError):
+                    pass
+            end = time.monotonic() + 1.0
+            for w in self._workers:
+                try:
+                    w.proc.wait(timeout=max(0.0, end - time.monotonic()))
+                    w._close_pipes()
+                except subprocess.TimeoutExpired:
+                    w.kill()
             self._workers.clear()
 
     def __enter__(self) -> DeadlinePool:

@@ -15,8 +15,19 @@ Rules, in order (each documented where it is implemented):
 * brackets: ``\\{..\\}`` sets and bare lists are unordered (multiset match); ``(..)``, ``[..]``,
   ``(..]``, ``[..)`` keep order and the bracket kinds must be the same (so ``[1,2)`` != ``(1,2]``);
   a bare list may stand for a reference tuple of 3+ elements;
-* ``x = 3`` vs ``3``: a single-variable left-hand side is dropped; two equations compare side
-  by side, or symbolically as ``lhs - rhs`` up to a constant factor;
+* ``x = 3`` vs ``3``: a variable (or ``(x,y)`` tuple) left-hand side is dropped, so is ``x \\in``;
+  a reference that names its value (``f(x)=1``, ``|AB|=1``, ``(p,q)=(3,2)``: a name on the left,
+  a constant on the right) accepts the bare value, but ``a+3z=0`` does not accept ``0``; a list of
+  labelled values (``x_1=a, x_2=b``) matches the same labels in any order or bare values in the
+  reference's order; two equations compare side by side, or as ``lhs - rhs`` up to a constant
+  factor (numerically in microseconds when both are plain arithmetic, else sympy);
+* relations: a linear one-variable reference relation is a half-line (:mod:`rewards.math.relations`)
+  matched by a relation or interval prediction without sympy; ``a < f(x) < b`` accepts the interval
+  ``(a, b)`` with the same openness; the rest goes to sympy; a relation never matches an interval
+  *reference*;
+* finite-set unions (``\\{1,2\\}\\cup\\{3\\}``) merge into one set; a bare reference list of tuples is
+  a solution set (repeats collapse); a bare ``1, 2`` stands for the tuple ``(1, 2)`` in order;
+* a spaced comma (``32, 349``) is a list, never a thousands separator;
 * percentages: ``X\\%`` equals ``X`` and ``X/100``; degrees (``^\\circ``) are dropped;
 * numbers: exact (Fraction) equality. **Decimal tolerance**: a decimal prediction with d
   places matches a reference that is not a terminating decimal (``1/3``, ``\\sqrt 2``) when it is

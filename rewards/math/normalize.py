@@ -5,6 +5,12 @@ microseconds. ``normalize`` maps spellings that mean the same to one string; ``r
 turns integers, decimals, ``a/b``, ``\\frac{a}{b}``, mixed numbers, thousands separators and
 scientific notation into an exact :class:`fractions.Fraction`; the splitters find the top-level
 structure (lists, brackets, unions, equations) without evaluating anything.
+
+List separators are unified before anything else: ``\\text{ and }`` / `` and ``, ``;`` (when the
+answer has no comma), ``(0;1;2)`` tuples and ``p=5,q=2;p=7,q=2`` solution groups become commas;
+braces around the whole answer (``{1,2,3}``) are grouping, and ``\\\\frac`` written with a doubled
+backslash (doubly escaped JSON) is read as ``\\frac``. ``0,111`` (a lone 0 then a comma) is a
+decimal comma.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The default run takes a representative subset (every kind: power towers, factorials, 100k-digit
 numbers, deep nesting, 1 MB completions, many boxes, hedges, special functions, junk) and runs it
-right after two workers were killed, so the calls also prove that no call waits for a replacement
+right after a worker was killed, so the calls also prove that no call waits for a replacement
 worker to import sympy. The full 325-input run is marked slow.
 """
 
@@ -20,9 +20,9 @@ ALLOWED = {"FAIL", "NO_ANSWER", "AMBIGUOUS", "TIMEOUT", "INVALID"}
 
 @pytest.fixture(scope="module")
 def pool():
-    p = DeadlinePool(1, 1.0, initializer="rewards.math.symbolic:warm_up", spares=2)  # 3 processes
+    p = DeadlinePool(1, 1.0, initializer="rewards.math.symbolic:warm_up", spares=1)  # 2 processes
     end = time.monotonic() + 60
-    while p.ready_count() < 3 and time.monotonic() < end:
+    while p.ready_count() < 2 and time.monotonic() < end:
         time.sleep(0.05)
     yield p
     p.close()
@@ -56,10 +56,10 @@ def _check(results) -> None:
 def test_subset_after_kills_stays_under_two_seconds(pool):
     subset = _subset()
     assert len({c.cls for c in subset}) >= 7 and len(subset) >= 40
-    for _ in range(2):  # two kills in a row, like two hung verifications
-        assert pool.map(time.sleep, [(30,)], deadline_s=0.3)[0].kind == "timeout"
+    # a kill, like a hung verification: the spare must take over at once (its replacement boots meanwhile)
+    assert pool.map(time.sleep, [(30,)], deadline_s=0.3)[0].kind == "timeout"
     _check(_run_each(subset, pool))
-    assert pool.replaced >= 2
+    assert pool.replaced >= 1
 
 
 @pytest.mark.slow
