@@ -19,15 +19,20 @@ GENERATORS = {"math": (math_gen.generate_math_tasks, math_gen.worked_solution),
               "code": (code_gen.generate_code_tasks, code_gen.worked_solution)}
 
 
-def bootstrap_corpus(boot, kinds: list[str], seed: int, exclude: set[str]) -> list[dict[str, str]]:
-    """``boot.corpus_size`` (prompt, completion) rows over ``kinds``; prompts in ``exclude`` dropped."""
-    kinds = [k for k in kinds if k in GENERATORS]
+def bootstrap_corpus(boot, kinds: dict[str, int], seed: int, exclude: set[str]) -> list[dict[str, str]]:
+    """``boot.corpus_size`` (prompt, completion) rows; prompts in ``exclude`` dropped.
+
+    ``kinds`` maps task kind -> number of training tasks of that kind; the corpus follows the
+    same mix, so the pre-trained model sees each kind about as often as RL will ask for it.
+    """
+    kinds = {k: n for k, n in kinds.items() if k in GENERATORS and n > 0}
     if not kinds:
         raise ValueError("the bootstrap corpus needs procedural math or code tasks in tasks.sources")
     rng = random.Random(f"corpus-{seed}")
     rows: list[dict[str, str]] = []
-    per_kind = boot.corpus_size // len(kinds)
-    for kind in kinds:
+    total = sum(kinds.values())
+    for kind, n in sorted(kinds.items()):
+        per_kind = boot.corpus_size * n // total
         generate, solve = GENERATORS[kind]
         tasks = [t for t in generate(SimpleNamespace(n=per_kind, difficulty=1), seed + 1000) if prompt_hash(t.prompt) not in exclude]
         if not tasks:

@@ -26,6 +26,21 @@ def _in_sync(model) -> dict[str, Any]:
     return {"rank_digests": dist.check_in_sync(model)} if dist.is_distributed() and not dist.is_sharded() else {}
 
 
+def with_lora(model, mcfg):
+    """``model`` wrapped with trainable LoRA adapters when ``mcfg.lora_r > 0`` (else unchanged)."""
+    if mcfg.lora_r <= 0:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(r=mcfg.lora_r, lora_alpha=mcfg.lora_alpha, lora_dropout=mcfg.lora_dropout,
+                                            target_modules=list(mcfg.lora_target_modules), task_type="CAUSAL_LM"))
+
+
+def merged(model):
+    """The plain model with LoRA adapters folded in (saved models load without peft)."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
 def _eval_hashes(run) -> set[str]:
     from selfdistill.tasks.base import prompt_hash
 
@@ -42,7 +57,9 @@ def _pretrained_or_tiny(run, mcfg, name: str, stage, seed: int) -> dict[str, Any
         return {"model_path": mcfg.path, "params": count_params(model)}
     tokenizer = _tokenizer_for_tiny()
     model = build_tiny(mcfg.tiny, tokenizer, seed).to(run.device)
-    kinds = sorted({t.kind for t in run.split.train})
+    kinds: dict[str, int] = {}
+    for t in run.split.train:
+        kinds[t.kind] = kinds.get(t.kind, 0) + 1
     rows = bootstrap_corpus(mcfg.bootstrap, kinds, run.cfg.run.seed, _eval_hashes(run))
     metrics = pretrain_tiny(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(name), seed=seed, stage=stage,
                             device=run.device, run_name=f"{run.cfg.run.name}/{name}")
@@ -60,10 +77,12 @@ def rl_step(round_: int, source: str):
 
         cfg = run.cfg
         model, tokenizer = run.load(run.done(source)["model_path"])
+        model = with_lora(model, cfg.policy)
         rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
         out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, run.stage_dir(f"r{round_}.rl"),
                        seed=cfg.run.seed + 100 * round_, stage=stage, device=run.device,
                        run_name=f"{cfg.run.name}/r{round_}.rl")
+        model = merged(model)
         out.update(_in_sync(model))
         out["model_path"] = run.save(model, tokenizer, f"r{round_}-rl", run.stage_dir(f"r{round_}.rl"))
         return out
@@ -95,9 +114,11 @@ def sft_step(round_: int, source: str):
         if not rows:  # nothing passed the filters: the RL'd policy goes on unchanged
             log.warning("round %d: no traces to self-distill on; SFT skipped", round_)
             return {"skipped": True, "rows": 0, "model_path": run.done(source)["model_path"]}
+        model = with_lora(model, cfg.policy)
         out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(f"r{round_}.sft"), seed=cfg.run.seed + round_,
                         stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft",
                         prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+        model = merged(model)
         out.update(_in_sync(model))
         out["model_path"] = run.save(model, tokenizer, f"r{round_}-sft", run.stage_dir(f"r{round_}.sft"))
         return out
@@ -119,11 +140,13 @@ def distill_step(scfg, teacher: str):
         cfg = run.cfg
         method = DISTILL_METHODS.get(cfg.distill.method, "distill.method")
         student, tokenizer = run.load(run.done(f"student.{scfg.name}.base")["model_path"])
+        student = with_lora(student, scfg)
         teacher_path = run.done(teacher)["model_path"]
         out = method(student, tokenizer, teacher=teacher_path, store=run.store, dcfg=cfg.distill,
                      out_dir=run.stage_dir(f"distill.{scfg.name}"), seed=cfg.run.seed + 11, stage=stage,
                      device=run.device, run_name=f"{cfg.run.name}/distill.{scfg.name}",
                      prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+        student = merged(student)
         out.update(_in_sync(student))
         out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}")
         out["teacher"] = teacher_path

@@ -3,7 +3,7 @@
 Three families, short enough for a character-level tiny model:
 
 * ``arith``: two-step integer arithmetic, ``12+7-5=?`` -> ``\\boxed{14}``
-* ``frac``:  fraction sums, ``1/2+1/3=?`` -> ``\\boxed{5/6}``
+* ``frac``:  fraction sums, ``2/6+3/6=?`` -> ``\\boxed{5/6}`` (unlike denominators above difficulty 1)
 * ``linear``: ``3x+5=20, x=?`` -> ``\\boxed{5}``
 
 `worked_solution(task, rng, mistake)` writes ``<think>steps</think>\\boxed{answer}``; with
@@ -39,7 +39,8 @@ def generate_math_tasks(src, seed: int) -> list[Task]:
 
 
 def _hi(difficulty: int) -> int:
-    return 20 * difficulty
+    """Largest operand: single digits at difficulty 1 (what a tiny character model can learn in minutes)."""
+    return 9 if difficulty <= 1 else 20 * difficulty
 
 
 def make_arith(rng: random.Random, difficulty: int) -> Task:
@@ -50,14 +51,16 @@ def make_arith(rng: random.Random, difficulty: int) -> Task:
 
 
 def make_frac(rng: random.Random, difficulty: int) -> Task:
-    d1, d2 = rng.randint(2, 7 + 2 * difficulty), rng.randint(2, 7 + 2 * difficulty)
+    """Difficulty 1: a shared denominator (add the tops, then reduce); above: unlike denominators."""
+    d1 = rng.randint(2, 9 if difficulty <= 1 else 4 + 2 * difficulty)
+    d2 = d1 if difficulty <= 1 else rng.randint(2, 4 + 2 * difficulty)
     n1, n2 = rng.randint(1, d1 - 1), rng.randint(1, d2 - 1)
     total = Fraction(n1, d1) + Fraction(n2, d2)
     return Task("", "math", f"{n1}/{d1}+{n2}/{d2}=?", answer=_fmt(total), source="math:frac")
 
 
 def make_linear(rng: random.Random, difficulty: int) -> Task:
-    a, x, b = rng.randint(2, 3 + 3 * difficulty), rng.randint(-9, 9 * difficulty), rng.randint(1, _hi(difficulty))
+    a, x, b = rng.randint(2, 2 + 3 * difficulty), rng.randint(-5, 9 * difficulty), rng.randint(1, _hi(difficulty))
     sign = rng.choice("+-")
     c = a * x + b if sign == "+" else a * x - b
     return Task("", "math", f"{a}x{sign}{b}={c}, x=?", answer=str(x), source="math:linear")
@@ -121,8 +124,8 @@ def _solve_frac(prompt: str, rng: random.Random, mistake: bool) -> str:
     if mistake and rng.random() < 0.5:  # the classic: add tops and bottoms
         wrong = Fraction(n1 + n2, d1 + d2)
         return f"<think>{n1}/{d1}+{n2}/{d2}={n1 + n2}/{d1 + d2}</think>\\boxed{{{_fmt(wrong)}}}"
-    den = d1 * d2
-    num1, num2 = n1 * d2, n2 * d1
+    den = d1 if d1 == d2 else d1 * d2
+    num1, num2 = (n1, n2) if d1 == d2 else (n1 * d2, n2 * d1)
     total = num1 + num2
     if mistake:
         total = total + rng.choice([-1, 1])
