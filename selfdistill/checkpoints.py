@@ -94,8 +94,33 @@ def resume_point(trainer) -> str | None:
         return None
     check_compatible(ckpt, model_config=trainer.model.config, per_device_batch=trainer.args.per_device_train_batch_size,
                      world_size=trainer.args.world_size)
+    load_model_weights(trainer.model, ckpt)
     log.info("resuming from %s", ckpt)
     return str(ckpt)
+
+
+def load_model_weights(model, ckpt: Path) -> None:
+    """Load ``ckpt``'s weights into ``model`` through ``from_pretrained`` (its key conversions).
+
+    transformers 5.23's Trainer reloads a checkpoint with a plain ``load_state_dict``, but
+    ``save_pretrained`` writes MoE experts per expert (``experts.0.gate_proj.weight``) while the
+    model holds them fused (``experts.gate_up_proj``): the experts silently keep their pre-resume
+    values (it only logs "missing keys"). Loading them here first makes the resume exact; the
+    Trainer's own load then rewrites the other weights with the same values. Skipped for PEFT
+    models (the checkpoint holds only the adapter, which the Trainer loads) and FSDP/ZeRO-3
+    (accelerate loads its own sharded format).
+    """
+    from selfdistill import distributed as dist
+
+    if hasattr(model, "peft_config") or dist.is_sharded() or not (ckpt / "config.json").exists():
+        return
+    from transformers import AutoModelForCausalLM
+
+    dtype = next(model.parameters()).dtype
+    state = AutoModelForCausalLM.from_pretrained(ckpt, dtype=dtype).state_dict()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConfigError(f"checkpoint {ckpt} does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 
 FINAL_DIR = "final"

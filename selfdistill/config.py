@@ -125,10 +125,23 @@ class ModelConfig:
     )
     tiny: TinyModelConfig = section(TinyModelConfig, "Shape of a tiny model (source=tiny).")
     bootstrap: BootstrapConfig = section(BootstrapConfig, "Pre-training of a tiny model (source=tiny).")
+    lora_r: int = opt(
+        0, "LoRA rank for RL/SFT/distillation of this model (0 = full fine-tuning); adapters are merged into each saved model."
+    )
+    lora_alpha: int = opt(32, "LoRA scaling numerator (the update is scaled by lora_alpha / lora_r).")
+    lora_dropout: float = opt(0.0, "Dropout on the LoRA adapters' input.")
+    lora_target_modules: list[str] = opt(
+        ["q_proj", "k_proj", "v_proj", "o_proj"],
+        "Module names that get LoRA adapters (attention by default; fused MoE experts are 3-D parameters, not modules).",
+    )
 
     def __post_init__(self) -> None:
         if self.source == "pretrained":
             _check(bool(self.path), "model.path", "is required when source=pretrained")
+        _check(self.lora_r >= 0, "model.lora_r", f"must be >= 0, got {self.lora_r}")
+        _check(0.0 <= self.lora_dropout < 1.0, "model.lora_dropout", f"must be in [0, 1), got {self.lora_dropout}")
+        _check(self.lora_r == 0 or bool(self.lora_target_modules), "model.lora_target_modules",
+               "needs at least one module name when lora_r > 0")
 
 
 @dataclass

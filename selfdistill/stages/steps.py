@@ -32,6 +32,12 @@ def with_lora(model, mcfg):
         return model
     from peft import LoraConfig, get_peft_model
 
+    from selfdistill import distributed as dist
+
+    if dist.is_sharded():  # the trainer would gather only the adapter for the final save
+        raise RuntimeError("lora_r > 0 under FSDP/ZeRO-3 is not supported yet; use DDP (LoRA models are small) "
+                           "or lora_r=0")
+
     return get_peft_model(model, LoraConfig(r=mcfg.lora_r, lora_alpha=mcfg.lora_alpha, lora_dropout=mcfg.lora_dropout,
                                             target_modules=list(mcfg.lora_target_modules), task_type="CAUSAL_LM"))
 

@@ -109,11 +109,11 @@ def _start(out: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT, env=_env())
 
 
-def _kill_when(proc: subprocess.Popen, ready: Path, timeout: float = 600) -> None:
+def _kill_when(proc: subprocess.Popen, ready: Path, log: Path, timeout: float = 600) -> None:
     """SIGKILL ``proc`` as soon as ``ready`` exists."""
     deadline = time.monotonic() + timeout
     while not ready.exists():
-        assert proc.poll() is None, f"run ended (rc {proc.returncode}) before {ready} appeared"
+        assert proc.poll() is None, f"run ended (rc {proc.returncode}) before {ready} appeared:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"{ready} did not appear in {timeout} s"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -146,10 +146,10 @@ def test_sigkill_during_rl_and_collect_then_resume_matches_uninterrupted(tmp_pat
     (run / "state").mkdir(parents=True)
     shutil.copy(ref / "r" / "state" / "base.json", run / "state" / "base.json")
     proc = _start(broken, log)
-    _kill_when(proc, run / "work" / "r1.rl" / "checkpoint-2" / "trainer_state.json")
+    _kill_when(proc, run / "work" / "r1.rl" / "checkpoint-2" / "trainer_state.json", log)
     assert not (run / "state" / "r1.rl.json").exists(), "the kill came after RL finished"
     proc = _start(broken, log)
-    _kill_when(proc, run / "traces" / "r1-collect-00000.jsonl")
+    _kill_when(proc, run / "traces" / "r1-collect-00000.jsonl", log)
     assert not (run / "state" / "r1.collect.json").exists(), "the kill came after collect finished"
     assert (run / "state" / "r1.rl.json").exists()
     _finish(broken, log)
