@@ -349,10 +349,24 @@ class Config:
         return Path(self.run.output_dir) / self.run.name
 
     def fingerprint(self) -> str:
-        """Hash of the settings that change results (everything but tracking)."""
-        data = to_dict(self)
-        data.pop("tracking")
+        """Hash of the settings that change results: everything but tracking, and only values that
+        differ from the defaults, so adding a config field (at its default) keeps old runs resumable."""
+        data = _non_default(to_dict(self), to_dict(Config()))
+        data.pop("tracking", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _non_default(value: Any, default: Any) -> Any:
+    """The parts of ``value`` (nested dicts) that differ from ``default``; lists compare whole."""
+    if isinstance(value, dict) and isinstance(default, dict):
+        out = {}
+        for key, v in value.items():
+            if key not in default:
+                out[key] = v
+            elif v != default[key]:
+                out[key] = _non_default(v, default[key])
+        return out
+    return value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

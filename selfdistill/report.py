@@ -36,6 +36,27 @@ def summarize(rows: list[dict[str, Any]], final_name: str) -> dict[str, Any]:
     return out
 
 
+def distillation_chain(rows: list[dict[str, Any]], students, final_name: str, method: str) -> list[dict[str, Any]]:
+    """One entry per student (config order): what it keeps of its teacher and of the policy, and what it saves."""
+    by_name = {r["model"]: r for r in rows}
+    policy = by_name.get(final_name)
+    chain = []
+    for s in students:
+        row, teacher = by_name.get(s.name), by_name.get(final_name if s.teacher == "policy" else s.teacher)
+        if not (row and teacher and policy):
+            continue
+        chain.append({
+            "student": s.name, "method": method, "teacher": teacher["model"], "params": row["params"],
+            "accuracy": row["accuracy"], "maj_at_k": row["maj_at_k"],
+            "retention_vs_teacher": row["accuracy"] / teacher["accuracy"] if teacher["accuracy"] else None,
+            "retention_vs_policy": row["accuracy"] / policy["accuracy"] if policy["accuracy"] else None,
+            "param_ratio": row["params"] / policy["params"],
+            "speedup": row["tokens_per_s"] / policy["tokens_per_s"] if policy["tokens_per_s"] else None,
+            "memory_ratio": row["memory_mb"] / policy["memory_mb"] if policy["memory_mb"] else None,
+        })
+    return chain
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "–"
@@ -66,6 +87,14 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(_fmt(r.get(k)) for k in ("model", "role", "round", "params", "accuracy",
                      "accuracy_math", "accuracy_code", "maj_at_k", "format_rate")) +
                      f" | {r['tokens_per_s']:,.0f} | {r['memory_mb']:.1f} |")
+    if report.get("chain"):
+        lines += ["", "## Distillation", "",
+                  "| student | method | teacher | params | pass@1 | maj@k | kept of teacher | kept of policy | "
+                  "params vs policy | speed-up | memory vs policy |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for c in report["chain"]:
+            lines.append(f"| {c['student']} | {c['method']} | {c['teacher']} | {c['params']:,} | {_fmt(c['accuracy'])} | "
+                         f"{_fmt(c['maj_at_k'])} | {_fmt(c['retention_vs_teacher'])} | {_fmt(c['retention_vs_policy'])} | "
+                         f"{_fmt(c['param_ratio'])} | {c['speedup'] or 0:.2f}x | {_fmt(c['memory_ratio'])} |")
     sp = report["split"]
     lines += ["", "## Data", "",
               f"- Tasks: {sp['n_train']} train, {sp['n_eval']} held out ({sp['method']}); prompts shared: "
@@ -136,6 +165,7 @@ def write_report(run, eval_rows: list[dict[str, Any]], final_policy_key: str) ->
         "config_fingerprint": run.cfg.fingerprint(),
         "summary": summarize(eval_rows, final_name),
         "eval": [{k: r.get(k) for k in EVAL_KEYS} for r in eval_rows],
+        "chain": distillation_chain(eval_rows, run.cfg.distill.students, final_name, run.cfg.distill.method),
         "split": run.split.info,
         "rl": [{"round": s.round, "history": run.done(s.key)["history"]} for s in steps if s.command == "rl"],
         "collect": [{"round": s.round, **run.done(s.key)} for s in steps if s.command == "collect"],
