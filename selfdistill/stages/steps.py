@@ -156,6 +156,8 @@ def distill_step(scfg, teacher: str):
         out.update(_in_sync(student))
         out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}")
         out["teacher"] = teacher_path
+        out["teacher_key"] = teacher
+        out["method"] = cfg.distill.method
         return out
 
     return fn
