@@ -69,7 +69,9 @@ def run_distill(method: str, student, tokenizer, *, teacher: str, store, dcfg, o
     args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(rows), run_name)
     trainer = distill_trainer_class()(model=student, args=args, train_dataset=dataset, processing_class=tokenizer,
                                       teacher=teacher_model, objective=objective, on_policy=on_policy)
-    result = trainer.train()
+    from selfdistill.checkpoints import train_resumable
+
+    result = train_resumable(trainer)  # resumes from the latest complete checkpoint in out_dir
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
     aligns = [h["distill/align"] for h in history if "distill/align" in h]

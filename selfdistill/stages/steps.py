@@ -154,7 +154,8 @@ def distill_step(scfg, teacher: str):
                      prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
         student = merged(student)
         out.update(_in_sync(student))
-        out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}")
+        out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}",
+                                     trained_in=run.stage_dir(f"distill.{scfg.name}"))
         out["teacher"] = teacher_path
         out["teacher_key"] = teacher
         out["method"] = cfg.distill.method
