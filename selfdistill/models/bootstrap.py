@@ -51,4 +51,5 @@ def pretrain_tiny(model, tokenizer, boot, rows, out_dir: Path, *, seed: int, sta
 
     sft = SFTConfig(epochs=1.0, learning_rate=boot.learning_rate, batch_size=boot.batch_size, max_length=160,
                     max_steps=boot.steps, gradient_checkpointing=False)
-    return train_sft(model, tokenizer, rows, sft, out_dir, seed=seed, stage=stage, device=device, run_name=run_name)
+    return train_sft(model, tokenizer, rows, sft, out_dir, seed=seed, stage=stage, device=device, run_name=run_name,
+                     router_diagnostics=False)

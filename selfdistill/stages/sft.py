@@ -83,8 +83,12 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
 
 
 def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
-              prompt_format: str = "plain", kernels: str = "eager") -> dict[str, Any]:
-    """Train ``model`` in place on ``rows`` (dicts with prompt/completion); returns metrics."""
+              prompt_format: str = "plain", kernels: str = "eager", router_diagnostics: bool = True) -> dict[str, Any]:
+    """Train ``model`` in place on ``rows`` (dicts with prompt/completion); returns metrics.
+
+    ``router_diagnostics``: log MoE router metrics (hooks on every router; off for bootstrap pre-training,
+    where they only cost time).
+    """
     from selfdistill.checkpoints import train_resumable
     from selfdistill.stages.losses import sft_trainer_class
 
@@ -92,7 +96,7 @@ def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, d
     args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name)
     from selfdistill.stages.rl import is_moe
 
-    trainer_cls = sft_trainer_class(kernels, moe=is_moe(model))
+    trainer_cls = sft_trainer_class(kernels, moe=router_diagnostics and is_moe(model))
     trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     result = train_resumable(trainer)  # from the latest complete checkpoint in out_dir, if any
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
