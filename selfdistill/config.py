@@ -308,6 +308,7 @@ class EvalConfig:
     top_p: float = opt(1.0, "Nucleus sampling for evaluation.")
     max_new_tokens: int = opt(64, "Max new tokens per sample.")
     batch_size: int = opt(128, "Sequences generated per forward batch.")
+    rl_checkpoints: bool = opt(True, "Also evaluate each round's policy right after RL (before its SFT).")
 
     def __post_init__(self) -> None:
         _check(self.num_samples >= 1, "eval.num_samples", f"must be >= 1, got {self.num_samples}")

@@ -171,7 +171,9 @@ def plan(cfg: Config) -> list[Step]:
     final = prev
     evals = [("base", "base", None, "base")]
     for r in range(1, cfg.run.rounds + 1):
-        evals += [(f"policy-r{r}-rl", "policy", r, f"r{r}.rl"), (f"policy-r{r}", "policy", r, f"r{r}.sft")]
+        if cfg.eval.rl_checkpoints:
+            evals.append((f"policy-r{r}-rl", "policy", r, f"r{r}.rl"))
+        evals.append((f"policy-r{r}", "policy", r, f"r{r}.sft"))
     for s in cfg.distill.students:
         out.append(Step(f"student.{s.name}.base", "distill", S.student_base(s)))
         teacher = final if s.teacher == "policy" else f"distill.{s.teacher}"
