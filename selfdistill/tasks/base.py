@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,23 @@ class Task:
             "tests": json.dumps(self.tests) if self.tests else "",
             "task_id": self.task_id,
         }
+
+
+def draw_distinct(n: int, make: Callable[[int, int], Task]) -> list[Task]:
+    """Up to ``n`` tasks with distinct prompts from ``make(n_so_far, attempt)``; ids ``<kind>-<family>-<index>``.
+
+    Gives up after ``50 * n`` attempts (a generator with fewer distinct prompts than asked for).
+    """
+    tasks: dict[str, Task] = {}
+    attempts = 0
+    while len(tasks) < n and attempts < n * 50:
+        attempts += 1
+        task = make(len(tasks), attempts)
+        if task.prompt not in tasks:
+            kind, family = task.source.split(":")[:2]
+            task.task_id = f"{kind}-{family}-{len(tasks):06d}"
+            tasks[task.prompt] = task
+    return list(tasks.values())
 
 
 def render_prompt(task: Task, prompt_format: str) -> Any:

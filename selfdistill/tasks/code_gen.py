@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from selfdistill.tasks.base import Task
+from selfdistill.tasks.base import Task, draw_distinct
 
 N_CASES = 4
 
@@ -94,15 +94,7 @@ def make_code_task(rng: random.Random, difficulty: int) -> Task:
 def generate_code_tasks(src, seed: int) -> list[Task]:
     """``src.n`` distinct code tasks drawn with ``seed``."""
     rng = random.Random(f"code-{seed}-{src.difficulty}")
-    tasks: dict[str, Task] = {}
-    attempts = 0
-    while len(tasks) < src.n and attempts < src.n * 50:
-        attempts += 1
-        task = make_code_task(rng, src.difficulty)
-        if task.prompt not in tasks:
-            task.task_id = f"code-{task.source.split(':')[1]}-{len(tasks):06d}"
-            tasks[task.prompt] = task
-    return list(tasks.values())
+    return draw_distinct(src.n, lambda n_so_far, attempt: make_code_task(rng, src.difficulty))
 
 
 def worked_solution(task: Task, rng: random.Random, mistake: bool = False) -> str:

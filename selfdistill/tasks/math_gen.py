@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from selfdistill.tasks.base import Task
+from selfdistill.tasks.base import Task, draw_distinct
 
 FAMILIES = ("arith", "frac", "linear")
 
@@ -26,16 +26,12 @@ FAMILIES = ("arith", "frac", "linear")
 def generate_math_tasks(src, seed: int) -> list[Task]:
     """``src.n`` distinct math tasks drawn with ``seed`` (families in equal shares)."""
     rng = random.Random(f"math-{seed}-{src.difficulty}")
-    tasks: dict[str, Task] = {}
-    attempts = 0
-    while len(tasks) < src.n and attempts < src.n * 50:
-        attempts += 1
-        family = FAMILIES[len(tasks) % len(FAMILIES)] if attempts % 7 else rng.choice(FAMILIES)
-        task = MAKERS[family](rng, src.difficulty)
-        if task.prompt not in tasks:
-            task.task_id = f"math-{family}-{len(tasks):06d}"
-            tasks[task.prompt] = task
-    return list(tasks.values())
+
+    def make(n_so_far: int, attempt: int) -> Task:  # families in turn, a random one every 7th try
+        family = FAMILIES[n_so_far % len(FAMILIES)] if attempt % 7 else rng.choice(FAMILIES)
+        return MAKERS[family](rng, src.difficulty)
+
+    return draw_distinct(src.n, make)
 
 
 def _hi(difficulty: int) -> int:
