@@ -118,8 +118,7 @@ class Run:
     def load(self, path: str | Path):
         from selfdistill.models.loading import load_model
 
-        dtype = "auto"
-        return load_model(path, device=self.device, dtype=dtype)
+        return load_model(path, device=self.device)
 
     def save(self, model, tokenizer, name: str, trained_in: Path | None = None) -> str:
         """Save on rank 0 (the others get the path; `execute` holds them until the step is recorded).

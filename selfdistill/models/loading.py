@@ -25,6 +25,12 @@ def resolve_dtype(dtype: str, device: str):
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
+def is_moe(model) -> bool:
+    """Whether ``model`` is a Mixture-of-Experts (the config names its experts)."""
+    cfg = model.config
+    return any(getattr(cfg, k, None) for k in ("num_experts", "num_local_experts", "n_routed_experts"))
+
+
 def load_model(path: str | Path, device: str = "cpu", dtype: str = "auto"):
     """``AutoModelForCausalLM`` + tokenizer from a local directory or hub id."""
     import torch

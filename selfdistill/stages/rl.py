@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.checkpoints import save_args, train_resumable
+from selfdistill.models.loading import is_moe
 from selfdistill.registries import ALGORITHMS
 from selfdistill.rewarding import build_reward_funcs
 
@@ -77,11 +78,6 @@ def require_vllm(what: str) -> None:
     if importlib.util.find_spec("vllm") is None:
         raise RuntimeError(f"{what} needs vLLM, which is not installed: pip install 'selfdistill[vllm]' "
                            "(a CUDA machine; TRL 1.16 supports vLLM 0.22-0.31), or set it to false")
-
-
-def is_moe(model) -> bool:
-    cfg = model.config
-    return any(getattr(cfg, k, None) for k in ("num_experts", "num_local_experts", "n_routed_experts"))
 
 
 def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Path, *, seed: int, stage,

@@ -94,7 +94,7 @@ def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, d
 
     dataset = tokenize_rows(tokenizer, rows, sft.max_length, prompt_format)
     args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name)
-    from selfdistill.stages.rl import is_moe
+    from selfdistill.models.loading import is_moe
 
     trainer_cls = sft_trainer_class(kernels, moe=router_diagnostics and is_moe(model))
     trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
