@@ -94,6 +94,11 @@ def ce_candidates(device: torch.device, compile_: bool) -> dict[str, Loss | str]
     out["ours triton"] = (
         (lambda c: fused_linear_cross_entropy(c.x, c.w, c.y, impl="triton")) if cuda else "needs CUDA"
     )
+    out["ours triton, dW in weight dtype"] = (
+        (lambda c: fused_linear_cross_entropy(c.x, c.w, c.y, impl="triton", dw_accumulation="weight"))
+        if cuda
+        else "needs CUDA"
+    )
     return out
 
 
@@ -132,10 +137,11 @@ def kd_candidates(device: torch.device, compile_: bool) -> dict[str, Loss | str]
     cuda = device.type == "cuda"
     liger = _has("liger_kernel")
 
-    def ours(impl: str) -> Loss:
+    def ours(impl: str, dw_accumulation: str = "fp32", fp32_logits: bool = True) -> Loss:
         return lambda c: fused_linear_distillation(
-            c.x, c.w, c.tx, c.tw, c.y, divergence="jsd", beta=c.beta, temperature=c.temperature, impl=impl
-        )
+            c.x, c.w, c.tx, c.tw, c.y, divergence="jsd", beta=c.beta, temperature=c.temperature, impl=impl,
+            dw_accumulation=dw_accumulation, fp32_logits=fp32_logits,
+        )  # fmt: skip
 
     out: dict[str, Loss | str] = {"eager": _eager_kd}
     out["torch.compile"] = torch.compile(_eager_kd) if compile_ else "skipped (--no-compile)"
@@ -144,6 +150,8 @@ def kd_candidates(device: torch.device, compile_: bool) -> dict[str, Loss | str]
     out["trl ChunkedDivergence"] = _trl_kd if _has("trl.kernels") else "trl.kernels missing"
     out["ours torch"] = ours("torch")
     out["ours triton"] = ours("triton") if cuda else "needs CUDA"
+    out["ours triton, dW in weight dtype"] = ours("triton", "weight") if cuda else "needs CUDA"
+    out["ours triton, bf16 logits"] = ours("triton", fp32_logits=False) if cuda else "needs CUDA"
     return out
 
 
@@ -199,6 +207,7 @@ def bench_shape(op, n, h, v, ht, args, device, dtype) -> list[str]:
         if isinstance(fn, str):
             rows.append(f"{label} – | – | – | – | {fn} |")
             continue
+        case.x.grad = case.w.grad = None  # the last candidate's grads must not count in this one's baseline
         try:
             loss, peak = peak_memory_increase(lambda fn=fn: step(fn, case), device)  # noqa: B023
             med, p20, p80 = time_ms(lambda fn=fn: step(fn, case), device, args.reps)  # noqa: B023

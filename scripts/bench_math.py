@@ -62,7 +62,10 @@ def wait_ready(*pools: DeadlinePool) -> None:
 def load_dev() -> list[Case]:
     path = Path(__file__).with_name("data") / "math_dev.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], r.get("dispute", "")) for r in rows]
+    return [
+        Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], r.get("dispute", ""))
+        for r in rows
+    ]
 
 
 def run_ours(cases: list[Case], pool: DeadlinePool) -> tuple[list[float], list[float]]:
@@ -93,12 +96,16 @@ def table(name: str, cases: list[Case], results: dict[str, tuple[list[float], li
     for i, c in enumerate(cases):
         by_cls[c.cls].append(i)
     by_cls["ALL"] = list(range(len(cases)))
-    if any(c.dispute for c in cases):  # labels we dispute (see scripts/data/build_math_dev.py), reported apart
+    if any(
+        c.dispute for c in cases
+    ):  # labels we dispute (see scripts/data/build_math_dev.py), reported apart
         by_cls["ALL undisputed"] = [i for i, c in enumerate(cases) if not c.dispute]
     names = list(results)
-    head = f"| {name} class | n | " + " | ".join(
-        f"{v} acc | {v} FP | {v} FN | {v} p50 ms | {v} p99 ms | {v} hangs" for v in names
-    ) + " |"
+    head = (
+        f"| {name} class | n | "
+        + " | ".join(f"{v} acc | {v} FP | {v} FN | {v} p50 ms | {v} p99 ms | {v} hangs" for v in names)
+        + " |"
+    )
     lines = [head, "|" + "---|" * (2 + 6 * len(names))]
     for cls in sorted(by_cls, key=lambda k: (k.startswith("ALL"), k)):
         idx = by_cls[cls]
@@ -112,7 +119,14 @@ def table(name: str, cases: list[Case], results: dict[str, tuple[list[float], li
             fn = sum(rew[i] < 0.5 for i in pos) / len(pos) if pos else float("nan")
             ls = [lat[i] * 1e3 for i in idx]
             hangs = sum(lat[i] > HANG_S for i in idx)
-            cells += [f"{acc:.3f}", f"{fp:.3f}", f"{fn:.3f}", f"{statistics.median(ls):.2f}", f"{_pct(ls, 0.99):.1f}", str(hangs)]
+            cells += [
+                f"{acc:.3f}",
+                f"{fp:.3f}",
+                f"{fn:.3f}",
+                f"{statistics.median(ls):.2f}",
+                f"{_pct(ls, 0.99):.1f}",
+                str(hangs),
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -120,13 +134,22 @@ def table(name: str, cases: list[Case], results: dict[str, tuple[list[float], li
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--gen-refs", type=int, default=600, help="references in the generated set (x ~6 cases each)")
-    ap.add_argument("--mv-adversarial", type=int, default=24, help="adversarial cases given to Math-Verify (each can burn 5-10 s)")
+    ap.add_argument(
+        "--gen-refs", type=int, default=600, help="references in the generated set (x ~6 cases each)"
+    )
+    ap.add_argument(
+        "--mv-adversarial",
+        type=int,
+        default=24,
+        help="adversarial cases given to Math-Verify (each can burn 5-10 s)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     import bench_math  # this file as an importable module, so its mv_task pickles by name
 
-    ours_pool = DeadlinePool(args.workers, 1.0, initializer="rewards.math.symbolic:warm_up", spares=2)  # as math_reward
+    ours_pool = DeadlinePool(
+        args.workers, 1.0, initializer="rewards.math.symbolic:warm_up", spares=2
+    )  # as math_reward
     mv_pool = DeadlinePool(args.workers, 10.0, initializer="bench_math:mv_warm", spares=0)
     wait_ready(ours_pool, mv_pool)  # every worker started and warm before any timing
     print(f"# load average at start: {os.getloadavg()}; workers: {args.workers}")
@@ -136,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n### {name} ({len(cases)} cases)\n")
         print(table(name, cases, res))
         keep = [i for i, c in enumerate(cases) if not c.dispute]
-        if len(keep) < len(cases):  # the same calls, disputed rows left out (reasons: scripts/data/build_math_dev.py)
+        if len(keep) < len(
+            cases
+        ):  # the same calls, disputed rows left out (reasons: scripts/data/build_math_dev.py)
             sub = {v: ([r[0][i] for i in keep], [r[1][i] for i in keep]) for v, r in res.items()}
             print(f"\n### {name}, undisputed labels only ({len(keep)} cases)\n")
             print(table(f"{name}-undisputed", [cases[i] for i in keep], sub))
@@ -145,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     res = {"ours": run_ours(adv, ours_pool)}
     print(f"\n### adversarial ({len(adv)} cases; ours only)\n")
     print(table("adversarial", adv, res))
-    print(f"max single call (ours): {max(res['ours'][1]):.3f} s; rewarded: {sum(r > 0 for r in res['ours'][0])}")
+    print(
+        f"max single call (ours): {max(res['ours'][1]):.3f} s; rewarded: {sum(r > 0 for r in res['ours'][0])}"
+    )
     sub = adv[::step][: args.mv_adversarial]
     both = {"ours": run_ours(sub, ours_pool), "MV": run_mv(sub, mv_pool, bench_math.mv_task)}
     print(f"\n### adversarial subset ({len(sub)} cases, both)\n")
@@ -159,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     run_mv(gen, mv_pool, bench_math.mv_task)
     mv_s = time.perf_counter() - t
     print(f"\n### throughput on the generated set ({len(gen)} cases, {args.workers} workers each)\n")
-    print(f"ours: {len(gen) / ours_s:.0f} cases/s ({ours_s:.2f} s); Math-Verify: {len(gen) / mv_s:.0f} cases/s ({mv_s:.2f} s); "
-          f"ratio {mv_s / ours_s:.1f}x")
+    print(
+        f"ours: {len(gen) / ours_s:.0f} cases/s ({ours_s:.2f} s); Math-Verify: {len(gen) / mv_s:.0f} cases/s ({mv_s:.2f} s); "
+        f"ratio {mv_s / ours_s:.1f}x"
+    )
     print(f"# load average at end: {os.getloadavg()}")
     ours_pool.close()
     mv_pool.close()

@@ -34,8 +34,15 @@ def timed(fn, device: str) -> float:
 
 
 def model_level(device: str, repeats: int, batch: int, seq: int) -> list[tuple[str, float]]:
-    model = build_tiny_moe("qwen3_moe", vocab_size=512, hidden_size=256, intermediate_size=512,
-                           num_hidden_layers=4, num_experts=16, moe_intermediate_size=128).to(device)
+    model = build_tiny_moe(
+        "qwen3_moe",
+        vocab_size=512,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_experts=16,
+        moe_intermediate_size=128,
+    ).to(device)
     ids = torch.randint(3, 512, (batch, seq), device=device)
     mask = torch.ones_like(ids)
     rec, rr = RouterRecorder(model), RoutingReplay(model)
@@ -65,8 +72,13 @@ def model_level(device: str, repeats: int, batch: int, seq: int) -> list[tuple[s
             fwd_bwd()
         rr.change_metrics()
 
-    cases = {"fwd+bwd plain": fwd_bwd, "fwd+bwd + diagnostics": with_recorder, "fwd+bwd + replay": with_replay,
-             "no-grad fwd plain": plain_nograd, "no-grad fwd + record": record_pass}
+    cases = {
+        "fwd+bwd plain": fwd_bwd,
+        "fwd+bwd + diagnostics": with_recorder,
+        "fwd+bwd + replay": with_replay,
+        "no-grad fwd plain": plain_nograd,
+        "no-grad fwd + record": record_pass,
+    }
     for fn in cases.values():  # warm-up
         fn()
     times = {name: [] for name in cases}
@@ -94,15 +106,30 @@ def trainer_level(steps: int) -> list[tuple[str, float]]:
     out = []
     for routing in ("off", "measure", "replay"):
         model = build_tiny_moe("qwen3_moe", vocab_size=len(tok))
-        args = GRPOConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=8, num_generations=4,
-                          max_completion_length=16, max_steps=steps, learning_rate=1e-3, logging_steps=1,
-                          report_to=[], save_strategy="no", use_cpu=True, bf16=False, gradient_checkpointing=False,
-                          router_aux_loss_coef=0.0, steps_per_generation=2, disable_tqdm=True)
+        args = GRPOConfig(
+            output_dir=tempfile.mkdtemp(),
+            per_device_train_batch_size=8,
+            num_generations=4,
+            max_completion_length=16,
+            max_steps=steps,
+            learning_rate=1e-3,
+            logging_steps=1,
+            report_to=[],
+            save_strategy="no",
+            use_cpu=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            router_aux_loss_coef=0.0,
+            steps_per_generation=2,
+            disable_tqdm=True,
+        )
         cls = moe_trainer_class(GRPOTrainer, routing=routing, diagnostics=routing != "off")
         trainer = cls(model=model, reward_funcs=[reward], args=args, train_dataset=data, processing_class=tok)
         trainer.remove_callback(PrinterCallback)  # keep stdout for the table
         trainer.train()
-        step_times = [h["step_time"] for h in trainer.state.log_history if "step_time" in h][1:]  # skip warm-up
+        step_times = [h["step_time"] for h in trainer.state.log_history if "step_time" in h][
+            1:
+        ]  # skip warm-up
         out.append((f"GRPO step, routing={routing}", statistics.median(step_times)))
     return out
 

@@ -25,13 +25,35 @@ def moe_config(tiny: bool, vocab: int):
     from transformers import Qwen3MoeConfig
 
     if tiny:
-        shape = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                     moe_intermediate_size=64, intermediate_size=128, num_experts=8, num_experts_per_tok=2)
+        shape = dict(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            moe_intermediate_size=64,
+            intermediate_size=128,
+            num_experts=8,
+            num_experts_per_tok=2,
+        )
     else:  # 16 x (32 experts x 3 x 1024 x 512) = 0.81B expert + 0.13B attention params
-        shape = dict(hidden_size=1024, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=4,
-                     moe_intermediate_size=512, intermediate_size=2816, num_experts=32, num_experts_per_tok=4)
-    return Qwen3MoeConfig(vocab_size=vocab, head_dim=shape["hidden_size"] // shape["num_attention_heads"],
-                          max_position_embeddings=4096, output_router_logits=False, tie_word_embeddings=False, **shape)
+        shape = dict(
+            hidden_size=1024,
+            num_hidden_layers=16,
+            num_attention_heads=16,
+            num_key_value_heads=4,
+            moe_intermediate_size=512,
+            intermediate_size=2816,
+            num_experts=32,
+            num_experts_per_tok=4,
+        )
+    return Qwen3MoeConfig(
+        vocab_size=vocab,
+        head_dim=shape["hidden_size"] // shape["num_attention_heads"],
+        max_position_embeddings=4096,
+        output_router_logits=False,
+        tie_word_embeddings=False,
+        **shape,
+    )
 
 
 def active_params(model, cfg) -> tuple[int, int]:
@@ -60,17 +82,25 @@ def sync(device: str) -> None:
 def bench_generation(model, tok, prompts, n: int, new_tokens: int, device: str):
     import torch
 
-    enc = tok([p for p in prompts for _ in range(n)], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    enc = tok(
+        [p for p in prompts for _ in range(n)], return_tensors="pt", padding=True, add_special_tokens=False
+    ).to(device)
     model.eval()
     with torch.no_grad():
         model.generate(**enc, max_new_tokens=4, do_sample=True, pad_token_id=tok.pad_token_id)  # warm-up
         sync(device)
         start = time.perf_counter()
-        out = model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, top_k=0,
-                             pad_token_id=tok.pad_token_id)
+        out = model.generate(
+            **enc,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=True,
+            top_k=0,
+            pad_token_id=tok.pad_token_id,
+        )
         sync(device)
     seconds = time.perf_counter() - start
-    return out, out[:, enc["input_ids"].shape[1]:].numel() / seconds  # out: (B*n, T_prompt + T_new)
+    return out, out[:, enc["input_ids"].shape[1] :].numel() / seconds  # out: (B*n, T_prompt + T_new)
 
 
 def bench_training(model, seqs, device: str, steps: int):
@@ -107,14 +137,33 @@ def bench_trl(model, tok, prompts, args, device: str) -> float:
     from selfdistill.stages.rl import train_rl
     from selfdistill.tracking import NullStage
 
-    rl = RLConfig(max_steps=args.trl_steps, num_generations=args.num_generations, prompts_per_step=args.prompts,
-                  max_completion_length=args.new_tokens, learning_rate=1e-6, logging_steps=1, routing="off",
-                  gradient_checkpointing=False)
+    rl = RLConfig(
+        max_steps=args.trl_steps,
+        num_generations=args.num_generations,
+        prompts_per_step=args.prompts,
+        max_completion_length=args.new_tokens,
+        learning_rate=1e-6,
+        logging_steps=1,
+        routing="off",
+        gradient_checkpointing=False,
+    )
     rows = [{"prompt": p, "kind": "math", "answer": "1", "tests": None} for p in prompts] * 4
     with tempfile.TemporaryDirectory() as out:
-        res = train_rl(model, tok, rows, rl, RewardConfig(weights={"math": 1.0}), out, seed=0, stage=NullStage(),
-                       device="cuda" if device.startswith("cuda") else "cpu", run_name="bench")
-    times = [h["step_time"] for h in res["history"] if "step_time" in h][1:] or [h["step_time"] for h in res["history"]]
+        res = train_rl(
+            model,
+            tok,
+            rows,
+            rl,
+            RewardConfig(weights={"math": 1.0}),
+            out,
+            seed=0,
+            stage=NullStage(),
+            device="cuda" if device.startswith("cuda") else "cpu",
+            run_name="bench",
+        )
+    times = [h["step_time"] for h in res["history"] if "step_time" in h][1:] or [
+        h["step_time"] for h in res["history"]
+    ]
     return sum(times) / len(times) if times else float("nan")
 
 
@@ -148,12 +197,16 @@ def main() -> None:
     mfu = 6 * active * train_tps / (peak * 1e12) if peak else None
     step_s = bench_trl(model, tok, prompts, args, args.device)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    print(f"\n{device}, {dtype}, torch {torch.__version__}; total params {total / 1e9:.3f}B, active {active / 1e9:.3f}B; "
-          f"batch {args.prompts}x{args.num_generations} sequences, {args.new_tokens} new tokens\n")
+    print(
+        f"\n{device}, {dtype}, torch {torch.__version__}; total params {total / 1e9:.3f}B, active {active / 1e9:.3f}B; "
+        f"batch {args.prompts}x{args.num_generations} sequences, {args.new_tokens} new tokens\n"
+    )
     print("| measure | value |\n|---|---|")
     print(f"| generation (HF generate) | {gen_tps:,.0f} new tokens/s |")
     print(f"| training (fwd+bwd+AdamW) | {train_tps:,.0f} tokens/s |")
-    print(f"| training MFU (6·N_active·tok/s, bf16 peak {peak} TFLOP/s) | {'n/a' if mfu is None else f'{100 * mfu:.1f}%'} |")
+    print(
+        f"| training MFU (6·N_active·tok/s, bf16 peak {peak} TFLOP/s) | {'n/a' if mfu is None else f'{100 * mfu:.1f}%'} |"
+    )
     print(f"| GRPOTrainer step (TRL, our rewards) | {step_s:.2f} s/step |")
 
 

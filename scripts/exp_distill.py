@@ -57,14 +57,30 @@ def teacher_and_base(run_dir: Path, cfg) -> tuple[str, str, str]:
 def evaluate(model, tokenizer, tasks, cfg, name: str) -> dict[str, Any]:
     from selfdistill.stages.evaluate import evaluate_model
 
-    row = evaluate_model(model, tokenizer, tasks, ecfg=cfg.eval, rcfg=cfg.rewards, seed=cfg.run.seed + 5,
-                         prompt_format=cfg.tasks.prompt_format, name=name)
+    row = evaluate_model(
+        model,
+        tokenizer,
+        tasks,
+        ecfg=cfg.eval,
+        rcfg=cfg.rewards,
+        seed=cfg.run.seed + 5,
+        prompt_format=cfg.tasks.prompt_format,
+        name=name,
+    )
     row.pop("examples")
     return row
 
 
-def distill_once(method: str, seed: int, base_path: str, teacher_path: str, store, cfg, device: str,
-                 warm_start: str | None = None):
+def distill_once(
+    method: str,
+    seed: int,
+    base_path: str,
+    teacher_path: str,
+    store,
+    cfg,
+    device: str,
+    warm_start: str | None = None,
+):
     """Fresh student from ``base_path``, distilled by ``warm_start`` (if any) then ``method``.
 
     Returns (student, tokenizer, metrics of the last method, with ``train_s`` covering both).
@@ -122,8 +138,13 @@ def plot(summary: list[dict], path: Path) -> None:
 
     names = [s["method"] for s in summary]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax1.bar(names, [100 * s["accuracy"] for s in summary], yerr=[100 * s["accuracy_std"] for s in summary],
-            color=["#777" if n in ("teacher", "student base") else "#3a7" for n in names], capsize=3)
+    ax1.bar(
+        names,
+        [100 * s["accuracy"] for s in summary],
+        yerr=[100 * s["accuracy_std"] for s in summary],
+        color=["#777" if n in ("teacher", "student base") else "#3a7" for n in names],
+        capsize=3,
+    )
     ax1.set_ylabel("held-out pass@1 (%)")
     ax1.set_title("accuracy (mean ± std over seeds)")
     ax2.bar(names, [s["tokens_per_s"] for s in summary], color="#37a")
@@ -140,13 +161,19 @@ def main() -> None:
     ap.add_argument("--run-dir", type=Path, required=True)
     ap.add_argument("--methods", nargs="+", default=["sft", "logit_kd", "on_policy", "hidden_align"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--max-steps", type=int, default=-1, help="distill.sft.max_steps for every method (-1: epochs)")
-    ap.add_argument("--eval-max", type=int, default=0, help="evaluate at most this many held-out tasks (0: all)")
+    ap.add_argument(
+        "--max-steps", type=int, default=-1, help="distill.sft.max_steps for every method (-1: epochs)"
+    )
+    ap.add_argument(
+        "--eval-max", type=int, default=0, help="evaluate at most this many held-out tasks (0: all)"
+    )
     ap.add_argument("--set", action="append", default=[], help="config override key=value (repeatable)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--name", default="distill_exp", help="output files are <out>/<name>.{json,md,png}")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--warm-start", default=None, help="run this method first (e.g. sft), then each of --methods")
+    ap.add_argument(
+        "--warm-start", default=None, help="run this method first (e.g. sft), then each of --methods"
+    )
     args = ap.parse_args()
 
     import torch
@@ -163,31 +190,59 @@ def main() -> None:
     tasks = tasks[: args.eval_max] if args.eval_max else tasks
     store = TraceStore(args.run_dir / "traces")
     teacher_path, base_path, name = teacher_and_base(args.run_dir, cfg)
-    print(f"run {args.run_dir}: {len(store)} traces, {len(tasks)} held-out tasks, teacher {teacher_path}, "
-          f"student {name}", flush=True)
+    print(
+        f"run {args.run_dir}: {len(store)} traces, {len(tasks)} held-out tasks, teacher {teacher_path}, "
+        f"student {name}",
+        flush=True,
+    )
 
     rows = []
     for label, path in (("teacher", teacher_path), ("student base", base_path)):
         model, tok = load_model(path, device=device)
-        rows.append({"method": label, "seed": None, **evaluate(model, tok, tasks, cfg, label), "train_s": None})
+        rows.append(
+            {"method": label, "seed": None, **evaluate(model, tok, tasks, cfg, label), "train_s": None}
+        )
         print(label, f"pass@1 {rows[-1]['accuracy']:.3f}", flush=True)
     for method in args.methods:
         for seed in args.seeds:
-            student, tok, out = distill_once(method, seed, base_path, teacher_path, store, cfg, device,
-                                              args.warm_start)
+            student, tok, out = distill_once(
+                method, seed, base_path, teacher_path, store, cfg, device, args.warm_start
+            )
             row = evaluate(student, tok, tasks, cfg, f"{method}/{seed}")
-            rows.append({"method": method, "seed": seed, **row, "train_s": out["train_s"], "steps": out["steps"],
-                         "final_loss": out["final_loss"]})
-            print(f"{method} seed {seed}: pass@1 {row['accuracy']:.3f} steps {out['steps']} "
-                  f"final loss {out['final_loss']} in {out['train_s']:.0f}s", flush=True)
+            rows.append(
+                {
+                    "method": method,
+                    "seed": seed,
+                    **row,
+                    "train_s": out["train_s"],
+                    "steps": out["steps"],
+                    "final_loss": out["final_loss"],
+                }
+            )
+            print(
+                f"{method} seed {seed}: pass@1 {row['accuracy']:.3f} steps {out['steps']} "
+                f"final loss {out['final_loss']} in {out['train_s']:.0f}s",
+                flush=True,
+            )
 
     summary = summarise(rows, rows[0]["accuracy"])
     md = table(summary)
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"run_dir": str(args.run_dir), "overrides": overrides, "seeds": args.seeds, "device": device,
-            "eval_tasks": len(tasks), "warm_start": args.warm_start, "traces": len(store), "distill": _plain(cfg.distill), "kernels": cfg.kernels}
-    (args.out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=1))
+    meta = {
+        "run_dir": str(args.run_dir),
+        "overrides": overrides,
+        "seeds": args.seeds,
+        "device": device,
+        "eval_tasks": len(tasks),
+        "warm_start": args.warm_start,
+        "traces": len(store),
+        "distill": _plain(cfg.distill),
+        "kernels": cfg.kernels,
+    }
+    (args.out / f"{args.name}.json").write_text(
+        json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=1)
+    )
     (args.out / f"{args.name}.md").write_text(md + "\n")
     plot(summary, args.out / f"{args.name}.png")
 

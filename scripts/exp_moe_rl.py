@@ -34,21 +34,44 @@ def run_one(base: str, cfg, split, variant: str, seed: int, steps: int) -> dict:
 
     algorithm, routing = VARIANTS[variant]
     data = to_dict(cfg)
-    for o in (f"rl.algorithm={algorithm}", f"rl.routing={routing}", f"rl.max_steps={steps}",
-              "rl.steps_per_generation=2", "rl.logging_steps=1"):
+    for o in (
+        f"rl.algorithm={algorithm}",
+        f"rl.routing={routing}",
+        f"rl.max_steps={steps}",
+        "rl.steps_per_generation=2",
+        "rl.logging_steps=1",
+    ):
         apply_override(data, o)
     c = from_dict(Config, data)
     model, tok = load_model(base)
     rows = [t.to_row() for t in split.train]
     with tempfile.TemporaryDirectory() as tmp:
-        out = train_rl(model, tok, rows, c.rl, c.rewards, Path(tmp), seed=100 + seed, stage=NullStage(),
-                       device="cpu", run_name=variant)
+        out = train_rl(
+            model,
+            tok,
+            rows,
+            c.rl,
+            c.rewards,
+            Path(tmp),
+            seed=100 + seed,
+            stage=NullStage(),
+            device="cpu",
+            run_name=variant,
+        )
     hist = out["history"]
-    ev = evaluate_model(model, tok, split.eval, ecfg=c.eval, rcfg=c.rewards, seed=5, prompt_format="plain", name=variant)
+    ev = evaluate_model(
+        model, tok, split.eval, ecfg=c.eval, rcfg=c.rewards, seed=5, prompt_format="plain", name=variant
+    )
     change = [h["moe/routing_change_rate"] for h in hist if "moe/routing_change_rate" in h]
-    return {"variant": variant, "seed": seed, "accuracy": ev["accuracy"], "accuracy_math": ev["accuracy_math"],
-            "accuracy_code": ev["accuracy_code"], "rewards": [h["reward"] for h in hist],
-            "routing_change_rate": statistics.mean(change) if change else None}
+    return {
+        "variant": variant,
+        "seed": seed,
+        "accuracy": ev["accuracy"],
+        "accuracy_math": ev["accuracy_math"],
+        "accuracy_code": ev["accuracy_code"],
+        "rewards": [h["reward"] for h in hist],
+        "routing_change_rate": statistics.mean(change) if change else None,
+    }
 
 
 def main() -> None:
@@ -72,18 +95,26 @@ def main() -> None:
         base = str(args.run_dir.parent.parent / base) if not Path(base).exists() else base
     results = [run_one(base, cfg, split, v, s, args.steps) for v in VARIANTS for s in args.seeds]
     (args.out / "moe_rl_exp.json").write_text(json.dumps(results, indent=2))
-    lines = [f"# Token-level GRPO vs GSPO vs GRPO + routing replay ({args.steps} RL steps, steps_per_generation=2, "
-             f"seeds {args.seeds}, from the demo's base)", "",
-             "| variant | held-out pass@1 (mean ± sd) | math | code | routing change rate |", "|---|---|---|---|---|"]
+    lines = [
+        f"# Token-level GRPO vs GSPO vs GRPO + routing replay ({args.steps} RL steps, steps_per_generation=2, "
+        f"seeds {args.seeds}, from the demo's base)",
+        "",
+        "| variant | held-out pass@1 (mean ± sd) | math | code | routing change rate |",
+        "|---|---|---|---|---|",
+    ]
     for v in VARIANTS:
         rs = [r for r in results if r["variant"] == v]
         acc = [r["accuracy"] for r in rs]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
         rate = [r["routing_change_rate"] for r in rs if r["routing_change_rate"] is not None]
-        lines.append(f"| {v} | {100 * statistics.mean(acc):.1f} ± {100 * sd:.1f} | "
-                     f"{100 * statistics.mean(r['accuracy_math'] for r in rs):.1f} | "
-                     f"{100 * statistics.mean(r['accuracy_code'] for r in rs):.1f} | "
-                     f"{statistics.mean(rate):.4f} |" if rate else "| – |")
+        lines.append(
+            f"| {v} | {100 * statistics.mean(acc):.1f} ± {100 * sd:.1f} | "
+            f"{100 * statistics.mean(r['accuracy_math'] for r in rs):.1f} | "
+            f"{100 * statistics.mean(r['accuracy_code'] for r in rs):.1f} | "
+            f"{statistics.mean(rate):.4f} |"
+            if rate
+            else "| – |"
+        )
     (args.out / "moe_rl_exp.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     import matplotlib

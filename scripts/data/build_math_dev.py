@@ -29,8 +29,10 @@ from pathlib import Path
 
 OUT = Path(__file__).with_name("math_dev.jsonl")
 
-_CHAIN = ("a boxed equality chain with a false link; our policy (issue 3: `\\boxed{4 = 3}` scores 0) needs every "
-          "side to equal the reference, Math-Verify reads only the last side")
+_CHAIN = (
+    "a boxed equality chain with a false link; our policy (issue 3: `\\boxed{4 = 3}` scores 0) needs every "
+    "side to equal the reference, Math-Verify reads only the last side"
+)
 _LIST_FOR_ONE = "several values boxed for a one-value reference: a hedge under our policy (Math-Verify test relies on first match)"
 _BROKEN = "the reference is a truncated or garbled fragment of a solution, not an answer"
 # (reference, end of the completion) -> why the label is disputed. Matched exactly.
@@ -43,16 +45,33 @@ DISPUTES: dict[tuple[str, str], str] = {
     ("-2", "$\\boxed{-2,1}$."): _LIST_FOR_ONE,
     ("13", "\\boxed{{2, 3, 5, 7, 13}}"): _LIST_FOR_ONE,
     ("4", "\\boxed{{35 cm,4}}"): _LIST_FOR_ONE,
-    ("1000.99", "\\boxed{1000,99}"): "decimal comma vs a list: `1000,99` is a two-element list unless a locale is assumed",
-    ("1,22", "\\boxed{1.22}"): "reference `1,22` reads as a list of 1 and 22 unless a decimal-comma locale is assumed",
-    ("10455", "he final answer is $10,455$. I hope it is correct."):
-        "two different boxed intermediate values (200, 255), final answer only in text: AMBIGUOUS under our box policy",
-    ("x \\in [-2,7]", "\\boxed{-2 \\\\le x \\\\le 7}"):
-        "a relation predicted for an interval reference: rejected by design (Math-Verify #10/#25 asymmetry)",
-    ("(\\begin{pmatrix}\\frac{1}{3}\\\\ \\frac{1}{5} \\end{pmatrix})", "\\boxed{\\begin{pmatrix}0.33\\\\0.2 \\end{pmatrix}}"):
-        "0.33 for 1/3: two decimals, outside the documented tolerance (relative 1e-3)",
+    (
+        "1000.99",
+        "\\boxed{1000,99}",
+    ): "decimal comma vs a list: `1000,99` is a two-element list unless a locale is assumed",
+    (
+        "1,22",
+        "\\boxed{1.22}",
+    ): "reference `1,22` reads as a list of 1 and 22 unless a decimal-comma locale is assumed",
+    (
+        "10455",
+        "he final answer is $10,455$. I hope it is correct.",
+    ): "two different boxed intermediate values (200, 255), final answer only in text: AMBIGUOUS under our box policy",
+    (
+        "x \\in [-2,7]",
+        "\\boxed{-2 \\\\le x \\\\le 7}",
+    ): "a relation predicted for an interval reference: rejected by design (Math-Verify #10/#25 asymmetry)",
+    (
+        "(\\begin{pmatrix}\\frac{1}{3}\\\\ \\frac{1}{5} \\end{pmatrix})",
+        "\\boxed{\\begin{pmatrix}0.33\\\\0.2 \\end{pmatrix}}",
+    ): "0.33 for 1/3: two decimals, outside the documented tolerance (relative 1e-3)",
 }
-_BROKEN_PREFIXES = ("Let's assume the stock", "12\\text{ and }13}$", "W(n) = 1 \\\\text{ and ", "\n\\begin{pmatrix} 0 & 3")
+_BROKEN_PREFIXES = (
+    "Let's assume the stock",
+    "12\\text{ and }13}$",
+    "W(n) = 1 \\\\text{ and ",
+    "\n\\begin{pmatrix} 0 & 3",
+)
 
 
 def dispute(answer: str, completion: str, label: int) -> str | None:
@@ -80,12 +99,23 @@ def classify(ref: str) -> str:
     """Answer class of a reference, from its shape only."""
     r = ref.replace(" ", "")
     checks = [
-        ("matrix", r"\\begin\{[pbv]?matrix"), ("interval", r"^[\[(].*,.*[\])]$.*(?<![^\]])|\\cup|\\infty"),
-        ("inequality", r"\\[lg]eq?|<|>"), ("equation", r"="), ("set", r"^\\\{"), ("percent", r"%"),
-        ("degrees", r"\\circ|°"), ("tuple", r"^\(.*,.*\)$"), ("list", r","), ("choice", r"^\(?[A-E]\)?$"),
-        ("text", r"\\text|^[A-Za-z]{2,}$"), ("complex", r"(?<![a-z\\])i(?![a-z])"),
-        ("integer", r"^-?\d+$"), ("decimal", r"^-?\d*\.\d+$"), ("fraction", r"^-?\\[dt]?frac\{-?\d+\}\{\d+\}$|^-?\d+/\d+$"),
-        ("constant", r"\\sqrt|\\pi|\be\b|\\log|\\ln|\\sin|\\cos|\\tan"), ("symbolic", r"[a-zA-Z]"),
+        ("matrix", r"\\begin\{[pbv]?matrix"),
+        ("interval", r"^[\[(].*,.*[\])]$.*(?<![^\]])|\\cup|\\infty"),
+        ("inequality", r"\\[lg]eq?|<|>"),
+        ("equation", r"="),
+        ("set", r"^\\\{"),
+        ("percent", r"%"),
+        ("degrees", r"\\circ|°"),
+        ("tuple", r"^\(.*,.*\)$"),
+        ("list", r","),
+        ("choice", r"^\(?[A-E]\)?$"),
+        ("text", r"\\text|^[A-Za-z]{2,}$"),
+        ("complex", r"(?<![a-z\\])i(?![a-z])"),
+        ("integer", r"^-?\d+$"),
+        ("decimal", r"^-?\d*\.\d+$"),
+        ("fraction", r"^-?\\[dt]?frac\{-?\d+\}\{\d+\}$|^-?\d+/\d+$"),
+        ("constant", r"\\sqrt|\\pi|\be\b|\\log|\\ln|\\sin|\\cos|\\tan"),
+        ("symbolic", r"[a-zA-Z]"),
     ]
     for name, pat in checks:
         if re.search(pat, r):
@@ -114,7 +144,11 @@ def triples(test_dir: Path):
     for path in sorted(test_dir.glob("test_*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "parametrize" and len(node.args) >= 2):
+            if not (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", "") == "parametrize"
+                and len(node.args) >= 2
+            ):
                 continue
             try:
                 names = ast.literal_eval(node.args[0])
@@ -126,7 +160,11 @@ def triples(test_dir: Path):
                 continue
             for row in rows:
                 gold, pred, expected = row[:3]
-                if isinstance(expected, (int, float, bool)) and isinstance(gold, str) and isinstance(pred, str):
+                if (
+                    isinstance(expected, (int, float, bool))
+                    and isinstance(gold, str)
+                    and isinstance(pred, str)
+                ):
                     yield path.name, gold, pred, int(bool(expected))
 
 
@@ -149,8 +187,15 @@ def main(argv: list[str]) -> int:
         ref = _strip_math(gold)
         if "\\boxed" in ref:
             ref = re.sub(r"^.*\\boxed\{(.*)\}.*$", r"\1", ref, flags=re.S)
-        kept.append({"cls": classify(ref), "completion": completion, "answer": ref, "label": label,
-                     "source": f"math-verify-0.9.0/tests/{fname}"})
+        kept.append(
+            {
+                "cls": classify(ref),
+                "completion": completion,
+                "answer": ref,
+                "label": label,
+                "source": f"math-verify-0.9.0/tests/{fname}",
+            }
+        )
     kept = annotate(kept)
     with OUT.open("w") as f:
         for row in kept:

@@ -8,8 +8,14 @@ accumulator. Why gradient-in-forward: a training step always runs both passes, a
 8·N·H·V for recompute, a 25% saving on the dominant term. Its costs are kept small deliberately:
 
 - the dW accumulator is read and written once per chunk, so chunks are as large as the memory budget allows
-  (`CHUNK_BUDGET_BYTES`, 448 MiB on CUDA: one chunk at V=32000 and N=8192, 1536 tokens at V=151936 in
-  bf16), leaving 64 MiB of the issue's "dX + dW + 512 MiB" peak-memory goal for cuBLAS workspaces and row stats;
+  (`CHUNK_BUDGET_BYTES`, 500 MiB on CUDA: N=8192 at V=32000 is one chunk, so dW comes out of a single GEMM
+  exactly as plain PyTorch computes it), leaving 12 MiB of the issue's "dX + dW + 512 MiB" goal for row stats;
+- `dw_accumulation="fp32"` (default) sums the chunks' dW in an fp32 accumulator: exact summation, 4·V·H extra
+  bytes. The first chunk writes it (beta=0: no zero-fill pass) and the backward casts it with the upstream scale
+  in one pass. Because that backward holds the accumulator and the cast dW together, chunk transients up to dW's
+  own size add nothing to the peak, so in this mode chunks grow to that size (fewer accumulator passes);
+- `dw_accumulation="weight"` accumulates in the weight's dtype through cuBLAS's beta=1 epilogue (fp32 arithmetic,
+  one rounding per chunk, as Liger does): peak memory at the floor dX + dW + one chunk, a little faster;
 - per-token upstream gradients (`reduction="none"`) cannot be folded in after the fact, so that one mode recomputes
   in the backward (the fix Liger needed in #1298), reusing this same loop with a per-row scale.
 
@@ -23,16 +29,20 @@ from collections.abc import Callable
 import torch
 
 # Bytes a chunk's transient buffers may take, per device type; the row ops declare their bytes per logit.
-CHUNK_BUDGET_BYTES: dict[str, int] = {"cuda": 448 << 20, "cpu": 64 << 20}
+CHUNK_BUDGET_BYTES: dict[str, int] = {"cuda": 500 << 20, "cpu": 64 << 20}
+DW_ACCUMULATIONS = ("fp32", "weight")
 MAX_CHUNK_ROWS = 8192
 _GEMM_ROW_MULTIPLE = 128
 
 RowFn = Callable[[int, int, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
-def pick_chunk_rows(n_rows: int, vocab: int, bytes_per_logit: int, device: torch.device) -> int:
-    """Rows per chunk so that `[rows, vocab]` transients fit the device's budget; a GEMM-friendly multiple."""
-    budget = CHUNK_BUDGET_BYTES.get(device.type, CHUNK_BUDGET_BYTES["cpu"])
+def pick_chunk_rows(
+    n_rows: int, vocab: int, bytes_per_logit: int, device: torch.device, budget: int | None = None
+) -> int:
+    """Rows per chunk so that `[rows, vocab]` transients fit the budget (default: the device's); a multiple of 128."""
+    if budget is None:
+        budget = CHUNK_BUDGET_BYTES.get(device.type, CHUNK_BUDGET_BYTES["cpu"])
     rows = min(max(n_rows, 1), MAX_CHUNK_ROWS, max(1, budget // max(1, vocab * bytes_per_logit)))
     if rows >= n_rows or rows < _GEMM_ROW_MULTIPLE:
         return rows
@@ -43,25 +53,43 @@ def pick_chunk_rows(n_rows: int, vocab: int, bytes_per_logit: int, device: torch
     return min(balanced, rows - rows % _GEMM_ROW_MULTIPLE) if balanced > rows else balanced
 
 
+def plan_chunk_rows(
+    n_rows: int, weight: torch.Tensor, bytes_per_logit: int, *, need_dw: bool, dw_accumulation: str
+) -> int:
+    """`pick_chunk_rows`, grown to dW's size when an fp32 accumulator will be held anyway (see the module doc)."""
+    vocab, device = weight.shape[0], weight.device
+    rows = pick_chunk_rows(n_rows, vocab, bytes_per_logit, device)
+    if rows < n_rows and need_dw and dw_accumulation == "fp32" and weight.element_size() < 4:
+        base = CHUNK_BUDGET_BYTES.get(device.type, CHUNK_BUDGET_BYTES["cpu"])
+        dw_bytes = weight.numel() * weight.element_size()
+        rows = pick_chunk_rows(n_rows, vocab, bytes_per_logit, device, budget=max(base, dw_bytes))
+    return rows
+
+
 _MM_OUT_DTYPE = {"ok": True}  # flipped off once if this torch/GPU lacks addmm(out_dtype=)
 
 
-def addmm_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
-    """`acc += a @ b` into an fp32 `acc` without rounding the product to bf16/fp16 first.
+def mm_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, accumulate: bool) -> None:
+    """`out = a @ b` (or `out += a @ b`), in `out`'s dtype, without rounding the product to a lower precision first.
 
-    On CUDA, cuBLAS reads half-precision operands and accumulates into fp32 in one call; elsewhere (or if that
-    overload is missing) the operands are upcast, which is exact but slower.
+    Same dtypes: one cuBLAS call (beta=1 when accumulating: fp32 arithmetic, one rounding into `out`). fp32 `out`
+    with half-precision operands: cuBLAS reads them and accumulates in fp32 (`out_dtype=`); elsewhere, or if this
+    torch lacks that overload, the operands are upcast, which is exact but slower.
     """
-    if acc.device.type == "cuda" and a.dtype in (torch.float16, torch.bfloat16) and _MM_OUT_DTYPE["ok"]:
+    if out.dtype == a.dtype:
+        out.addmm_(a, b) if accumulate else torch.mm(a, b, out=out)
+        return
+    if out.device.type == "cuda" and _MM_OUT_DTYPE["ok"]:
         try:
-            torch.addmm(acc, a, b, out_dtype=torch.float32, out=acc)
+            if accumulate:
+                torch.addmm(out, a, b, out_dtype=out.dtype, out=out)
+            else:
+                torch.mm(a, b, out_dtype=out.dtype, out=out)
             return
         except (RuntimeError, TypeError, NotImplementedError):
             _MM_OUT_DTYPE["ok"] = False
-    if a.dtype == acc.dtype:
-        acc.addmm_(a, b)
-    else:
-        acc.addmm_(a.to(acc.dtype), b.to(acc.dtype))
+    a, b = a.to(out.dtype), b.to(out.dtype)
+    out.addmm_(a, b) if accumulate else torch.mm(a, b, out=out)
 
 
 def run_chunks(
@@ -72,29 +100,45 @@ def run_chunks(
     chunk: int,
     need_dx: bool,
     need_dw: bool,
+    dw_accumulation: str = "fp32",
+    logits_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Per-row losses `[N]` fp32, and when asked `dX [N, H]` (hidden's dtype) and `dW [V, H]` (fp32 accumulator).
+    """Per-row losses `[N]` fp32, and when asked `dX [N, H]` (hidden's dtype) and `dW [V, H]`.
 
-    fp64 inputs keep fp64 losses and accumulator, so fp64 runs check the formulas to rounding error.
+    The logits are made in `logits_dtype` (default: hidden's); fp32 from half-precision operands is read straight
+    from the GEMM's fp32 accumulator, unrounded. The row op's gradient is cast to hidden's dtype for the two
+    gradient GEMMs (the Triton distillation rows already write it so).
+
+    dW is an fp32 accumulator when several chunks are summed with `dw_accumulation="fp32"`, else in the weight's
+    dtype (a single chunk's GEMM already accumulates in fp32). fp64 inputs keep fp64 losses and dW, so fp64 runs
+    check the formulas to rounding error.
     """
     n, v = hidden.shape[0], weight.shape[0]
     acc_dtype = torch.promote_types(hidden.dtype, torch.float32)
     losses = torch.empty(n, device=hidden.device, dtype=acc_dtype)  # [N]
     dx = torch.empty_like(hidden) if need_dx else None  # [N, H]
-    dw = torch.zeros(weight.shape, device=weight.device, dtype=acc_dtype) if need_dw else None  # [V, H]
-    buf = torch.empty((min(chunk, n), v), device=hidden.device, dtype=hidden.dtype)  # [c, V], reused
+    dw = None
+    if need_dw:
+        summed_in_fp32 = chunk < n and dw_accumulation == "fp32"
+        dw = torch.empty(
+            weight.shape, device=weight.device, dtype=acc_dtype if summed_in_fp32 else weight.dtype
+        )
+        if n == 0:
+            dw.zero_()  # [V, H]
+    buf = torch.empty((min(chunk, n), v), device=hidden.device, dtype=logits_dtype or hidden.dtype)  # [c, V]
     for start in range(0, n, chunk):
         end = min(start + chunk, n)
         x = hidden[start:end]  # [c, H]
-        logits = torch.mm(x, weight.t(), out=buf[: end - start])  # [c, V]
+        logits = buf[: end - start]  # [c, V]
+        mm_into(logits, x, weight.t(), accumulate=False)
         losses[start:end], grad = row_fn(start, end, logits)
         if grad is None:
             continue
-        grad = grad.to(hidden.dtype)  # [c, V]; a no-op for the in-place Triton path
+        grad = grad.to(hidden.dtype)  # [c, V]; a no-op for the Triton paths
         if dx is not None:
             torch.mm(grad, weight, out=dx[start:end])
         if dw is not None:
-            addmm_fp32(dw, grad.t(), x)
+            mm_into(dw, grad.t(), x, accumulate=start > 0)
     return losses, dx, dw
 
 
@@ -123,5 +167,6 @@ def release_grads(ctx, scale: torch.Tensor):
     scale = scale.to(norm.dtype) * norm  # [] fp32 (fp64 for fp64 inputs)
     dx = None if dx is None else dx.mul_(scale)
     if dw is not None:
-        dw = dw.mul_(scale) if dw.dtype == ctx.weight_dtype else scaled_cast(dw, scale, ctx.weight_dtype)
+        cast = getattr(ctx.impl.module, "scaled_cast", scaled_cast)
+        dw = dw.mul_(scale) if dw.dtype == ctx.weight_dtype else cast(dw, scale, ctx.weight_dtype)
     return dx, dw

@@ -63,6 +63,7 @@ def distill_rows(
     hard_weight: float,
     ignore_index: int,
     want_grad: bool,
+    grad_out: torch.Tensor | None = None,  # unused here: the chunk loop casts the fp32 gradient itself
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-row (1 - hw) * divergence at T + hw * CE at T=1 `[c]` (0 on ignored rows) and its student gradient."""
     ls = torch.log_softmax(_stats(s_logits) * inv_t, -1)  # [c, V]

@@ -3,7 +3,8 @@
 One program per token row streams the row's logits in `BLOCK_V` tiles: pass 1 keeps an online max / sum-exp in fp32
 registers (for the student at T, at T=1 when a hard loss is mixed in, and for the teacher), pass 2 (divergences
 whose gradient needs the row's divergence) reduces it, and the last pass writes the logits gradient over the logits
-in the inputs' dtype. Nothing of size `[c, V]` is allocated: the chunk's only transient is the logits buffer itself.
+in the inputs' dtype (over the logits, or for distillation's fp32 logits into a separate half-precision buffer).
+Nothing of size `[c, V]` is allocated here: the chunk's transients are the chunk loop's buffers.
 The GEMMs around these kernels stay in cuBLAS (`_chunking.py`), which reaches the matmul roofline that a hand-written
 `tl.dot` kernel would have to match; these kernels are memory-bound and read each row two or three times.
 
@@ -92,13 +93,14 @@ def _divergence_terms(ls, lt, beta, log_beta, log_1m_beta, DIV: tl.constexpr):
 
 @triton.jit
 def _distill_rows_kernel(
-    s_ptr, s_stride, t_ptr, t_stride, labels_ptr, loss_ptr, V, ignore_index, inv_t,
+    s_ptr, s_stride, t_ptr, t_stride, g_ptr, g_stride, labels_ptr, loss_ptr, V, ignore_index, inv_t,
     beta, log_beta, log_1m_beta, hard_weight,
     DIV: tl.constexpr, HAS_HARD: tl.constexpr, WANT_GRAD: tl.constexpr, BLOCK_V: tl.constexpr,
 ):  # fmt: skip
     row = tl.program_id(0).to(tl.int64)
     s_base = s_ptr + row * s_stride
     t_base = t_ptr + row * t_stride
+    g_base = g_ptr + row * g_stride
     label = tl.load(labels_ptr + row)
     valid = label != ignore_index
     safe = tl.where(valid, label, 0)
@@ -158,7 +160,7 @@ def _distill_rows_kernel(
             grad = grad * soft_scale
             if HAS_HARD:
                 grad += (tl.exp(zs - lse_1) - tl.where(cols == safe, 1.0, 0.0)) * hard_scale
-            tl.store(s_base + cols, grad.to(s_ptr.dtype.element_ty), mask=mask)
+            tl.store(g_base + cols, grad.to(g_ptr.dtype.element_ty), mask=mask)
 
 
 # Whether the kernels were decorated under TRITON_INTERPRET=1 (read by triton at decoration, i.e. at import here).
@@ -179,18 +181,46 @@ def ce_rows(logits, labels, *, ignore_index, inv_t, grad_scale, want_grad):
 
 
 def distill_rows(
-    s_logits, t_logits, labels, *, divergence: Divergence, beta, inv_t, hard_weight, ignore_index, want_grad
-):
-    """See `_torch_rows.distill_rows`; writes the student gradient over `s_logits` and returns it."""
+    s_logits, t_logits, labels, *, divergence: Divergence, beta, inv_t, hard_weight, ignore_index, want_grad,
+    grad_out=None,
+):  # fmt: skip
+    """See `_torch_rows.distill_rows`; writes the student gradient into `grad_out` `[c, V]` (a separate buffer,
+    e.g. bf16 for fp32 logits; default: over `s_logits`, in place) and returns it."""
+    grad_out = s_logits if grad_out is None else grad_out
     n, vocab = s_logits.shape
     loss = torch.empty(n, device=s_logits.device, dtype=torch.float32)
     if n:
         log_beta = math.log(beta) if beta > 0 else -float("inf")
         log_1m_beta = math.log1p(-beta) if beta < 1 else -float("inf")
         _distill_rows_kernel[(n,)](
-            s_logits, s_logits.stride(0), t_logits, t_logits.stride(0), labels, loss, vocab, ignore_index, inv_t,
+            s_logits, s_logits.stride(0), t_logits, t_logits.stride(0), grad_out, grad_out.stride(0), labels, loss,
+            vocab, ignore_index, inv_t,
             beta, log_beta, log_1m_beta, hard_weight,
             DIV=divergence.triton_id, HAS_HARD=hard_weight != 0.0, WANT_GRAD=want_grad,
             **_launch_config(vocab, s_logits.device),
         )  # fmt: skip
-    return loss, (s_logits if want_grad else None)
+    return loss, (grad_out if want_grad else None)
+
+
+@triton.jit
+def _scaled_cast_kernel(src_ptr, dst_ptr, scale_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(src_ptr + offs, mask=mask) * tl.load(scale_ptr)
+    tl.store(dst_ptr + offs, x.to(dst_ptr.dtype.element_ty), mask=mask)
+
+
+def scaled_cast(acc: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`(acc * scale).to(dtype)` in one pass (fp32 read, half write): the fp32 dW accumulator into the weight's
+    dtype. torch's mixed-dtype multiply runs a generic, unvectorised kernel at about half the bandwidth."""
+    if acc.device.type != "cuda" or not acc.is_contiguous():
+        from ._chunking import scaled_cast as torch_scaled_cast
+
+        return torch_scaled_cast(acc, scale, dtype)
+    out = torch.empty(acc.shape, device=acc.device, dtype=dtype)
+    n = acc.numel()
+    block = 4096
+    _scaled_cast_kernel[(triton.cdiv(n, block),)](
+        acc, out, scale.to(acc.dtype).reshape(1), n, BLOCK=block, num_warps=8
+    )
+    return out

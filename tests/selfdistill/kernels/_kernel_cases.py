@@ -23,7 +23,10 @@ import pytest  # noqa: E402
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 # Without triton the Triton cases are skipped with the reason, never silently dropped (the test extra installs it).
-IMPLS = ("torch", pytest.param("triton", marks=pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")))
+IMPLS = (
+    "torch",
+    pytest.param("triton", marks=pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")),
+)
 RTOL = 1e-5  # fp32 against the fp64 reference, relative (norm-wise for tensors)
 
 

@@ -45,7 +45,9 @@ def _check(impl, case, **kw):
 @pytest.mark.parametrize("beta", [0.0, 0.5, 1.0])
 def test_every_divergence_and_beta(impl, divergence, beta, small_chunks):
     if impl == "triton" and divergence != "jsd" and beta != 0.5:
-        pytest.skip("beta only matters to jsd: the same kernel branch as beta=0.5 (keeps the interpreter time down)")
+        pytest.skip(
+            "beta only matters to jsd: the same kernel branch as beta=0.5 (keeps the interpreter time down)"
+        )
     _check(impl, _case(37, 16, 24, 53), divergence=divergence, beta=beta, temperature=2.0)
 
 
