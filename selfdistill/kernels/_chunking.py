@@ -142,9 +142,18 @@ def run_chunks(
     return losses, dx, dw
 
 
-def scaled_cast(acc: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype, rows: int = 4096) -> torch.Tensor:
-    """`(acc * scale).to(dtype)` block by block: no full-size fp32 temporary, and `acc` is left intact."""
-    out = torch.empty(acc.shape, device=acc.device, dtype=dtype)
+def scaled_cast(
+    acc: torch.Tensor,
+    scale: torch.Tensor,
+    dtype: torch.dtype,
+    out: torch.Tensor | None = None,
+    rows: int = 4096,
+) -> torch.Tensor:
+    """`(acc * scale).to(dtype)` block by block (no full-size fp32 temporary; `acc` intact), or into `out`,
+    which may be `acc` itself when the dtypes match (then in place)."""
+    if out is acc:
+        return acc.mul_(scale)
+    out = torch.empty(acc.shape, device=acc.device, dtype=dtype) if out is None else out
     for start in range(0, acc.shape[0], rows):
         torch.mul(acc[start : start + rows], scale, out=out[start : start + rows])
     return out
@@ -165,8 +174,9 @@ def release_grads(ctx, scale: torch.Tensor):
     ctx.grads_released = True
     dx, dw, norm = ctx.saved_tensors
     scale = scale.to(norm.dtype) * norm  # [] fp32 (fp64 for fp64 inputs)
-    dx = None if dx is None else dx.mul_(scale)
+    # the impl's own one-pass kernel where it has one: torch's bf16 * fp32-scalar-tensor is a slow generic kernel
+    cast = getattr(ctx.impl.module, "scaled_cast", scaled_cast)
+    dx = None if dx is None else cast(dx, scale, dx.dtype, out=dx)
     if dw is not None:
-        cast = getattr(ctx.impl.module, "scaled_cast", scaled_cast)
-        dw = dw.mul_(scale) if dw.dtype == ctx.weight_dtype else cast(dw, scale, ctx.weight_dtype)
+        dw = cast(dw, scale, ctx.weight_dtype, out=dw if dw.dtype == ctx.weight_dtype else None)
     return dx, dw

@@ -206,21 +206,29 @@ def distill_rows(
 def _scaled_cast_kernel(src_ptr, dst_ptr, scale_ptr, n, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
-    x = tl.load(src_ptr + offs, mask=mask) * tl.load(scale_ptr)
+    x = tl.load(src_ptr + offs, mask=mask).to(tl.float32) * tl.load(scale_ptr)
     tl.store(dst_ptr + offs, x.to(dst_ptr.dtype.element_ty), mask=mask)
 
 
-def scaled_cast(acc: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """`(acc * scale).to(dtype)` in one pass (fp32 read, half write): the fp32 dW accumulator into the weight's
-    dtype. torch's mixed-dtype multiply runs a generic, unvectorised kernel at about half the bandwidth."""
-    if acc.device.type != "cuda" or not acc.is_contiguous():
+def scaled_cast(
+    acc: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`(acc * scale).to(dtype)` in one pass, fp32 arithmetic (e.g. the fp32 dW accumulator into the weight's
+    dtype), into `out` if given (`acc` itself for in place: each element is read and written by one thread).
+    torch's half * fp32-scalar-tensor runs a generic, unvectorised kernel at about half the bandwidth."""
+    if (
+        acc.device.type != "cuda"
+        or acc.dtype == torch.float64  # fp64 runs check formulas: keep the scale in fp64 (torch path)
+        or not acc.is_contiguous()
+        or (out is not None and not out.is_contiguous())
+    ):
         from ._chunking import scaled_cast as torch_scaled_cast
 
-        return torch_scaled_cast(acc, scale, dtype)
-    out = torch.empty(acc.shape, device=acc.device, dtype=dtype)
+        return torch_scaled_cast(acc, scale, dtype, out=out)
+    out = torch.empty(acc.shape, device=acc.device, dtype=dtype) if out is None else out
     n = acc.numel()
     block = 4096
     _scaled_cast_kernel[(triton.cdiv(n, block),)](
-        acc, out, scale.to(acc.dtype).reshape(1), n, BLOCK=block, num_warps=8
+        acc, out, scale.float().reshape(1), n, BLOCK=block, num_warps=8
     )
     return out
