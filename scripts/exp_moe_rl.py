@@ -62,14 +62,18 @@ def run_one(base: str, cfg, split, variant: str, seed: int, steps: int) -> dict:
     ev = evaluate_model(
         model, tok, split.eval, ecfg=c.eval, rcfg=c.rewards, seed=5, prompt_format="plain", name=variant
     )
-    change = [h["moe/routing_change_rate"] for h in hist if "moe/routing_change_rate" in h]
+    key = "moe/routing_change_rate"
+    # A generation's first step trains the weights that sampled it (rate 0 by construction, and it is the step
+    # that logs rewards); the second trains on data the previous weights sampled: that step's rate is the drift.
+    change = [h[key] for h in hist if key in h and "reward" not in h]
     return {
         "variant": variant,
         "seed": seed,
         "accuracy": ev["accuracy"],
         "accuracy_math": ev["accuracy_math"],
         "accuracy_code": ev["accuracy_code"],
-        "rewards": [h["reward"] for h in hist],
+        "rewards": [h["reward"] for h in hist if "reward" in h],
+        "routing_change_all_steps": [h[key] for h in hist if key in h],
         "routing_change_rate": statistics.mean(change) if change else None,
     }
 

@@ -119,8 +119,9 @@ def plot_rl(report: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     offset = 0
     for rl in report["rl"]:
-        steps = [offset + h["step"] for h in rl["history"] if "step" in h]
-        rewards = [h["reward"] for h in rl["history"] if "step" in h]
+        logged = [h for h in rl["history"] if "step" in h and "reward" in h]
+        steps = [offset + h["step"] for h in logged]
+        rewards = [h["reward"] for h in logged]
         ax.plot(steps, rewards, marker=".", label=f"round {rl['round']}")
         offset = steps[-1] if steps else offset
     ax.set_xlabel("RL step (cumulative)")

@@ -103,7 +103,10 @@ def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Pa
         processing_class=tokenizer,
     )
     train_resumable(trainer)  # from the latest complete checkpoint in out_dir, if any
-    history = [h for h in trainer.state.log_history if "reward" in h]
+    # every per-step training log, not only those carrying rewards: with steps_per_generation > 1 only a batch's
+    # first step logs rewards, and the later steps (trained on data the previous weights sampled) carry the
+    # routing-change rate that matters
+    history = [h for h in trainer.state.log_history if "step" in h and "train_runtime" not in h]
     return {
         "steps": trainer.state.global_step,
         "history": [{k: v for k, v in h.items() if isinstance(v, int | float)} for h in history],
