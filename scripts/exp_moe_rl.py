@@ -5,7 +5,8 @@ Starts every (variant, seed) from the same pre-trained base of a finished demo r
 logs the reward curve and the routing change rate (fraction of top-k expert choices that differ between the
 sampling pass and the training pass), and evaluates held-out pass@1. Writes docs/moe_rl_exp.{md,json,png}.
 
-    python scripts/exp_moe_rl.py --run-dir runs/demo --seeds 0 1 --steps 40
+    python scripts/exp_moe_rl.py --run-dir runs/demo --seeds 0 1 2 --steps 40
+    python scripts/exp_moe_rl.py --run-dir runs/demo --seeds 0 1 2 --steps 40 --lr 1e-3 --tag _lr1e-3   # stress
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 VARIANTS = {"grpo": ("grpo", "measure"), "gspo": ("gspo", "measure"), "grpo+replay": ("grpo", "replay")}
 
 
-def run_one(base: str, cfg, split, variant: str, seed: int, steps: int) -> dict:
+def run_one(base: str, cfg, split, variant: str, seed: int, steps: int, lr: float | None = None) -> dict:
     from selfdistill.config import Config
     from selfdistill.configio import apply_override, from_dict, to_dict
     from selfdistill.models.loading import load_model
@@ -38,6 +39,7 @@ def run_one(base: str, cfg, split, variant: str, seed: int, steps: int) -> dict:
         f"rl.algorithm={algorithm}",
         f"rl.routing={routing}",
         f"rl.max_steps={steps}",
+        *([f"rl.learning_rate={lr}"] if lr is not None else []),
         "rl.steps_per_generation=2",
         "rl.logging_steps=1",
     ):
@@ -85,6 +87,9 @@ def main() -> None:
     ap.add_argument("--run-dir", type=Path, required=True)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--lr", type=float, default=None, help="RL learning rate (default: the run's rl.learning_rate)")
+    ap.add_argument("--tag", default="", help="suffix of the output files, e.g. _lr1e-3")
+    ap.add_argument("--from-json", type=Path, default=None, help="re-render the outputs of this results file")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -97,13 +102,20 @@ def main() -> None:
     base = json.loads((args.run_dir / "state" / "base.json").read_text())["model_path"]
     if not Path(base).is_absolute():
         base = str(args.run_dir.parent.parent / base) if not Path(base).exists() else base
-    results = [run_one(base, cfg, split, v, s, args.steps) for v in VARIANTS for s in args.seeds]
-    (args.out / "moe_rl_exp.json").write_text(json.dumps(results, indent=2))
+    if args.from_json:  # re-render the table and plot of an earlier run
+        results = json.loads(args.from_json.read_text())
+    else:
+        results = [run_one(base, cfg, split, v, s, args.steps, args.lr) for v in VARIANTS for s in args.seeds]
+        (args.out / f"moe_rl_exp{args.tag}.json").write_text(json.dumps(results, indent=2))
+    write_outputs(results, args, cfg)
+
+
+def write_outputs(results: list[dict], args, cfg) -> None:
     lines = [
         f"# Token-level GRPO vs GSPO vs GRPO + routing replay ({args.steps} RL steps, steps_per_generation=2, "
-        f"seeds {args.seeds}, from the demo's base)",
+        f"lr {args.lr or cfg.rl.learning_rate}, seeds {args.seeds}, from the demo's base)",
         "",
-        "| variant | held-out pass@1 (mean ± sd) | math | code | routing change rate |",
+        "| variant | held-out pass@1 (mean ± sd) | math | code | routing change rate, off-policy steps (mean / max) |",
         "|---|---|---|---|---|",
     ]
     for v in VARIANTS:
@@ -111,15 +123,14 @@ def main() -> None:
         acc = [r["accuracy"] for r in rs]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
         rate = [r["routing_change_rate"] for r in rs if r["routing_change_rate"] is not None]
+        peak = max((x for r in rs for x in r["routing_change_all_steps"]), default=None)
+        rate_txt = f"{statistics.mean(rate):.4f} / {peak:.4f}" if rate else "–"
         lines.append(
             f"| {v} | {100 * statistics.mean(acc):.1f} ± {100 * sd:.1f} | "
             f"{100 * statistics.mean(r['accuracy_math'] for r in rs):.1f} | "
-            f"{100 * statistics.mean(r['accuracy_code'] for r in rs):.1f} | "
-            f"{statistics.mean(rate):.4f} |"
-            if rate
-            else "| – |"
+            f"{100 * statistics.mean(r['accuracy_code'] for r in rs):.1f} | {rate_txt} |"
         )
-    (args.out / "moe_rl_exp.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"moe_rl_exp{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     import matplotlib
 
@@ -131,11 +142,11 @@ def main() -> None:
         curves = [r["rewards"] for r in results if r["variant"] == v]
         n = min(len(c) for c in curves)
         ax.plot(range(1, n + 1), [statistics.mean(c[i] for c in curves) for i in range(n)], label=v)
-    ax.set_xlabel("RL step")
+    ax.set_xlabel("generation (one per 2 RL steps)")
     ax.set_ylabel("mean reward (seed average)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(args.out / "moe_rl_exp.png", dpi=110)
+    fig.savefig(args.out / f"moe_rl_exp{args.tag}.png", dpi=110)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,17 @@ def test_collect_resumes_to_identical_traces(tiny_moe, tokenizer, tmp_path):
 def test_degenerate_filter():
     assert is_degenerate("") and is_degenerate("1111111111111111111111111")
     assert not is_degenerate("<think>1+1=2</think>\\boxed{2}")
+
+
+def test_rl_history_keeps_the_off_policy_steps_and_their_routing_drift(tiny_moe, tokenizer, tmp_path):
+    """With steps_per_generation=2 only a batch's first step logs rewards; the second step (trained on what the
+    previous weights sampled) must still reach the history, with its routing-change rate (issue 6's metric)."""
+    rows = [t.to_row() for t in math_tasks()]
+    rl = RLConfig(max_steps=2, num_generations=4, prompts_per_step=2, max_completion_length=8, learning_rate=5e-2,
+                  logging_steps=1, algorithm="grpo", steps_per_generation=2, routing="measure")
+    out = train_rl(tiny_moe, tokenizer, rows, rl, RewardConfig(weights={"digit_share": 1.0}), tmp_path,
+                   seed=0, stage=NullStage(), device="cpu", run_name="t")
+    first, second = out["history"]
+    assert "reward" in first and "reward" not in second
+    assert first["moe/routing_change_rate"] == 0.0  # the weights that sampled are the weights trained
+    assert second["moe/routing_change_rate"] > 0.0  # lr 5e-2 moved the router between sampling and training
