@@ -13,6 +13,7 @@ from .divergences import Divergence
 
 CE_BYTES_PER_LOGIT = 4 * 3
 DISTILL_BYTES_PER_LOGIT = 4 * 8
+WRITES_GRAD_OUT = False  # returns a fresh fp32 gradient; the chunk loop casts it
 
 
 def _stats(x: torch.Tensor) -> torch.Tensor:

@@ -21,10 +21,12 @@ import torch
 import triton
 import triton.language as tl
 
+from ._chunking import scaled_cast as _torch_scaled_cast
 from .divergences import Divergence
 
 CE_BYTES_PER_LOGIT = 0  # in place: nothing beyond the logits buffer
 DISTILL_BYTES_PER_LOGIT = 0
+WRITES_GRAD_OUT = True  # distill_rows writes the gradient into a caller's buffer (`grad_out`)
 
 
 def _launch_config(vocab: int, device: torch.device) -> dict:
@@ -222,9 +224,7 @@ def scaled_cast(
         or not acc.is_contiguous()
         or (out is not None and not out.is_contiguous())
     ):
-        from ._chunking import scaled_cast as torch_scaled_cast
-
-        return torch_scaled_cast(acc, scale, dtype, out=out)
+        return _torch_scaled_cast(acc, scale, dtype, out=out)
     out = torch.empty(acc.shape, device=acc.device, dtype=dtype) if out is None else out
     n = acc.numel()
     block = 4096

@@ -28,9 +28,9 @@ class _FusedLinearDistillation(torch.autograd.Function):
         want_grad = need_dx or need_dw
         half = s_hidden.dtype in (torch.float16, torch.bfloat16)
         logits_dtype = torch.float32 if fp32_logits and half else s_hidden.dtype
-        # a separate half-precision gradient buffer when the logits are fp32 (the Triton rows write into it)
-        separate_grad = want_grad and logits_dtype != s_hidden.dtype
-        logit_bytes = torch.empty((), dtype=logits_dtype).element_size()
+        # a separate half-precision gradient buffer when the logits are fp32, for row ops that write into one
+        separate_grad = want_grad and logits_dtype != s_hidden.dtype and impl.module.WRITES_GRAD_OUT
+        logit_bytes = torch.finfo(logits_dtype).bits // 8
         bytes_per_logit = (
             2 * logit_bytes
             + (s_hidden.element_size() if separate_grad else 0)
