@@ -9,6 +9,10 @@ cannot stall the benchmark; its own 5 s ``signal.alarm`` timeouts stay on.
 Run (needs ``pip install math-verify``; the dev set is ``scripts/data/math_dev.jsonl``)::
 
     python scripts/bench_math.py --workers 2 --gen-refs 600 --mv-adversarial 24
+
+Held-out set (real model outputs, ``scripts/data/build_math_heldout.py``), alone or with the rest::
+
+    python scripts/bench_math.py --workers 1 --sets heldout --heldout scripts/data/math_heldout.jsonl
 """
 
 from __future__ import annotations
@@ -66,6 +70,12 @@ def load_dev() -> list[Case]:
         Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], r.get("dispute", ""))
         for r in rows
     ]
+
+
+def load_heldout(path: str) -> list[Case]:
+    """Held-out rows (``scripts/data/build_math_heldout.py``): class = shape of the reference, source = model."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"]) for r in rows]
 
 
 def run_ours(cases: list[Case], pool: DeadlinePool) -> tuple[list[float], list[float]]:
@@ -144,7 +154,30 @@ def main(argv: list[str] | None = None) -> int:
         help="adversarial cases given to Math-Verify (each can burn 5-10 s)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--heldout", default=None, help="held-out JSONL (scripts/data/math_heldout.jsonl): adds that set"
+    )
+    ap.add_argument(
+        "--sets",
+        default="all",
+        help="comma-separated subset of dev,note,generated,adversarial,throughput,heldout (default: all)",
+    )
+    ap.add_argument(
+        "--text-fallback",
+        choices=("off", "on", "both"),
+        default="off",
+        help="ours on the held-out set: boxed answers only (off, the default setting), 'answer is' fallback (on), or both",
+    )
     args = ap.parse_args(argv)
+    want = (
+        {"dev", "note", "generated", "adversarial", "throughput"}
+        if args.sets == "all"
+        else set(args.sets.split(","))
+    )
+    if args.heldout and args.sets == "all":
+        want.add("heldout")
+    if "heldout" in want and not args.heldout:
+        ap.error("--sets heldout needs --heldout PATH")
     import bench_math  # this file as an importable module, so its mv_task pickles by name
 
     ours_pool = DeadlinePool(
@@ -153,8 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     mv_pool = DeadlinePool(args.workers, 10.0, initializer="bench_math:mv_warm", spares=0)
     wait_ready(ours_pool, mv_pool)  # every worker started and warm before any timing
     print(f"# load average at start: {os.getloadavg()}; workers: {args.workers}")
-    sets = {"dev": load_dev(), "note": note_cases(), "generated": generated_cases(args.gen_refs, args.seed)}
+    sets = {}
+    if "dev" in want:
+        sets["dev"] = load_dev()
+    if "note" in want:
+        sets["note"] = note_cases()
+    if "generated" in want or "throughput" in want:
+        sets["generated"] = generated_cases(args.gen_refs, args.seed)
     for name, cases in sets.items():
+        if name == "generated" and "generated" not in want:
+            continue
         res = {"ours": run_ours(cases, ours_pool), "MV": run_mv(cases, mv_pool, bench_math.mv_task)}
         print(f"\n### {name} ({len(cases)} cases)\n")
         print(table(name, cases, res))
@@ -165,6 +206,40 @@ def main(argv: list[str] | None = None) -> int:
             sub = {v: ([r[0][i] for i in keep], [r[1][i] for i in keep]) for v, r in res.items()}
             print(f"\n### {name}, undisputed labels only ({len(keep)} cases)\n")
             print(table(f"{name}-undisputed", [cases[i] for i in keep], sub))
+    if "heldout" in want:
+        run_heldout(args, ours_pool, mv_pool, bench_math.mv_task)
+    if "adversarial" in want:
+        run_adversarial(args, ours_pool, mv_pool, bench_math.mv_task)
+    if "throughput" in want:
+        run_throughput(args, sets["generated"], ours_pool, mv_pool, bench_math.mv_task)
+    print(f"# load average at end: {os.getloadavg()}")
+    ours_pool.close()
+    mv_pool.close()
+    return 0
+
+
+def run_heldout(args: argparse.Namespace, ours_pool: DeadlinePool, mv_pool: DeadlinePool, mv_task_fn) -> None:
+    """The held-out set, per reference class and per model, ours (text fallback as asked) next to Math-Verify."""
+    from rewards.math import configure
+
+    cases = load_heldout(args.heldout)
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.text_fallback]
+    res = {}
+    for fb in modes:
+        configure(text_fallback=fb)  # extraction runs in this process, so no pool restart is needed
+        res[f"ours{'+fb' if fb else ''}"] = run_ours(cases, ours_pool)
+    configure(text_fallback=False)
+    res["MV"] = run_mv(cases, mv_pool, mv_task_fn)
+    print(f"\n### heldout ({len(cases)} cases, CHAMP model outputs; '+fb' = text_fallback=True)\n")
+    print(table("heldout", cases, res))
+    by_model = [Case(c.source, c.completion, c.answer, c.label, c.source) for c in cases]
+    print(f"\n### heldout by model ({len(cases)} cases)\n")
+    print(table("heldout-model", by_model, res))
+
+
+def run_adversarial(
+    args: argparse.Namespace, ours_pool: DeadlinePool, mv_pool: DeadlinePool, mv_task_fn
+) -> None:
     adv = adversarial_cases()
     step = max(1, len(adv) // max(1, args.mv_adversarial))
     res = {"ours": run_ours(adv, ours_pool)}
@@ -174,26 +249,26 @@ def main(argv: list[str] | None = None) -> int:
         f"max single call (ours): {max(res['ours'][1]):.3f} s; rewarded: {sum(r > 0 for r in res['ours'][0])}"
     )
     sub = adv[::step][: args.mv_adversarial]
-    both = {"ours": run_ours(sub, ours_pool), "MV": run_mv(sub, mv_pool, bench_math.mv_task)}
+    both = {"ours": run_ours(sub, ours_pool), "MV": run_mv(sub, mv_pool, mv_task_fn)}
     print(f"\n### adversarial subset ({len(sub)} cases, both)\n")
     print(table("adv-subset", sub, both))
-    gen = sets["generated"]
+
+
+def run_throughput(
+    args: argparse.Namespace, gen: list[Case], ours_pool: DeadlinePool, mv_pool: DeadlinePool, mv_task_fn
+) -> None:
     wait_ready(ours_pool, mv_pool)  # Math-Verify workers killed on the adversarial subset are back
     t = time.perf_counter()
     judge_batch([c.completion for c in gen], [c.answer for c in gen], pool=ours_pool)
     ours_s = time.perf_counter() - t
     t = time.perf_counter()
-    run_mv(gen, mv_pool, bench_math.mv_task)
+    run_mv(gen, mv_pool, mv_task_fn)
     mv_s = time.perf_counter() - t
     print(f"\n### throughput on the generated set ({len(gen)} cases, {args.workers} workers each)\n")
     print(
         f"ours: {len(gen) / ours_s:.0f} cases/s ({ours_s:.2f} s); Math-Verify: {len(gen) / mv_s:.0f} cases/s ({mv_s:.2f} s); "
         f"ratio {mv_s / ours_s:.1f}x"
     )
-    print(f"# load average at end: {os.getloadavg()}")
-    ours_pool.close()
-    mv_pool.close()
-    return 0
 
 
 if __name__ == "__main__":
