@@ -59,6 +59,8 @@ _SUBSCRIPT = re.compile(r"_(?:\{[^{}]*\}|\w)")
 _NOT_A_NAME = re.compile(r"[-+^0-9]|\\cdot|\\times")
 _REL_RE = re.compile(r"\\leq|\\geq|\\neq|<|>|\\lt|\\gt")
 _WORD_RE = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
+_MEMBER_RE = re.compile(r"^[A-Za-z]\w*\s*\\in\s*")  # "x \in " before a set
+_BASE_RE = re.compile(r"^([0-9A-Za-z]+)_\{?(\d{1,2})\}?$")  # 1112_3, 1A_{16}
 
 
 def _num_match(p: Number, r: Number) -> bool:
@@ -366,11 +368,16 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
         interval = _chain_as_interval(rt)
         if interval is not None and brackets(pt) is not None and not _REL_RE.search(pt):
             return _structural(pt, interval, symbolic)  # 0<f(x)<1 ~ (0,1): ends and openness only
+        if not _REL_RE.search(rt) and _set_like(rt):
+            return False  # a relation predicted for an interval/set reference: rejected (symbolic.py), no sympy
         if not symbolic:
             return None
         from rewards.math.symbolic import relations_equivalent
 
         return relations_equivalent(pt, rt)
+    pb, rb = _base_number(pt), _base_number(rt)
+    if pb is not None and rb is not None and pb[1] == rb[1]:  # 1112122_3 vs 1112112_3, in one base
+        return pb == rb
     if "=" in rt and "," in rt:
         eqs = _compare_equation_list(pt, rt, symbolic)
         if eqs != "skip":
@@ -397,6 +404,26 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
     from rewards.math.symbolic import expressions_equivalent
 
     return expressions_equivalent(pt, rt, decimal_places=_places(pt), ref_places=_places(rt))
+
+
+def _set_like(s: str) -> bool:
+    """An interval, a union or a set literal, optionally after ``x \\in``."""
+    s = _MEMBER_RE.sub("", s)
+    return brackets(s) is not None or "\\cup" in s or s.startswith("\\{")
+
+
+def _base_number(s: str) -> tuple[int, int] | None:
+    """(value, base) of ``digits_base`` (bases 2-36), or None if ``s`` is not one or a digit is out of range.
+
+    Only compared within one base: "3_{10}" for "11_2" may ignore the base the question asked for.
+    """
+    m = _BASE_RE.match(s)
+    if not m or not 2 <= int(m.group(2)) <= 36:
+        return None
+    try:
+        return int(m.group(1), int(m.group(2))), int(m.group(2))
+    except ValueError:
+        return None
 
 
 def _numeric(pt: str, rt: str, pn: Number | None, rn: Number | None) -> bool | None:
