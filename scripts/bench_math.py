@@ -6,7 +6,8 @@ Prints one table per set: per answer class, accuracy, false-positive rate (label
 worker processes. Math-Verify runs inside our DeadlinePool too (10 s kill) so that its hangs
 cannot stall the benchmark; its own 5 s ``signal.alarm`` timeouts stay on.
 
-Run (needs ``pip install math-verify``; the dev set is ``scripts/data/math_dev.jsonl``)::
+Run (needs ``pip install math-verify``; the dev sets are ``scripts/data/math_dev.jsonl`` (boxed) and
+``math_dev_prose.jsonl`` (free text, ours with ``text_fallback=True``))::
 
     python scripts/bench_math.py --workers 2 --gen-refs 600 --mv-adversarial 24
 
@@ -24,11 +25,12 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rewards.math import judge_batch  # noqa: E402
+from rewards.math import configure, judge_batch  # noqa: E402
 from rewards.math.cases import Case, adversarial_cases, generated_cases, note_cases  # noqa: E402
 from rewards.pool import DeadlinePool  # noqa: E402
 
@@ -63,11 +65,12 @@ def wait_ready(*pools: DeadlinePool) -> None:
             time.sleep(0.05)
 
 
-def load_dev() -> list[Case]:
-    path = Path(__file__).with_name("data") / "math_dev.jsonl"
+def load_dev(name: str = "math_dev.jsonl") -> list[Case]:
+    """A dev set built by ``scripts/data/build_math_dev.py`` (``math_dev.jsonl`` or ``math_dev_prose.jsonl``)."""
+    path = Path(__file__).with_name("data") / name
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [
-        Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], r.get("dispute", ""))
+        Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], r.get("mv_label"), r.get("policy", ""))
         for r in rows
     ]
 
@@ -106,10 +109,6 @@ def table(name: str, cases: list[Case], results: dict[str, tuple[list[float], li
     for i, c in enumerate(cases):
         by_cls[c.cls].append(i)
     by_cls["ALL"] = list(range(len(cases)))
-    if any(
-        c.dispute for c in cases
-    ):  # labels we dispute (see scripts/data/build_math_dev.py), reported apart
-        by_cls["ALL undisputed"] = [i for i, c in enumerate(cases) if not c.dispute]
     names = list(results)
     head = (
         f"| {name} class | n | "
@@ -160,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sets",
         default="all",
-        help="comma-separated subset of dev,note,generated,adversarial,throughput,heldout (default: all)",
+        help="comma-separated subset of dev,prose,note,generated,adversarial,throughput,heldout (default: all)",
     )
     ap.add_argument(
         "--text-fallback",
@@ -170,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     want = (
-        {"dev", "note", "generated", "adversarial", "throughput"}
+        {"dev", "prose", "note", "generated", "adversarial", "throughput"}
         if args.sets == "all"
         else set(args.sets.split(","))
     )
@@ -189,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     sets = {}
     if "dev" in want:
         sets["dev"] = load_dev()
+    if "prose" in want:
+        sets["prose"] = load_dev("math_dev_prose.jsonl")
     if "note" in want:
         sets["note"] = note_cases()
     if "generated" in want or "throughput" in want:
@@ -196,16 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     for name, cases in sets.items():
         if name == "generated" and "generated" not in want:
             continue
+        configure(text_fallback=name == "prose")  # free-text completions: the fallback the config allows
         res = {"ours": run_ours(cases, ours_pool), "MV": run_mv(cases, mv_pool, bench_math.mv_task)}
-        print(f"\n### {name} ({len(cases)} cases)\n")
+        configure(text_fallback=False)
+        print(f"\n### {name} ({len(cases)} cases{'; ours with text_fallback=True' if name == 'prose' else ''})\n")
         print(table(name, cases, res))
-        keep = [i for i, c in enumerate(cases) if not c.dispute]
-        if len(keep) < len(
-            cases
-        ):  # the same calls, disputed rows left out (reasons: scripts/data/build_math_dev.py)
-            sub = {v: ([r[0][i] for i in keep], [r[1][i] for i in keep]) for v, r in res.items()}
-            print(f"\n### {name}, undisputed labels only ({len(keep)} cases)\n")
-            print(table(f"{name}-undisputed", [cases[i] for i in keep], sub))
+        relabelled = [c for c in cases if c.mv_label is not None]
+        if relabelled:  # the same calls, scored against Math-Verify's own expectations
+            mv_cases = [replace(c, label=c.mv_label) if c.mv_label is not None else c for c in cases]
+            print(f"\n### {name}, scored on Math-Verify's own expectations ({len(relabelled)} labels differ)\n")
+            print(table(f"{name}-MV-labels", mv_cases, res))
     if "heldout" in want:
         run_heldout(args, ours_pool, mv_pool, bench_math.mv_task)
     if "adversarial" in want:
@@ -220,8 +221,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_heldout(args: argparse.Namespace, ours_pool: DeadlinePool, mv_pool: DeadlinePool, mv_task_fn) -> None:
     """The held-out set, per reference class and per model, ours (text fallback as asked) next to Math-Verify."""
-    from rewards.math import configure
-
     cases = load_heldout(args.heldout)
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.text_fallback]
     res = {}

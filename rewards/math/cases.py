@@ -24,7 +24,8 @@ class Case:
     answer: str
     label: int  # 1: the completion's answer is right
     source: str = ""
-    dispute: str = ""  # why the label is disputed (dev set rows from Math-Verify's tests), else empty
+    mv_label: int | None = None  # Math-Verify's own expectation where issue 3's policy labels otherwise
+    policy: str = ""  # why the policy's label differs from Math-Verify's (scripts/data/build_math_dev.py)
 
 
 def _box(s: str) -> str:

@@ -200,6 +200,12 @@ def _compare_matrix(pm, rm, p: str, r: str, symbolic: bool) -> bool | None:
         return None
 
     pr, rr = as_rows(p, pm), as_rows(r, rm)
+    if pr is None and rr is not None and "\\begin{" in p:  # A + B, A B: matrix arithmetic, sympy evaluates it
+        if not symbolic:
+            return None
+        from rewards.math.symbolic import expressions_equivalent
+
+        return expressions_equivalent(p, r)
     if pr is None or rr is None:
         return False
     if len(pr) == 1 and len(rr) > 1 and all(len(x) == 1 for x in rr):  # row vector vs column vector
@@ -368,6 +374,9 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
         interval = _chain_as_interval(rt)
         if interval is not None and brackets(pt) is not None and not _REL_RE.search(pt):
             return _structural(pt, interval, symbolic)  # 0<f(x)<1 ~ (0,1): ends and openness only
+        member = _membership_chain(pt, rt, symbolic)
+        if member is not None:
+            return member
         if not _REL_RE.search(rt) and _set_like(rt):
             return False  # a relation predicted for an interval/set reference: rejected (symbolic.py), no sympy
         if not symbolic:
@@ -404,6 +413,23 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
     from rewards.math.symbolic import expressions_equivalent
 
     return expressions_equivalent(pt, rt, decimal_places=_places(pt), ref_places=_places(rt))
+
+
+def _membership_chain(pt: str, rt: str, symbolic: bool) -> bool | None:
+    """``-2 \\leq x \\leq 7`` for ``x \\in [-2,7]``: one statement about ``x``, compared as intervals.
+
+    Only when the reference names the variable (``x \\in``): a bare interval reference keeps the
+    asymmetry (a restated inequality does not match it). None: not this shape.
+    """
+    m = _MEMBER_RE.match(rt)
+    chain = _chain_as_interval(pt) if m else None
+    if chain is None:
+        return None
+    ops = list(_REL_RE.finditer(pt))
+    if pt[ops[0].end() : ops[1].start()].strip() != rt[: m.end()].split("\\in")[0].strip():
+        return False
+    got = _structural(chain, rt[m.end() :], symbolic)
+    return None if got == "skip" else got
 
 
 def _set_like(s: str) -> bool:

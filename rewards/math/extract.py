@@ -16,10 +16,11 @@ Policy (what earns a chance at reward, and what does not):
    are ``AMBIGUOUS``; ``x = 3`` and ``2+3 = 5`` give their right-hand side (see ``compare``).
 4. **Restating the question** (the box content, spaces removed, occurs verbatim in the prompt and
    contains an operator, e.g. ``\\boxed{23+45-7}``) is ``AMBIGUOUS``.
-5. **No box, no answer**: ``NO_ANSWER``. Only when ``text_fallback=True`` is the last
-   "answer is X" / "Answer: X" / "Final answer: X" phrase used instead (to the end of its line,
-   trailing period removed). There is never a last-number-anywhere fallback: it is what RL
-   learns to game (PrimeIntellect-ai/verifiers#1028).
+5. **No box, no answer**: ``NO_ANSWER``. Only when ``text_fallback=True`` is the answer stated
+   in prose read instead, from the conclusion sentence only (:mod:`rewards.math.prose`: after
+   the last "answer is"/"Answer:" phrase, else the last "Therefore ..." sentence). There is never
+   a last-number-anywhere fallback: it is what RL learns to game
+   (PrimeIntellect-ai/verifiers#1028).
 
 Everything here is a linear scan: no backtracking regex, so a 1 MB completion or 50k unclosed
 ``\\boxed{`` costs milliseconds.
@@ -31,11 +32,11 @@ import re
 from dataclasses import dataclass
 
 from rewards.common import Status
+from rewards.math.prose import prose_answer
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _BRACE_TOKEN = re.compile(r"\\.|[{}]", re.DOTALL)  # escaped chars (\{, \}) are skipped whole
 _SIMPLE_BOX = re.compile(r"\\(?:boxed|fbox)\{((?:[^{}\\]|\\[^{}])*)\}")  # no braces, escaped or not
-_ANSWER_PHRASE = re.compile(r"(?:final answer(?:\s+is)?|answer is|answer:|answer\s*=)\s*[:=]?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -115,18 +116,6 @@ def find_boxes(text: str) -> list[str]:
     return out
 
 
-def text_fallback_answer(text: str) -> str | None:
-    """The last "answer is X" phrase's X (to end of line, trailing period stripped), or None."""
-    last = None
-    for m in _ANSWER_PHRASE.finditer(text):
-        last = m
-    if last is None:
-        return None
-    rest = text[last.end() :].split("\n", 1)[0].strip().strip("$").strip()
-    rest = rest.rstrip(".").strip().strip("*").strip()
-    return rest or None
-
-
 _HEDGE = re.compile(r"(?:\\text\{\s*or\s*\}|\\mbox\{\s*or\s*\}|\\lor\b|\\vee\b|(?<![A-Za-z\\])or(?![A-Za-z]))")
 
 
@@ -164,7 +153,7 @@ def extract(completion: str, *, text_fallback: bool = False) -> Extraction:
     if boxes:
         return Extraction(tuple(boxes), None)
     if text_fallback:
-        phrase = text_fallback_answer(region)
+        phrase = prose_answer(region)
         if phrase:
             return Extraction((phrase,), None)
     return Extraction((), Status.NO_ANSWER, "no \\boxed{} answer")

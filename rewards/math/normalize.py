@@ -24,7 +24,7 @@ from rewards.math.guards import MAX_ANSWER_CHARS, MAX_DIGITS, MAX_SCI_EXPONENT
 
 _REMOVE = [
     r"\\left(?![a-zA-Z])", r"\\right(?![a-zA-Z])", r"\\displaystyle", r"\\textstyle", r"\\[bB]igg?[lr]?(?![a-zA-Z])",
-    r"\\[,;:! ]", r"\\q?quad(?![a-zA-Z])", r"~", r"\\limits",
+    r"(?<!\\)\\[,;:! ]", r"\\q?quad(?![a-zA-Z])", r"~", r"\\limits",
 ]
 _REMOVE_RE = re.compile("|".join(_REMOVE))
 _REPLACE = [
@@ -32,24 +32,28 @@ _REPLACE = [
     (re.compile(r"\\(?:le|leqslant)(?![a-zA-Z])"), r"\\leq"),
     (re.compile(r"\\(?:ge|geqslant)(?![a-zA-Z])"), r"\\geq"),
     (re.compile(r"\\neq?(?![a-zA-Z])"), r"\\neq"),
+    (re.compile("≠|!="), r"\\neq"),
     (re.compile("≤|<="), r"\\leq"),
     (re.compile("≥|>="), r"\\geq"),
     (re.compile("π"), r"\\pi"),
     (re.compile("∞"), r"\\infty"),
     (re.compile(r"\\(?:mathrm|mathbf|mathit|boldsymbol|bm|operatorname)\{(e|i|pi)\}"), r"\1"),
     (re.compile(r"\\emptyset|\\varnothing|\\\{\s*\\\}"), r"\\emptyset"),
-    (re.compile(r"\{,\}"), ","),
+    (re.compile(r"\s*\{\s*,\s*\}\s*"), ","),  # 14{,}916 and 14 {, }916
     (re.compile(r"\\sqrt\s*\(([^()]*)\)"), r"\\sqrt{\1}"),  # \sqrt(2) as written by models (Math-Verify #41)
     (re.compile(r"\\frac\s*(\d)\s*(\d)"), r"\\frac{\1}{\2}"),  # \frac12
     (re.compile(r"\\frac\s*(\d)\s*\{"), r"\\frac{\1}{"),  # \frac1{2}
     (re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d)"), r"\\frac\1{\2}"),  # \frac{1}2
     (re.compile(r"\\sqrt\s*(\d+|[a-zA-Z])(?![\d])"), r"\\sqrt{\1}"),  # \sqrt2, \sqrt x
     (re.compile(r"\\(?:dots|ldots|cdots)"), "..."),
+    (re.compile(r"\[\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\]", re.S), r"\\begin{bmatrix}\1\\end{bmatrix}"),
+    (re.compile(r"\(\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\)", re.S), r"\\begin{pmatrix}\1\\end{pmatrix}"),
     (re.compile(r"\\(?:cdot|times)\s*(?=\d)"), r"\\times "),
 ]
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])|\^\s*\{\s*\\text\{o\}\s*\}")
 _PERCENT = re.compile(r"\\?%$")
 _TEXT = re.compile(r"\\(?:text|textbf|textit|mbox|mathrm|textrm|mathbf)\s*\{([^{}]*)\}")
+_SYMBOL_UNIT = re.compile(r"^[€£¥]?\s*(-?[\d.,]*\d)\s*(?:[€£¥]|[a-zA-Z]{1,3}[²³])$")
 _UNIT_TAIL = re.compile(r"^(.*?[\d}])\s*(?:[a-zA-Z]{1,12}\.?(?:\s+[a-zA-Z]{1,12}\.?)*)(?:\^\{?\d\}?)?$")
 
 
@@ -142,7 +146,7 @@ def normalize(answer: str) -> Norm:
         s = _REMOVE_RE.sub("", s)
         for pattern, repl in _REPLACE:
             s = pattern.sub(repl, s)
-    elif not s.isascii() or "=" in s or "{,}" in s:
+    elif not s.isascii() or "=" in s or "{" in s:
         for pattern, repl in _REPLACE:
             s = pattern.sub(repl, s)
     degree = "\\circ" in s or "°" in s or "\\degree" in s
@@ -153,6 +157,9 @@ def normalize(answer: str) -> Norm:
     s = s.replace("\\$", "").replace("$", "").strip()
     percent = bool(_PERCENT.search(s))
     s = _PERCENT.sub("", s).strip()
+    if not s.isascii():  # 1,000.99€, 12 m²: a currency sign or a squared unit after a number
+        m = _SYMBOL_UNIT.match(s)
+        s = m.group(1) if m else s
     m = _UNIT_TAIL.match(s)
     if m and " " in s and read_number(m.group(1)) is not None:  # "5 cm", "12 dollars"
         s = m.group(1)
@@ -185,6 +192,22 @@ def _decimal(text: str) -> Number:
     text = text.replace(",", "")
     places = len(text.split(".", 1)[1]) if "." in text else None
     return Number(Fraction(text if not text.endswith(".") else text[:-1]), places)
+
+
+_DECIMAL_COMMA = re.compile(r"^(-)?(\d+),(\d{1,2}|\d{4,})$")
+
+
+def decimal_comma(s: str) -> Number | None:
+    """``1000,99`` read with a decimal comma; None unless one comma is followed by other than 3 digits.
+
+    Only the caller knows when this reading applies (the other side is a decimal with a point):
+    on its own ``2,3`` is the list of 2 and 3.
+    """
+    m = _DECIMAL_COMMA.match(s.strip())
+    if not m:
+        return None
+    n = _decimal(f"{m.group(2)}.{m.group(3)}")
+    return Number(-n.value, n.places) if m.group(1) else n
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -293,7 +316,7 @@ _MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(?:\{[^{
 def matrix_rows(s: str) -> list[list[str]] | None:
     """Rows of a ``pmatrix``/``bmatrix``/``matrix``/``array`` body, or None."""
     m = _MATRIX_RE.match(s)
-    if not m:
+    if not m or "\\begin{" in m.group(2):  # A + B: two matrices, not one
         return None
     rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip()]
     return [[c.strip() for c in r.split("&")] for r in rows]

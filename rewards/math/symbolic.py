@@ -110,6 +110,7 @@ def expressions_equivalent(pred: str, ref: str, decimal_places: int | None = Non
         return False
     if _is_set(a) or _is_set(b):
         return _is_set(a) and _is_set(b) and bool(a == b or sympy.simplify(a.symmetric_difference(b)) == sympy.S.EmptySet)
+    a, b = (x.doit() if isinstance(x, sympy.matrices.expressions.MatrixExpr) else x for x in (a, b))  # A + B
     if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
         return (
             isinstance(a, sympy.MatrixBase)

@@ -15,7 +15,7 @@ from rewards.common import Status
 from rewards.math.compare import equivalent, lhs_dropped
 from rewards.math.extract import extract, is_hedge, or_as_list, restates_prompt
 from rewards.math.guards import MAX_ANSWER_CHARS, check
-from rewards.math.normalize import brackets, normalize, read_number, split_top
+from rewards.math.normalize import brackets, decimal_comma, normalize, read_number, split_top
 
 MAX_BOXES = 20  # more distinct boxes than this is a hedge whatever the reference
 _VAR_ONLY = re.compile(r"^(?:[a-zA-Z](?:_\{?\w+\}?)?|\([a-zA-Z](?:,[a-zA-Z])+\))$")  # x, a_1, (x,y)
@@ -40,6 +40,22 @@ def _is_list(ref: str) -> bool:
     r = normalize(ref).text
     b = brackets(r)
     return b is None and len(split_top(r, ",")) > 1 and read_number(r) is None
+
+
+def _reference_value(ref: str) -> str:
+    """A reference written as a worked chain ending in a number (``z = 1 + 1 = 2``) means its last side.
+
+    References are trusted, so unlike a prediction's chain its earlier sides are not checked.
+    """
+    if ref.count("=") < 2 or len(ref) > MAX_ANSWER_CHARS:
+        return ref
+    text = normalize(ref).text
+    if len(split_top(text, ",")) > 1:  # a list of equations (AB=4,CD=5), not a chain
+        return ref
+    parts = split_top(text, "=")
+    if len(parts) >= 3 and read_number(parts[-1]) is not None:
+        return parts[-1]
+    return ref
 
 
 def _contradiction(pred: str) -> bool:
@@ -78,6 +94,10 @@ def _fast(pred: str, reference: str) -> Verdict | None:
     r = read_number(reference.strip().replace(" ", ""))
     if p is not None and r is not None and p.places is None and r.places is None:
         return Verdict(1.0, Status.PASS) if p.value == r.value else Verdict(0.0, Status.FAIL)
+    if (p is None) != (r is None) and (p or r).places:  # 1000,99 against 1000.99: a decimal comma
+        other = decimal_comma(pred if p is None else reference.strip())
+        if other is not None and other.value == (p or r).value:
+            return Verdict(1.0, Status.PASS)
     return None
 
 
@@ -87,8 +107,9 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
         return Verdict(0.0, Status.INVALID, f"reference must be a non-empty string, got {reference!r:.60}")
     if not isinstance(completion, str):
         return Verdict(0.0, Status.INVALID, f"completion must be a string, got {type(completion).__name__}")
-    hedged_ref = is_hedge(reference)
-    if hedged_ref:  # "(11,7) or (7,11)": the reference lists every solution
+    reference = _reference_value(reference)
+    hedged_ref = is_hedge(reference) or _is_list(reference)
+    if is_hedge(reference):  # "(11,7) or (7,11)": the reference lists every solution
         reference = or_as_list(reference)
     ex = extract(completion, text_fallback=text_fallback)
     if ex.status is not None:
@@ -114,8 +135,10 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
         pred = ", ".join(distinct)
     else:
         pred = ex.answers[-1]
-    if is_hedge(pred) and not hedged_ref:
-        return Verdict(0.0, Status.AMBIGUOUS, "hedged answer ('or')")
+    if is_hedge(pred):
+        if not hedged_ref:
+            return Verdict(0.0, Status.AMBIGUOUS, "hedged answer ('or')")
+        pred = or_as_list(pred)  # "1 or 2" for the list "1, 2": the same solutions, compared as a list
     if _contradiction(pred):
         return Verdict(0.0, Status.AMBIGUOUS, "equality between different values")
     if restates_prompt(pred, prompt) and normalize(pred).text != normalize(reference).text:

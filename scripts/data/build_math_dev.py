@@ -1,22 +1,27 @@
-"""Build ``scripts/data/math_dev.jsonl`` from Math-Verify's own test suite (sdist, Apache-2.0/MIT).
+"""Build the math dev sets from Math-Verify's own test suite (sdist, Apache-2.0/MIT).
 
 Every ``@pytest.mark.parametrize("gold,pred,expected", [...])`` list in the sdist's ``tests/``
 is read with ``ast`` (never imported or executed). Each triple becomes
-``{"cls", "completion", "answer", "label", "source"}``: the gold (``$``-delimiters stripped) is
-the reference; a prediction that has a ``\\boxed`` is used as is, a prediction that is one math
-span (``$...$``/``\\(...\\)``/bare) is boxed; free-text predictions are counted and left out
-(our policy needs a box). ``cls`` comes from the reference's shape (:func:`classify`).
+``{"cls", "completion", "answer", "label", "source"}``.
 
-**Disputed labels.** Some expectations in Math-Verify's tests follow Math-Verify's own policy
-(last side of an equality chain, first-match extraction, a list accepted for one value) or have a
-broken reference. Those rows stay in the set, labels unchanged, with a ``dispute`` field giving
-the reason (:data:`DISPUTES`); the benchmark reports accuracy both on all rows and without them.
+* **Reference** (:func:`reference`): the gold's boxed answer; a gold with several distinct boxes
+  (``\\boxed{1} and \\boxed{-2}``) is that list; a gold that is a whole solution with no box gives
+  the final answer its conclusion states; otherwise the gold with its ``$`` delimiters stripped.
+* **Completion**: a prediction with a ``\\boxed`` is used as is, and one that is a single math span
+  is boxed: those go to ``math_dev.jsonl`` (scored with the default, boxed-only policy). Free-text
+  predictions go to ``math_dev_prose.jsonl``, scored with ``text_fallback=True``.
+* ``cls`` comes from the reference's shape (:func:`classify`).
+
+**Labels follow issue 3's policy where it is explicit.** A few of Math-Verify's expectations
+follow its own policy instead (the last side of an equality chain, text read past the last box).
+Those rows carry ``label`` = the policy's verdict, ``mv_label`` = Math-Verify's expectation and
+``policy`` = why (:data:`POLICY`); the benchmark reports accuracy against both.
 
 Run::
 
     pip download --no-deps --no-binary :all: math-verify==0.9.0 -d /tmp/mv && tar xzf /tmp/mv/*.tar.gz -C /tmp/mv
     python scripts/data/build_math_dev.py /tmp/mv/math_verify-0.9.0/tests
-    python scripts/data/build_math_dev.py --annotate     # re-apply DISPUTES to the existing file only
+    python scripts/data/build_math_dev.py --annotate     # re-apply POLICY to the existing file only
 """
 
 from __future__ import annotations
@@ -27,72 +32,87 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from rewards.math.extract import find_boxes  # noqa: E402
+from rewards.math.prose import prose_answer  # noqa: E402
+
 OUT = Path(__file__).with_name("math_dev.jsonl")
+PROSE_OUT = Path(__file__).with_name("math_dev_prose.jsonl")
 
 _CHAIN = (
-    "a boxed equality chain with a false link; our policy (issue 3: `\\boxed{4 = 3}` scores 0) needs every "
-    "side to equal the reference, Math-Verify reads only the last side"
+    "a boxed equality chain with a false link: issue 3's policy scores `\\boxed{4 = 3}` 0 (every side must "
+    "equal the reference); Math-Verify reads only the last side"
 )
-_LIST_FOR_ONE = "several values boxed for a one-value reference: a hedge under our policy (Math-Verify test relies on first match)"
-_BROKEN = "the reference is a truncated or garbled fragment of a solution, not an answer"
-# (reference, end of the completion) -> why the label is disputed. Matched exactly.
-DISPUTES: dict[tuple[str, str], str] = {
-    ("x = 11", "\\boxed{x = 5+5+1 = 7 =11}"): _CHAIN,
-    ("x = 1/3", "\\boxed{x = 5+5+1 = 1/3 \\approx 11}"): _CHAIN,
-    ("z = 1 + 1 = 2", "\\boxed{z = 3+3 = 2}"): _CHAIN,
-    ("1 = \\zzz = x = 0", "\\boxed{0}"): "the reference itself is a false equality chain (1 = x = 0)",
-    ("2", "$\\boxed{1,2}$"): _LIST_FOR_ONE,
-    ("-2", "$\\boxed{-2,1}$."): _LIST_FOR_ONE,
-    ("13", "\\boxed{{2, 3, 5, 7, 13}}"): _LIST_FOR_ONE,
-    ("4", "\\boxed{{35 cm,4}}"): _LIST_FOR_ONE,
-    (
-        "1000.99",
-        "\\boxed{1000,99}",
-    ): "decimal comma vs a list: `1000,99` is a two-element list unless a locale is assumed",
-    (
-        "1,22",
-        "\\boxed{1.22}",
-    ): "reference `1,22` reads as a list of 1 and 22 unless a decimal-comma locale is assumed",
-    (
-        "10455",
-        "he final answer is $10,455$. I hope it is correct.",
-    ): "two different boxed intermediate values (200, 255), final answer only in text: AMBIGUOUS under our box policy",
-    (
-        "x \\in [-2,7]",
-        "\\boxed{-2 \\\\le x \\\\le 7}",
-    ): "a relation predicted for an interval reference: rejected by design (Math-Verify #10/#25 asymmetry)",
-    (
-        "(\\begin{pmatrix}\\frac{1}{3}\\\\ \\frac{1}{5} \\end{pmatrix})",
-        "\\boxed{\\begin{pmatrix}0.33\\\\0.2 \\end{pmatrix}}",
-    ): "0.33 for 1/3: two decimals, outside the documented tolerance (relative 1e-3)",
+_LAST_BOX = "the last box (255) is an intermediate value; issue 3's policy grades the last box, the text answer is not read"
+_MEMBER = (
+    "`-2 \\le x \\le 7` states `x \\in [-2,7]`: a constant-bounded chain on the named variable is accepted "
+    "(Math-Verify's default rejects relation predictions for set golds, to stop restated inequalities)"
+)
+# (reference, end of the completion) -> (label under issue 3's policy, why it differs from
+# Math-Verify's expectation). The row's ``label`` follows the policy; ``mv_label`` keeps Math-Verify's.
+POLICY: dict[tuple[str, str], tuple[int, str]] = {
+    ("x = 11", "\\boxed{x = 5+5+1 = 7 =11}"): (0, _CHAIN),
+    ("x = 1/3", "\\boxed{x = 5+5+1 = 1/3 \\approx 11}"): (0, _CHAIN),
+    ("z = 1 + 1 = 2", "\\boxed{z = 3+3 = 2}"): (0, _CHAIN),
+    ("10455", "he final answer is $10,455$. I hope it is correct."): (0, _LAST_BOX),
+    ("10/9", "Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $"): (0, _CHAIN),
+    ("x \\in [-2,7]", "\\boxed{-2 \\\\le x \\\\le 7}"): (1, _MEMBER),
 }
-_BROKEN_PREFIXES = (
-    "Let's assume the stock",
-    "12\\text{ and }13}$",
-    "W(n) = 1 \\\\text{ and ",
-    "\n\\begin{pmatrix} 0 & 3",
-)
+# Math-Verify's defaults (``verify``/the tests' ``compare_strings``): a parametrized row that sets
+# an option to another value tests that option, not the configuration the benchmark runs.
+MV_DEFAULTS = {"precision": 6, "strict": True, "allow_set_relation_comp": False}
 
 
-def dispute(answer: str, completion: str, label: int) -> str | None:
-    """Why this row's label is disputed, or None. Every entry of DISPUTES disputes a label of 1."""
-    if answer.startswith(_BROKEN_PREFIXES):
-        return _BROKEN
-    if label != 1:
-        return None
-    for (ref, tail), why in DISPUTES.items():
-        if answer == ref and completion.endswith(tail):
-            return why
+def policy_label(answer: str, completion: str, label: int) -> tuple[int, str] | None:
+    """(label, why) when issue 3's policy scores this row the other way from Math-Verify's test."""
+    for (ref, tail), (want, why) in POLICY.items():
+        if want != label and answer == ref and completion.endswith(tail):
+            return want, why
     return None
 
 
 def annotate(rows: list[dict]) -> list[dict]:
+    """Apply :data:`POLICY`: ``label`` becomes the policy's, ``mv_label`` keeps the test's expectation."""
     out = []
     for row in rows:
-        row = {k: v for k, v in row.items() if k != "dispute"}
-        why = dispute(row["answer"], row["completion"], row["label"])
-        out.append({**row, "dispute": why} if why else row)
+        mv = row.pop("mv_label", row["label"])
+        row = {k: v for k, v in row.items() if k not in ("policy", "dispute")}
+        row["label"] = mv
+        got = policy_label(row["answer"], row["completion"], mv)
+        out.append({**row, "label": got[0], "mv_label": mv, "policy": got[1]} if got else row)
     return out
+
+
+_LIST_GAP = re.compile(r"^[^A-Za-z]*$|,|\band\b")  # no words between boxes, or an "and"/comma
+
+
+def reference(gold: str) -> str:
+    """The answer a gold states.
+
+    Its boxed answer; several distinct boxes joined by "and", commas or symbols only
+    (``\\boxed{1} and \\boxed{-2}``, ``\\boxed{1},\\boxed{2}``) are that list, boxes with other words
+    between them give the last one;
+    a whole solution with no box gives the final answer its conclusion states; otherwise the gold
+    with its ``$`` delimiters stripped.
+    """
+    boxes = [b.strip() for b in find_boxes(gold) if b.strip()]
+    if boxes:
+        spans, pos = [], 0
+        for b in boxes:
+            at = gold.find(b, pos)
+            spans.append((at, at + len(b)))
+            pos = at + len(b)
+        gaps = [gold[end:start] for (_, end), (start, _) in zip(spans, spans[1:])]
+        gaps = [re.sub(r"\\(?:boxed|fbox)|[{}]", "", g).strip() for g in gaps]
+        if all(_LIST_GAP.search(g) for g in gaps):
+            distinct = list(dict.fromkeys(boxes))
+            return distinct[0] if len(distinct) == 1 else ", ".join(distinct)
+        return boxes[-1]
+    ref = _strip_math(gold)
+    if len(ref) > 100:  # a whole solution: what its conclusion states
+        return prose_answer(ref) or ref
+    return ref
 
 
 def classify(ref: str) -> str:
@@ -158,7 +178,10 @@ def triples(test_dir: Path):
             names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names)]
             if names[:3] != ["gold", "pred", "expected"]:
                 continue
+            options = names[3:]
             for row in rows:
+                if any(MV_DEFAULTS.get(k, v) != v for k, v in zip(options, row[3:])):
+                    continue  # tests a non-default Math-Verify option
                 gold, pred, expected = row[:3]
                 if (
                     isinstance(expected, (int, float, bool))
@@ -168,39 +191,32 @@ def triples(test_dir: Path):
                     yield path.name, gold, pred, int(bool(expected))
 
 
+def _write(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--annotate"]:
         rows = annotate([json.loads(line) for line in OUT.read_text().splitlines() if line.strip()])
-        OUT.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        print(f"{sum('dispute' in r for r in rows)} of {len(rows)} rows disputed in {OUT}")
+        _write(OUT, rows)
+        print(f"{sum('policy' in r for r in rows)} of {len(rows)} rows labelled by policy in {OUT}")
         return 0
     test_dir = Path(argv[0] if argv else "/tmp/mv/math_verify-0.9.0/tests")
-    kept, skipped = [], 0
+    boxed, prose = [], []
     for fname, gold, pred, label in triples(test_dir):
+        ref = reference(gold)
+        row = {"cls": classify(ref), "answer": ref, "label": label, "source": f"math-verify-0.9.0/tests/{fname}"}
         if "\\boxed" in pred:
-            completion = pred
+            boxed.append({**row, "completion": pred})
         elif _single_span(pred):
-            completion = f"\\boxed{{{_strip_math(pred)}}}"
+            boxed.append({**row, "completion": f"\\boxed{{{_strip_math(pred)}}}"})
         else:
-            skipped += 1
-            continue
-        ref = _strip_math(gold)
-        if "\\boxed" in ref:
-            ref = re.sub(r"^.*\\boxed\{(.*)\}.*$", r"\1", ref, flags=re.S)
-        kept.append(
-            {
-                "cls": classify(ref),
-                "completion": completion,
-                "answer": ref,
-                "label": label,
-                "source": f"math-verify-0.9.0/tests/{fname}",
-            }
-        )
-    kept = annotate(kept)
-    with OUT.open("w") as f:
-        for row in kept:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"wrote {len(kept)} triples to {OUT} ({skipped} free-text predictions left out)")
+            prose.append({**row, "completion": pred})
+    boxed, prose = annotate(boxed), annotate(prose)
+    _write(OUT, boxed)
+    _write(PROSE_OUT, prose)
+    print(f"wrote {len(boxed)} boxed rows to {OUT} ({sum('policy' in r for r in boxed)} relabelled by policy)")
+    print(f"wrote {len(prose)} free-text rows to {PROSE_OUT} ({sum('policy' in r for r in prose)} relabelled by policy)")
     return 0
 
 

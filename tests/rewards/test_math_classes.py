@@ -58,7 +58,9 @@ CASES = {
                    ("x \\geq 3", "x\\ge3", 1), ("[3,\\infty)", "x \\geq 3", 1), ("x>3", "(3,\\infty)", 0),
                    ("(0,1)", "0<f(x)<1", 1), ("[0,1)", "0<f(x)<1", 0), ("(0,1]", "0 < f(x) \\leq 1", 1), ("x \\in (3, \\infty)", "x>3", 1),
                    ("x \\in [-2,7]", "[-2, 7]", 1), ("x \\in [-2,7)", "[-2, 7]", 0),
-                   ("-2 \\le x \\le 7", "x \\in [-2,7]", 0), ("x \\geq 1", "[1,2]\\cup[3,4]", 0),  # relation for a set: by design
+                   ("-2 \\le x \\le 7", "[-2,7]", 0), ("x \\geq 1", "[1,2]\\cup[3,4]", 0),  # relation for a set: by design
+                   ("-2 \\le x \\le 7", "x \\in [-2,7]", 1), ("-2 \\le x < 7", "x \\in [-2,7]", 0),  # x named: one statement
+                   ("-2 \\le y \\le 7", "x \\in [-2,7]", 0), ("-2 \\\\le x \\\\le 7", "x \\in [-2,7]", 1),
                    ("x \\geq 2", "-2x+4 \\leq 0", 1), ("(2, \\infty)", "-2x+4 < 0", 1), ("[2, \\infty)", "-2x+4 < 0", 0),
                    ("x < 2", "-2x+4 < 0", 0), ("y > 2", "x > 2", 0), ("(-\\infty, \\frac{1}{2})", "2x < 1", 1), ("x > -1", "x < 1", 0),
                    ("2x + 2y > 2", "x + y > 1", 1), ("x^2 > 4", "|x| > 2", 1)],
@@ -80,7 +82,7 @@ def test_class(cls, pred, ref, label):
 
 
 @pytest.mark.parametrize("pred, ref, expected", [
-    ("-2 \\le x \\le 7", "x \\in [-2,7]", False), ("x > 3", "(3,\\infty)\\cup\\{0\\}", False),
+    ("-2 \\le x \\le 7", "[-2,7]", False), ("-2 \\le x \\le 7", "x \\in [-2,7]", True), ("x > 3", "(3,\\infty)\\cup\\{0\\}", False),
     ("1112122_3", "1112112_3", False), ("12_{3}", "12_3", True),
 ])
 def test_decided_without_sympy(pred, ref, expected):
