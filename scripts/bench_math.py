@@ -78,7 +78,7 @@ def load_dev(name: str = "math_dev.jsonl") -> list[Case]:
 def load_heldout(path: str) -> list[Case]:
     """Held-out rows (``scripts/data/build_math_heldout.py``): class = shape of the reference, source = model."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    return [Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"]) for r in rows]
+    return [Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], prompt=r.get("problem")) for r in rows]
 
 
 def run_ours(cases: list[Case], pool: DeadlinePool) -> tuple[list[float], list[float]]:
@@ -86,7 +86,7 @@ def run_ours(cases: list[Case], pool: DeadlinePool) -> tuple[list[float], list[f
     rewards, lat = [], []
     for c in cases:
         t = time.perf_counter()
-        v = judge_batch([c.completion], [c.answer], pool=pool)[0]
+        v = judge_batch([c.completion], [c.answer], [c.prompt], pool=pool)[0]  # the prompt, as RL passes it
         lat.append(time.perf_counter() - t)
         rewards.append(v.reward)
     return rewards, lat
@@ -231,7 +231,7 @@ def run_heldout(args: argparse.Namespace, ours_pool: DeadlinePool, mv_pool: Dead
     res["MV"] = run_mv(cases, mv_pool, mv_task_fn)
     print(f"\n### heldout ({len(cases)} cases, CHAMP model outputs; '+fb' = text_fallback=True)\n")
     print(table("heldout", cases, res))
-    by_model = [Case(c.source, c.completion, c.answer, c.label, c.source) for c in cases]
+    by_model = [replace(c, cls=c.source) for c in cases]
     print(f"\n### heldout by model ({len(cases)} cases)\n")
     print(table("heldout-model", by_model, res))
 

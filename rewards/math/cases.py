@@ -26,6 +26,7 @@ class Case:
     source: str = ""
     mv_label: int | None = None  # Math-Verify's own expectation where issue 3's policy labels otherwise
     policy: str = ""  # why the policy's label differs from Math-Verify's (scripts/data/build_math_dev.py)
+    prompt: str | None = None  # the question, where the set has it (restated-question check)
 
 
 def _box(s: str) -> str:

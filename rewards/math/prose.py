@@ -8,15 +8,18 @@ Policy, in order (the first step that yields an answer wins):
 1. **Where.** The *conclusion*: the sentence that follows the last answer phrase ("final answer",
    "the answer is", "Answer:", "answer ="); if the completion has none, the last sentence that
    opens with a conclusion word (Therefore, Thus, Hence, So, In conclusion, Finally, "We find
-   that" ...); if none either, the completion's last sentence, when it holds a math span or is
-   the whole completion (never the last number of a long text). A math span followed by a
-   capitalised word ends a sentence too (flattened outputs: ``$y = 6$ So, the pair is ...``). Chat-template residue
-   (``<|im_start|>user`` ...) and the courtesy "I hope it is correct." are cut off first.
+   that" ...; one that ends with a colon announces the next sentence, which is read instead);
+   if none either, the completion's last sentence, when it holds a math span or is the whole
+   completion (never the last number of a long text). A math span followed by a capitalised
+   word ends a sentence too (flattened outputs: ``$y = 6$ So, the pair is ...``); an ellipsis
+   does not. Chat-template residue (``<|im_start|>user`` ...) and the courtesy "I hope it is
+   correct." are cut off first.
 2. **Which part.** A conclusion of the form "<subject> is <value>" is read after its last " is "
    (``The largest $n$ is 34`` -> ``34``), unless nothing stands there ("$x>5$ is the solution").
 3. **What.** In that part, math spans (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``) first; with no
    span, after an answer phrase, a short formula-like remainder as is (``(0, 1)``, ``x = 3``, ``B``);
-   otherwise plain numbers (``12,000,023``, ``7.78``, ``100%``).
+   otherwise plain numbers (``12,000,023``, ``7.78``, ``100%``) that stand alone: the ``1`` of
+   ``1/a`` or the ``2`` of ``2^m`` is part of an expression, not an answer.
 4. **How many.** One candidate is the answer. Several joined only by "and" or commas are a list
    (``$12$ and $13$`` -> ``12, 13``); several joined by "or" keep the "or" so the verifier calls the
    hedge ``AMBIGUOUS``; several different values in one sentence otherwise are a list too, which
@@ -42,7 +45,13 @@ _CONCLUDE = re.compile(
     re.IGNORECASE,
 )
 _SPAN_OPEN = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
-_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:\s*(?:\\?%|percent\b))?|(?<![\w.])-?\.\d+")
+# A number standing alone: not part of a word, a power, a fraction with a letter or a product
+# (``1/a``, ``2^m``, ``2 * x``): such a number is a piece of an expression, not the answer.
+_NUMBER = re.compile(
+    r"(?<![\w.^/_\\])-?(?:\d+/\d+|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*(?:\\?%|percent\b))?"
+    r"(?![\w^/(*]|\s*[-+*/^×·]\s*[\w(\\])"
+)
+_OPERATOR_BEFORE = re.compile(r"[-+*/^×·]\s*$")
 _WORDY = re.compile(r"(?<!\\)\b[a-zA-Z]{4,}\b")  # an English word, not a \command
 _JOINERS = re.compile(r"^\s*(?:,|and|\\text\{\s*and\s*\}|&)?\s*$", re.IGNORECASE)
 _CAPITAL_NEXT = re.compile(r"\s+[A-Z][a-z]")
@@ -106,8 +115,8 @@ def _sentence_end(text: str, start: int, spans: list[tuple[int, int, str]]) -> i
         c = text[i]
         if c == "\n" and text.startswith("\n\n", i):
             return i
-        if c in ".!?" and (i + 1 == n or text[i + 1].isspace()):
-            return i
+        if c in ".!?" and (i + 1 == n or text[i + 1].isspace()) and not text.startswith("..", i - 1):
+            return i  # (an ellipsis "..." does not end a sentence)
         i += 1
     return n
 
@@ -155,7 +164,11 @@ def _candidates(part: str, after_phrase: bool) -> str | None:
     bare = part.strip().split("\n", 1)[0].strip("*").strip()  # a bare answer does not run past its line
     if after_phrase and bare and len(bare) <= 60 and not _WORDY.search(bare):
         return bare.rstrip(".").strip()
-    nums = [(m.start(), m.end(), m.group().replace(" ", "")) for m in _NUMBER.finditer(part)]
+    nums = [
+        (m.start(), m.end(), m.group().replace(" ", ""))
+        for m in _NUMBER.finditer(part)
+        if not _OPERATOR_BEFORE.search(part[max(0, m.start() - 3) : m.start()])
+    ]
     return _join(nums, part) if nums else None
 
 
@@ -171,30 +184,43 @@ def _read(sentence: str, after_phrase: bool) -> str | None:
         got = _candidates(sentence[is_at[-1] :], after_phrase=True)
         if got:
             return got
-        return _candidates(sentence[: is_at[-1]], after_phrase=False)
+        before = sentence[: is_at[-1]]  # "$x > 5$ is the solution": only a formula stands there
+        return _join(math_spans(before), before) if math_spans(before) else None
     return _candidates(sentence, after_phrase)
 
 
 def prose_answer(text: str) -> str | None:
-    """The final answer stated in prose (policy above), or None when there is none."""
+    """The final answer stated in prose (policy above), or None when there is none.
+
+    At most two sentences are read: the later of (the one after the last answer phrase, the last
+    concluding sentence), then the last sentence if it comes after that. An earlier conclusion
+    deep in the reasoning is never used when the final statement says nothing.
+    """
     text = _clean(text)
     if not text.strip():
         return None
     spans = math_spans(text)
-    phrases = [m for m in _PHRASE.finditer(text) if not any(a <= m.start() < b for a, b, _ in spans)]
-    for m in reversed(phrases):  # the last phrase that states something
-        end = _sentence_end(text, m.end(), spans)
-        got = _read(text[m.end() : end], after_phrase=True)
-        if got:
-            return got
-    starts = _sentence_starts(text, spans)
-    sentences = [(s, _sentence_end(text, s, spans)) for s in starts]
-    concluding = [(s, e) for s, e in sentences if _CONCLUDE.match(text[s:e])]
-    for s, e in reversed(concluding):
-        got = _read(text[s:e], after_phrase=False)
-        if got:
-            return got
+    sentences = [(s, _sentence_end(text, s, spans)) for s in _sentence_starts(text, spans)]
+    tries: list[tuple[int, str, bool]] = []  # (where, sentence, after an answer phrase)
+    phrase = next((m for m in reversed(list(_PHRASE.finditer(text))) if not any(a <= m.start() < b for a, b, _ in spans)), None)
+    if phrase is not None:  # placed at the start of its sentence
+        where = max(s for s, _ in sentences if s <= phrase.start())
+        tries.append((where, text[phrase.end() : _sentence_end(text, phrase.end(), spans)], True))
+    k = next((k for k in reversed(range(len(sentences))) if _CONCLUDE.match(text[slice(*sentences[k])])), None)
+    if k is not None:
+        s, e = sentences[k]
+        if text[s:e].rstrip().endswith(":") and k + 1 < len(sentences):  # "Therefore, we factor $P$ as follows:"
+            s, e = sentences[k + 1]  # announces the sentence that states it
+        tries.append((s, text[s:e], False))
+    if tries:  # the final statement only; "Thus $x<2$ is our answer.": phrase and conclusion share it
+        last = max(t[0] for t in tries)
+        for where, sentence, after in tries:
+            got = _read(sentence, after) if where == last else None
+            if got:
+                return got
     s, e = sentences[-1]
+    if tries and s <= max(t[0] for t in tries):
+        return None  # the stated conclusion gives no value
     if len(sentences) > 1 and not math_spans(text[s:e]):
         return None  # a plain number at the end of a long text is not an answer (no last-number fallback)
     return _read(text[s:e], after_phrase=False)

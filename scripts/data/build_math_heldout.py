@@ -23,7 +23,8 @@ model, every problem 2 or 3 times.
 verdict is the label (``label_how: agree``); a random 10% of agreements (seeded) was read by
 hand (:data:`HANDCHECK`: ``True`` = verdict confirmed, else the corrected label and why).
 Every disagreement was read by hand and decided in :data:`ADJUDICATED` (``label_how:
-adjudicated``, ``note`` says why). ``cls`` is the shape of the reference answer
+adjudicated``, ``note`` says why). Labels found wrong later are fixed in :data:`CORRECTED`
+(``label_how: corrected``). ``cls`` is the shape of the reference answer
 (:func:`classify`), not of anything a verifier did.
 
 Run::
@@ -243,6 +244,26 @@ HANDCHECK: dict[str, bool | tuple[int, str]] = {
 }
 
 
+# Labels corrected after the set was built (session 3). Both verifiers had rejected these
+# responses, so they were unchecked "agree" rows; the prose fallback of a later verifier version
+# accepted them, and reading each by hand showed the response states the reference answer.
+# Applied after everything else, so the labels do not depend on which verifier version re-runs
+# the build.
+CORRECTED: dict[str, tuple[int, str]] = {
+    'P_Inequality_29|GPT-3.5|Name C w/o H': (1, "states the reference in prose: " + "'the smallest value of the expression is 2^(m+1)'"),
+    'P_Inequality_29|GPT-4|0-Shot': (1, "states the reference in prose: " + "'the smallest value ... is 2 * 2^m' = 2^(m+1)"),
+    'P_Combinatorics_10|GPT-4 Turbo|1/3 Soln': (1, "states the reference in prose: " + "'the number of sequences ... is 2^(n-1)'"),
+    'P_Inequality_11|GPT-4 Turbo|Direct C w/ H': (1, "states the reference in prose: " + "'the smallest value ... as an expression of n is 2^n'"),
+    'P_Polynomial_21|GPT-4 Turbo|5-Shot': (1, "states the reference in prose: " + "'are a = 3, b = -7, and c = 4'"),
+    'P_Combinatorics_9|GPT-4|2/3 Soln': (1, "states the reference in prose: " + "'the sum of all subset reciprocal products ... is n'"),
+    'P_Combinatorics_19|GPT-4|Direct C w/ H': (1, "states the reference in prose: " + "'n*2^(n-1) + n*(n-1)*2^(n-2)' = n(n+1)2^(n-2)"),
+    'P_Number-Theory_74|GPT-4 Turbo|Direct C w/o H': (1, "states the reference in prose: " + "'the only positive integer value of x ... is x = 3'"),
+    'P_Combinatorics_31|GPT-4|Direct C w/ H': (1, "states the reference in prose: " + "'there are 120 possible results'"),
+    'P_Combinatorics_6|GPT-4 Turbo|Root C w/o H': (1, "states the reference in prose: " + "'the number of ways ... is 2^(n-1)'"),
+    'P_Inequality_4|GPT-3.5|Name C w/ H': (1, "states the reference in prose: " + "'the smallest value of (x^2+2)/sqrt(x^2+1) for real x is 2'"),
+}
+
+
 def classify(ref: str) -> str:
     """Shape of a CHAMP reference answer."""
     r = ref.strip()
@@ -386,6 +407,9 @@ def label(rows: list[dict]) -> list[dict]:
             else:
                 r["label"] = -1
                 todo.append(r)
+        if r["id"] in CORRECTED:
+            r["label"], r["note"] = CORRECTED[r["id"]]
+            r["label_how"], r["hand_checked"] = "corrected", True
     return todo
 
 

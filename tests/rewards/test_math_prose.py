@@ -21,6 +21,7 @@ PASS, FAIL, NONE, AMB = Status.PASS, Status.FAIL, Status.NO_ANSWER, Status.AMBIG
         ("Final Answer: The largest $n$ is 34.", "34"),  # "<subject> is <value>": after the last "is"
         ("Therefore $x \\geq 5$ is the solution.", "x \\geq 5"),  # nothing after "is": the part before
         ("We find that $x \\lt 3$.", "x \\lt 3"),
+        ("Thus $x <= 2$ is our answer.", "x <= 2"),  # the phrase and the conclusion share the sentence
         ("The answer is x = 3", "x = 3"),  # a short formula after the phrase, as written
         ("Answer \\( (9+1) \\)", "(9+1)"),
         ("Lots of work: $y = 8.8 - 2.8 = 6$ So, the ordered pair $(x, y)$ that solves it is $(7, 6)$.", "(7, 6)"),
@@ -32,6 +33,18 @@ PASS, FAIL, NONE, AMB = Status.PASS, Status.FAIL, Status.NO_ANSWER, Status.AMBIG
 )
 def test_prose_answer_reads_the_conclusion(text, answer):
     assert prose_answer(text) == answer
+
+
+def test_only_the_final_statement_is_read():
+    # the final statement names no value: an earlier "Therefore ... is 1" deep in the reasoning is not used
+    text = "Therefore the remainder is 1. We continue. Final Answer: For all n in {1, 2, ..., 99}, n^4+4^n is prime."
+    assert prose_answer(text) is None
+    # a conclusion that announces the next sentence (colon) is read through to it
+    assert prose_answer("Therefore, we can factor $P$ as follows:\n\n$$P = (x+1)(x-1)$$") == "P = (x+1)(x-1)"
+    # a number inside an expression is not an answer: "1/a" is not 1, "2^m" is not 2
+    assert prose_answer("So the largest value is 1/a, where a, b, and c are positive numbers.") is None
+    assert prose_answer("Hence the total, counted with care and summed, is 2^m for every m.") is None
+    assert prose_answer("The sum is 1 + 1/3 + ... + 1/7. So the value is 5.") == "5"  # "..." ends no sentence
 
 
 def test_no_last_number_fallback_in_a_long_text():
