@@ -247,6 +247,10 @@ def run_adversarial(
     print(
         f"max single call (ours): {max(res['ours'][1]):.3f} s; rewarded: {sum(r > 0 for r in res['ours'][0])}"
     )
+    configure(text_fallback=True)  # the prose reader on the same inputs: it must stay linear too
+    fb = run_ours(adv, ours_pool)
+    configure(text_fallback=False)
+    print(f"with text_fallback=True: max single call {max(fb[1]):.3f} s; p99 {_pct(fb[1], 0.99) * 1e3:.1f} ms; rewarded: {sum(r > 0 for r in fb[0])}")
     sub = adv[::step][: args.mv_adversarial]
     both = {"ours": run_ours(sub, ours_pool), "MV": run_mv(sub, mv_pool, mv_task_fn)}
     print(f"\n### adversarial subset ({len(sub)} cases, both)\n")

@@ -152,6 +152,8 @@ def extract(completion: str, *, text_fallback: bool = False) -> Extraction:
     boxes = [b for b in boxes if b]
     if boxes:
         return Extraction(tuple(boxes), None)
+    if "\\boxed" in region or "\\fbox" in region:  # a box was opened and never closed: cut off in the answer
+        return Extraction((), Status.NO_ANSWER, "\\boxed{} never closed: output was cut off")
     if text_fallback:
         phrase = prose_answer(region)
         if phrase:

@@ -10,7 +10,8 @@ Policy, in order (the first step that yields an answer wins):
    opens with a conclusion word (Therefore, Thus, Hence, So, In conclusion, Finally, "We find
    that" ...; one that ends with a colon announces the next sentence, which is read instead);
    if none either, the completion's last sentence, when it holds a math span or is the whole
-   completion (never the last number of a long text). A math span followed by a capitalised
+   completion of at most :data:`MAX_ONE_SENTENCE` characters (never the last number of a long
+   text). A math span followed by a capitalised
    word ends a sentence too (flattened outputs: ``$y = 6$ So, the pair is ...``); an ellipsis
    does not. Chat-template residue (``<|im_start|>user`` ...) and the courtesy "I hope it is
    correct." are cut off first.
@@ -34,6 +35,7 @@ import bisect
 import re
 
 MAX_TAIL = 4000  # the conclusion is near the end; a 1 MB completion costs no more than this
+MAX_ONE_SENTENCE = 300  # a whole completion this short may state its answer as a bare number
 _CHAT_RESIDUE = re.compile(r"<\|im_(?:start|end)\|>|<\|endoftext\|>|<\|eot_id\|>|</s>")
 _COURTESY = re.compile(r"\s*I hope (?:it|this) is correct\.?", re.IGNORECASE)
 _PHRASE = re.compile(
@@ -221,6 +223,6 @@ def prose_answer(text: str) -> str | None:
     s, e = sentences[-1]
     if tries and s <= max(t[0] for t in tries):
         return None  # the stated conclusion gives no value
-    if len(sentences) > 1 and not math_spans(text[s:e]):
+    if (len(sentences) > 1 or len(text) > MAX_ONE_SENTENCE) and not math_spans(text[s:e]):
         return None  # a plain number at the end of a long text is not an answer (no last-number fallback)
     return _read(text[s:e], after_phrase=False)

@@ -47,6 +47,11 @@ def test_only_the_final_statement_is_read():
     assert prose_answer("The sum is 1 + 1/3 + ... + 1/7. So the value is 5.") == "5"  # "..." ends no sentence
 
 
+def test_truncated_box_is_no_answer_even_with_the_fallback():
+    assert verify("So the answer is \\boxed{\\boxed{3", "3", text_fallback=True) == (0.0, NONE)
+    assert verify("\\[" * 200 + "3", "3", text_fallback=True) == (0.0, NONE)  # long garbage: no bare number
+
+
 def test_no_last_number_fallback_in_a_long_text():
     assert prose_answer("We add 40 and 2 to get the total. Then we check it 42 times.") is None
     assert prose_answer("") is None and prose_answer("No numbers here at all.") is None
