@@ -57,7 +57,7 @@ _OPERATOR_BEFORE = re.compile(r"[-+*/^×·]\s*$")
 _WORDY = re.compile(r"(?<!\\)\b[a-zA-Z]{4,}\b")  # an English word, not a \command
 _JOINERS = re.compile(r"^\s*(?:,|and|\\text\{\s*and\s*\}|&)?\s*$", re.IGNORECASE)
 _CAPITAL_NEXT = re.compile(r"\s+[A-Z][a-z]")
-_IS = re.compile(r"\s(?:is|are|equals|was)\s")
+_IS = re.compile(r"\s(?:is|are|equals|was)\s|\b(?:it|that|which)'s\s", re.IGNORECASE)
 _ORS = re.compile(r"^\s*(?:or|,\s*or)\s*$", re.IGNORECASE)
 
 

@@ -29,6 +29,7 @@ PASS, FAIL, NONE, AMB = Status.PASS, Status.FAIL, Status.NO_ANSWER, Status.AMBIG
         ("The answer is $3$ or $4$.", "3 or 4"),  # the hedge is kept for the verifier
         ("Jane started growing Sphere 3 hours ago.", "3"),  # one sentence: its number
         ("the number is not 10 which is 1,000.99€", "1,000.99€"),
+        ("not it's not 10 it's 1,000.99m²", "1,000.99m²"),  # "it's" read as "it is"
     ],
 )
 def test_prose_answer_reads_the_conclusion(text, answer):
