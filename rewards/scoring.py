@@ -1,4 +1,4 @@
-"""``selfdistill score INPUT.jsonl [-o OUTPUT.jsonl] [--workers N]``: score offline generations.
+"""``selfdistill score INPUT.jsonl [-o OUTPUT.jsonl] [--workers N] [--math-text-fallback]``: score offline generations.
 
 Each input line is a JSON object with ``kind`` ("math", "code", ...) plus what that kind's scorer
 reads (math: ``completion`` and ``answer``; other keys are carried through). Records are grouped by
@@ -99,7 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", help="JSONL file, one record per line ('-' for stdin)")
     parser.add_argument("-o", "--output", help="output JSONL (default: stdout)")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="verifier processes")
+    parser.add_argument(
+        "--math-text-fallback",
+        action="store_true",
+        help="math: read an answer stated in prose when a completion boxes nothing (rewards/math/prose.py)",
+    )
     args = parser.parse_args(argv)
+    if args.math_text_fallback:
+        from rewards.math import text_fallback
+
+        with text_fallback(True):
+            return _score_file(args)
+    return _score_file(args)
+
+
+def _score_file(args: argparse.Namespace) -> int:
     try:
         if args.input == "-":
             lines = sys.stdin.readlines()

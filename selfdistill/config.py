@@ -159,6 +159,11 @@ class RewardConfig:
     )
     code_timeout_s: float = opt(2.0, "Per-program deadline for code tests.")
     code_all_or_nothing: bool = opt(False, "Code reward 1 only if every test passes (else the passed fraction).")
+    math_text_fallback: bool = opt(
+        False,
+        "Math: read an answer stated in prose when a completion boxes nothing (rewards.math.prose). For scoring "
+        "other models' outputs; keep it off for RL, where a lenient reader is what the policy learns to game.",
+    )
 
     def __post_init__(self) -> None:
         _check(bool(self.weights), "rewards.weights", "needs at least one reward")

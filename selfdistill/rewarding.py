@@ -28,13 +28,25 @@ def _code_reward(rcfg):
     return CodeReward(CodeRewardConfig(all_or_nothing=rcfg.code_all_or_nothing, sandbox=sandbox))
 
 
+def _math_reward(rcfg):
+    """The math reward, reading prose answers only if the config allows it (per call: no global switch)."""
+    base = get_reward("math")
+    fallback = rcfg.math_text_fallback
+
+    def math_reward(prompts, completions, **kwargs):
+        return base(prompts, completions, text_fallback=fallback, **kwargs)
+
+    return math_reward
+
+
 # Rewards that take settings from the config; the others are the registry's plain functions.
-_FACTORIES = {"code": _code_reward}
+_FACTORIES = {"code": _code_reward, "math": _math_reward}
+_SETTINGS = {"code": ("code_timeout_s", "code_all_or_nothing"), "math": ("math_text_fallback",)}
 _BUILT: dict[tuple, Any] = {}  # one instance per (name, settings): the sandbox starts once per process
 
 
 def reward_func(rcfg, name: str):
-    key = (name, rcfg.code_timeout_s, rcfg.code_all_or_nothing) if name in _FACTORIES else (name,)
+    key = (name, *(getattr(rcfg, k) for k in _SETTINGS.get(name, ())))
     if key not in _BUILT:
         _BUILT[key] = _FACTORIES[name](rcfg) if name in _FACTORIES else get_reward(name)
     return _BUILT[key]

@@ -20,10 +20,11 @@ Importing this package does not import sympy (workers do).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rewards.common import Status, completion_text
@@ -31,7 +32,7 @@ from rewards.math.extract import Extraction, extract
 from rewards.math.verify import Pending, Verdict, judge, symbolic_task, verify
 from rewards.pool import DeadlinePool, TaskResult
 
-__all__ = ["Extraction", "Verdict", "configure", "extract", "judge", "math_reward", "score_records", "verify"]
+__all__ = ["Extraction", "Verdict", "configure", "extract", "judge", "math_reward", "score_records", "text_fallback", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,17 @@ def configure(*, workers: int | None = None, deadline_s: float | None = None, te
         if _POOL is not None:
             _POOL.close()
             _POOL = None
+
+
+@contextlib.contextmanager
+def text_fallback(enabled: bool = True) -> Iterator[None]:
+    """Within the block, the default for prose answers is ``enabled`` (extraction runs in this process: no pool reset)."""
+    before = _CONFIG["text_fallback"]
+    _CONFIG["text_fallback"] = enabled
+    try:
+        yield
+    finally:
+        _CONFIG["text_fallback"] = before
 
 
 def default_pool() -> DeadlinePool:
@@ -91,16 +103,24 @@ def _from_task(result: TaskResult) -> Verdict:
 
 
 def judge_batch(
-    completions: Sequence[Any], answers: Sequence[Any], prompts: Sequence[Any] | None = None, pool: DeadlinePool | None = None
+    completions: Sequence[Any],
+    answers: Sequence[Any],
+    prompts: Sequence[Any] | None = None,
+    pool: DeadlinePool | None = None,
+    text_fallback: bool | None = None,
 ) -> list[Verdict]:
-    """Verdicts for a batch: fast path here, the rest in parallel on ``pool`` (default pool if None)."""
+    """Verdicts for a batch: fast path here, the rest in parallel on ``pool`` (default pool if None).
+
+    ``text_fallback`` None: the :func:`configure` setting.
+    """
+    fallback = _CONFIG["text_fallback"] if text_fallback is None else text_fallback
     verdicts: list[Verdict | None] = [None] * len(completions)
     pending: list[tuple[int, Pending]] = []
     for i, (completion, ref) in enumerate(zip(completions, answers)):
         try:
             text = completion_text(completion)
             prompt = _prompt_text(prompts[i]) if prompts is not None and i < len(prompts) else None
-            v = judge(text, ref, prompt, text_fallback=_CONFIG["text_fallback"])
+            v = judge(text, ref, prompt, text_fallback=fallback)
         except Exception as exc:  # noqa: BLE001 - a bad record must not stop the batch
             log.warning("math reward: item %d could not be judged: %s", i, exc)
             v = Verdict(0.0, Status.INVALID, f"{type(exc).__name__}: {exc}"[:300])
@@ -115,13 +135,19 @@ def judge_batch(
     return [v if v is not None else Verdict(0.0, Status.INFRA_ERROR, "lost") for v in verdicts]
 
 
-def math_reward(prompts: list, completions: list, answer: list, kind: list | None = None, **kwargs: Any) -> list[float | None]:
-    """TRL reward: 1.0 when the boxed answer equals ``answer[i]``, else 0.0; None where ``kind[i] != "math"``."""
+def math_reward(
+    prompts: list, completions: list, answer: list, kind: list | None = None, *, text_fallback: bool | None = None, **kwargs: Any
+) -> list[float | None]:
+    """TRL reward: 1.0 when the boxed answer equals ``answer[i]``, else 0.0; None where ``kind[i] != "math"``.
+
+    ``text_fallback`` (keyword only; None = the :func:`configure` setting) also reads prose answers.
+    """
     rows = [i for i in range(len(completions)) if kind is None or kind[i] == "math"]
     verdicts = judge_batch(
         [completions[i] for i in rows],
         [answer[i] for i in rows],
         [prompts[i] for i in rows] if prompts is not None and len(prompts) == len(completions) else None,
+        text_fallback=text_fallback,
     )
     out: list[float | None] = [None] * len(completions)
     for i, v in zip(rows, verdicts):

@@ -75,3 +75,11 @@ def test_code_and_math_records_in_one_file(tmp_path):
 def test_unreadable_input_exits_2(tmp_path, capsys):
     assert main([str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_math_text_fallback_flag_reads_prose_answers_only_when_asked(tmp_path):
+    rec = {"kind": "math", "completion": "Adding them up, the final answer is 42.", "answer": "42"}
+    _, off = _run(tmp_path, [json.dumps(rec)], "--workers", "1")
+    _, on = _run(tmp_path, [json.dumps(rec)], "--workers", "1", "--math-text-fallback")
+    _, after = _run(tmp_path, [json.dumps(rec)], "--workers", "1")  # the flag does not leak into later calls
+    assert [off[0]["status"], on[0]["status"], after[0]["status"]] == ["NO_ANSWER", "PASS", "NO_ANSWER"]
