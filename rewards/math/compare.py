@@ -303,6 +303,26 @@ def _chain_as_interval(s: str) -> str | None:
     return f"{_CHAIN_OPS[m[0].group()][0]}{lo},{hi}{_CHAIN_OPS[m[1].group()][1]}"
 
 
+def _abs_chain_as_union(s: str) -> str | None:
+    """``a \\leq |x| \\leq b`` (constants 0 < a <= b) -> ``[-b,-a]\\cup[a,b]``, openness mirrored; else None."""
+    interval = _chain_as_interval(s)
+    if interval is None:
+        return None
+    m = list(_REL_RE.finditer(s))
+    if not _ABS_VAR_RE.match(s[m[0].end() : m[1].start()].strip()):
+        return None
+    lo, hi = split_top(interval[1:-1], ",")
+    a, b = constant(lo), constant(hi)
+    if a is None or b is None or abs(a.imag) > 1e-12 or abs(b.imag) > 1e-12 or not 0 < a.real <= b.real:
+        return None
+    left, right = interval[0], interval[-1]
+    mirror = {"(": ")", "[": "]", ")": "(", "]": "["}
+    neg = {v: f"-{v}" if _PLAIN_TERM.match(v) else f"-({v})" for v in (lo, hi)}  # -(1+1), not -1+1
+    return f"{mirror[right]}{neg[hi]},{neg[lo]}{mirror[left]}\\cup{left}{lo},{hi}{right}"
+
+
+_ABS_VAR_RE = re.compile(r"^\|[A-Za-z]\|$")
+_PLAIN_TERM = re.compile(r"^(?:\\frac\{[^{}]*\}\{[^{}]*\}|\\sqrt\{[^{}]*\}|[\d.]+)$")
 _GREATER = {">": True, "\\gt": True, "\\geq": False}  # op -> strict
 _LESS = {"<": True, "\\lt": True, "\\leq": False}
 
@@ -374,6 +394,11 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
         interval = _chain_as_interval(rt)
         if interval is not None and brackets(pt) is not None and not _REL_RE.search(pt):
             return _structural(pt, interval, symbolic)  # 0<f(x)<1 ~ (0,1): ends and openness only
+        union = _abs_chain_as_union(rt)
+        if union is not None and not _REL_RE.search(pt) and "\\cup" in pt:  # 1 \leq |z| \leq 2 ~ [-2,-1]\cup[1,2]
+            got = _structural(_MEMBER_RE.sub("", pt), union, symbolic)
+            if got != "skip":
+                return got
         member = _membership_chain(pt, rt, symbolic)
         if member is not None:
             return member

@@ -84,6 +84,9 @@ def test_class(cls, pred, ref, label):
 @pytest.mark.parametrize("pred, ref, expected", [
     ("-2 \\le x \\le 7", "[-2,7]", False), ("-2 \\le x \\le 7", "x \\in [-2,7]", True), ("x > 3", "(3,\\infty)\\cup\\{0\\}", False),
     ("1112122_3", "1112112_3", False), ("12_{3}", "12_3", True),
+    ("z \\in [-\\frac{3}{2}, -1] \\cup [1, \\frac{3}{2}]", "1\\leq|z|\\leq \\frac{3}{2}", True),  # |z| chain: a union
+    ("(-2,-1]\\cup[1,2)", "1 \\leq |x| < 2", True), ("[-2,-1]\\cup[1,2]", "1 \\leq |x| < 2", False),
+    ("[-3,-2]\\cup[2,3]", "1+1\\leq|z|\\leq 3", True), ("[-3,2]\\cup[2,3]", "1+1\\leq|z|\\leq 3", False),
 ])
 def test_decided_without_sympy(pred, ref, expected):
     """These used to wait 70-300 ms for sympy (the dev set's p99); the fast rules decide them in-process."""
