@@ -16,7 +16,10 @@ Every method that runs the teacher checks first that both sides share one tokeni
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from selfdistill.kernels.hf import KernelSpec
 
 TEACHER_KINDS = {"sft": "lm", "hidden_align": "lm", "logit_kd": "distill", "on_policy": "distill"}
 
@@ -28,7 +31,7 @@ def align_weight(method: str, dcfg) -> float:
     return dcfg.hidden_align_weight
 
 
-def build_objective(method: str, dcfg, kernels: str, student, teacher):
+def build_objective(method: str, dcfg, kernels: str | KernelSpec, student, teacher):
     """The `Objective` of ``method`` from the distill config (the aligner, if any, is freshly initialised)."""
     from selfdistill.distill.hidden_align import HiddenAligner
     from selfdistill.distill.objective import Objective
@@ -45,7 +48,7 @@ def build_objective(method: str, dcfg, kernels: str, student, teacher):
 
 
 def run_distill(method: str, student, tokenizer, *, teacher: str, store, dcfg, out_dir: Path, seed: int, stage,
-                device: str, run_name: str, prompt_format: str, kernels: str) -> dict[str, Any]:
+                device: str, run_name: str, prompt_format: str, kernels: str | KernelSpec) -> dict[str, Any]:
     """Distil the teacher at path ``teacher`` into ``student`` (in place) with ``method``; returns metrics."""
     import torch
 

@@ -19,6 +19,7 @@ import torch
 from selfdistill.distill.hidden_align import HiddenAligner, capture_layers, decoder_layers
 from selfdistill.kernels.hf import (
     IGNORE_INDEX,
+    KernelSpec,
     causal_lm_distill_loss_fn,
     causal_lm_hidden,
     causal_lm_loss_fn,
@@ -30,7 +31,7 @@ OBJECTIVE_KINDS = ("lm", "distill")
 @dataclass
 class Objective:
     kind: str = "distill"  # "lm" | "distill"
-    kernels: str = "eager"  # "fused" | "eager"
+    kernels: str | KernelSpec = "eager"  # "fused" | "eager", or a KernelSpec with the fused options
     divergence: str = "forward_kl"
     beta: float = 0.5
     temperature: float = 1.0

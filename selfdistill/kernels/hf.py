@@ -4,6 +4,7 @@
     loss = fused_causal_lm_loss(model, input_ids, attention_mask, labels)          # == model(..., labels=labels).loss
     loss = fused_causal_lm_distill_loss(student, teacher, input_ids, attention_mask, labels, divergence="jsd")
     loss_fn = causal_lm_loss_fn(cfg.kernels)                 # "fused" | "eager", the same call signature
+    loss_fn = causal_lm_loss_fn(KernelSpec("fused", dw_accumulation="weight"))   # with the fused path's options
 
 Labels follow the Hugging Face convention: `labels[b, t]` is the token at position t (-100 to ignore) and the loss
 predicts it from position t - 1, averaged over the non-ignored tokens of the batch.
@@ -18,8 +19,10 @@ What is reproduced and what is refused:
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -125,6 +128,7 @@ def fused_causal_lm_loss(
     num_items_in_batch: int | torch.Tensor | None = None,
     impl: str = "auto",
     drop_ignored: bool = False,
+    dw_accumulation: str = "fp32",
 ) -> torch.Tensor:
     """Next-token cross-entropy (+ MoE aux loss when configured); the same value as `model(..., labels).loss`.
 
@@ -139,7 +143,8 @@ def fused_causal_lm_loss(
         flat_labels, flat_hidden = _keep_labelled(flat_labels, flat_hidden)
     reduction = "mean" if num_items_in_batch is None else "sum"
     loss = fused_linear_cross_entropy(
-        flat_hidden.to(weight.dtype), weight, flat_labels, reduction=reduction, impl=impl
+        flat_hidden.to(weight.dtype), weight, flat_labels, reduction=reduction, impl=impl,
+        dw_accumulation=dw_accumulation,
     )
     if num_items_in_batch is not None:
         loss = loss / num_items_in_batch
@@ -174,6 +179,8 @@ def fused_causal_lm_distill_loss(
     hard_weight: float = 0.0,
     impl: str = "auto",
     drop_ignored: bool = False,
+    dw_accumulation: str = "fp32",
+    fp32_logits: bool = True,
 ) -> torch.Tensor:
     """Logit distillation of `teacher` into `student` on next-token positions (+ the student's MoE aux loss).
 
@@ -191,6 +198,7 @@ def fused_causal_lm_distill_loss(
     loss = fused_linear_distillation(
         s_flat.to(s_weight.dtype), s_weight, t_flat.to(t_weight.dtype), t_weight, flat_labels,
         divergence=divergence, beta=beta, temperature=temperature, hard_weight=hard_weight, impl=impl,
+        dw_accumulation=dw_accumulation, fp32_logits=fp32_logits,
     )  # fmt: skip
     return loss if aux is None else loss + aux.to(loss.dtype)
 
@@ -240,17 +248,42 @@ DISTILL_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+@dataclass(frozen=True)
+class KernelSpec:
+    """``kernels`` ("fused" | "eager") with the fused path's options (config: ``kernels`` + ``fused_kernels``).
+
+    `dw_accumulation`: "fp32" (exact chunk sum, 4·V·H extra bytes) or "weight" (the weight's dtype, as Liger;
+    peak dX + dW + the chunk budget). `fp32_logits`: distillation keeps each chunk's logits in fp32 (about 6x
+    lower bf16 error, 10 bytes per logit of chunk buffers). Both are ignored by the eager losses.
+    """
+
+    name: str = "eager"
+    dw_accumulation: str = "fp32"
+    fp32_logits: bool = True
+
+
+def kernel_spec(kernels: str | KernelSpec) -> KernelSpec:
+    """A bare name means that path with the default options."""
+    return kernels if isinstance(kernels, KernelSpec) else KernelSpec(kernels)
+
+
 def _pick(registry: dict[str, Callable[..., torch.Tensor]], kernels: str) -> Callable[..., torch.Tensor]:
     if kernels not in registry:
         raise ValueError(f"unknown kernels {kernels!r}; choose one of: {', '.join(registry)}")
     return registry[kernels]
 
 
-def causal_lm_loss_fn(kernels: str) -> Callable[..., torch.Tensor]:
+def causal_lm_loss_fn(kernels: str | KernelSpec) -> Callable[..., torch.Tensor]:
     """`(model, input_ids, attention_mask, labels, *, num_items_in_batch=None) -> loss` for `kernels`."""
-    return _pick(LM_LOSSES, kernels)
+    spec = kernel_spec(kernels)
+    fn = _pick(LM_LOSSES, spec.name)
+    return functools.partial(fn, dw_accumulation=spec.dw_accumulation) if spec.name == "fused" else fn
 
 
-def causal_lm_distill_loss_fn(kernels: str) -> Callable[..., torch.Tensor]:
+def causal_lm_distill_loss_fn(kernels: str | KernelSpec) -> Callable[..., torch.Tensor]:
     """`(student, teacher, input_ids, attention_mask, labels, *, divergence, beta, temperature, hard_weight)`."""
-    return _pick(DISTILL_LOSSES, kernels)
+    spec = kernel_spec(kernels)
+    fn = _pick(DISTILL_LOSSES, spec.name)
+    if spec.name != "fused":
+        return fn
+    return functools.partial(fn, dw_accumulation=spec.dw_accumulation, fp32_logits=spec.fp32_logits)

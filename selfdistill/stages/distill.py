@@ -11,9 +11,12 @@ also run the teacher: they live in `selfdistill.distill.methods` (see docs/disti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from selfdistill.stages.sft import train_sft
+
+if TYPE_CHECKING:
+    from selfdistill.kernels.hf import KernelSpec
 
 
 def trace_rows(store, min_reward: float) -> list[dict[str, str]]:
@@ -22,7 +25,7 @@ def trace_rows(store, min_reward: float) -> list[dict[str, str]]:
 
 
 def distill_sft(student, tokenizer, *, teacher, store, dcfg, out_dir: Path, seed: int, stage, device: str,
-                run_name: str, prompt_format: str, kernels: str) -> dict[str, Any]:
+                run_name: str, prompt_format: str, kernels: str | KernelSpec) -> dict[str, Any]:
     """Sequence-level distillation: SFT of ``student`` on the stored traces (``teacher`` unused unless
     ``dcfg.hidden_align_weight > 0``, which adds a hidden-state alignment to it)."""
     if dcfg.hidden_align_weight > 0:

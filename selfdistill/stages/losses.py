@@ -8,11 +8,11 @@ elsewhere (`impl="auto"`). ``kernels=eager`` uses TRL's SFTTrainer unchanged.
 from __future__ import annotations
 
 
-def sft_trainer_class(kernels: str, moe: bool = False):
+def sft_trainer_class(kernels, moe: bool = False):
     """TRL's SFTTrainer (with MoE router diagnostics for MoE models); the fused loss for ``fused``."""
     from trl import SFTTrainer
 
-    from selfdistill.kernels.hf import causal_lm_loss_fn
+    from selfdistill.kernels.hf import causal_lm_loss_fn, kernel_spec
 
     base = SFTTrainer
     if moe:
@@ -20,7 +20,7 @@ def sft_trainer_class(kernels: str, moe: bool = False):
 
         base = make_sft_trainer_class()
 
-    if kernels == "eager":
+    if kernel_spec(kernels).name == "eager":  # "eager" or KernelSpec("eager", ...)
         return base
     loss_fn = causal_lm_loss_fn(kernels)  # raises with the allowed names for a bad value
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from selfdistill.kernels.hf import KernelSpec
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
 
 
 def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
-              prompt_format: str = "plain", kernels: str = "eager", router_diagnostics: bool = True) -> dict[str, Any]:
+              prompt_format: str = "plain", kernels: str | KernelSpec = "eager", router_diagnostics: bool = True) -> dict[str, Any]:
     """Train ``model`` in place on ``rows`` (dicts with prompt/completion); returns metrics.
 
     ``router_diagnostics``: log MoE router metrics (hooks on every router; off for bootstrap pre-training,

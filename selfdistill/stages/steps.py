@@ -13,6 +13,13 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+
+def _kernels(cfg):
+    """The LM-head loss choice with the fused path's options, as the SFT and distill losses take it."""
+    from selfdistill.kernels.hf import KernelSpec
+
+    return KernelSpec(cfg.kernels, cfg.fused_kernels.dw_accumulation, cfg.fused_kernels.fp32_logits)
+
 def _tokenizer_for_tiny():
     from selfdistill.models.tokenizer import build_char_tokenizer
 
@@ -123,7 +130,7 @@ def sft_step(round_: int, source: str):
         model = with_lora(model, cfg.policy)
         out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(f"r{round_}.sft"), seed=cfg.run.seed + round_,
                         stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft",
-                        prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+                        prompt_format=cfg.tasks.prompt_format, kernels=_kernels(cfg))
         model = merged(model)
         out.update(_in_sync(model))
         out["model_path"] = run.save(model, tokenizer, f"r{round_}-sft", run.stage_dir(f"r{round_}.sft"))
@@ -145,13 +152,20 @@ def distill_step(scfg, teacher: str):
 
         cfg = run.cfg
         method = DISTILL_METHODS.get(cfg.distill.method, "distill.method")
-        student, tokenizer = run.load(run.done(f"student.{scfg.name}.base")["model_path"])
+        base_path = run.done(f"student.{scfg.name}.base")["model_path"]
+        if next(run.store.iter(min_reward=cfg.distill.min_reward), None) is None:
+            # nothing passed the filters: the student stays at its base (as SFT does), the run goes on to eval
+            log.warning("distill.%s: no traces with reward >= %s; the student stays at its base",
+                        scfg.name, cfg.distill.min_reward)
+            return {"skipped": True, "rows": 0, "model_path": base_path, "teacher": run.done(teacher)["model_path"],
+                    "teacher_key": teacher, "method": cfg.distill.method}
+        student, tokenizer = run.load(base_path)
         student = with_lora(student, scfg)
         teacher_path = run.done(teacher)["model_path"]
         out = method(student, tokenizer, teacher=teacher_path, store=run.store, dcfg=cfg.distill,
                      out_dir=run.stage_dir(f"distill.{scfg.name}"), seed=cfg.run.seed + 11, stage=stage,
                      device=run.device, run_name=f"{cfg.run.name}/distill.{scfg.name}",
-                     prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels)
+                     prompt_format=cfg.tasks.prompt_format, kernels=_kernels(cfg))
         student = merged(student)
         out.update(_in_sync(student))
         out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}",

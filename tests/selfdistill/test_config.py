@@ -30,6 +30,10 @@ def test_overrides_are_typed():
                              "distill.students.0.tiny.hidden_size=32"])
     assert cfg.rl.max_steps == 7 and cfg.rl.learning_rate == 0.5
     assert cfg.tracking.report_to == "none" and cfg.distill.students[0].tiny.hidden_size == 32
+    cfg = load_config(None, ["fused_kernels.dw_accumulation=weight", "fused_kernels.fp32_logits=false",
+                             "rewards.math_text_fallback=true"])
+    assert cfg.fused_kernels.dw_accumulation == "weight" and cfg.fused_kernels.fp32_logits is False
+    assert cfg.rewards.math_text_fallback is True
 
 
 @pytest.mark.parametrize("override, needle", [
@@ -45,6 +49,7 @@ def test_overrides_are_typed():
     ("distill.students.0.teacher=nobody", "must be 'policy' or an earlier student"),
     ("policy.tiny.arch=gpt9", "unknown tiny architecture 'gpt9'"),
     ("bogus=1", "unknown key bogus"),
+    ("fused_kernels.dw_accumulation=bf16", "choose one of: fp32, weight"),
 ])
 def test_bad_values_name_the_key(override, needle):
     with pytest.raises(ConfigError, match=None) as exc:

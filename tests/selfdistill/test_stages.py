@@ -3,10 +3,12 @@
 import random
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from rewards.registry import register_reward
 from selfdistill.config import CollectConfig, RewardConfig, RLConfig, SFTConfig
+from selfdistill.kernels.hf import KernelSpec
 from selfdistill.stages.collect import collect_round, is_degenerate
 from selfdistill.stages.rl import train_rl
 from selfdistill.stages.sft import tokenize_rows, train_sft
@@ -43,12 +45,13 @@ def test_grpo_step_changes_policy(tiny_moe, tokenizer, tmp_path):
     assert "model.embed_tokens.weight" in changed and any("experts" in k for k in changed)
 
 
-def test_sft_step_learns(tiny_dense, tokenizer, tmp_path):
+@pytest.mark.parametrize("kernels", ["eager", KernelSpec("fused", dw_accumulation="weight")])
+def test_sft_step_learns(tiny_dense, tokenizer, tmp_path, kernels):
     rng = random.Random(0)
     rows = [{"prompt": t.prompt, "completion": math_gen.worked_solution(t, rng)} for t in math_tasks(16)]
     before = snapshot(tiny_dense)
     out = train_sft(tiny_dense, tokenizer, rows, SFTConfig(epochs=1, batch_size=8, max_steps=6, learning_rate=1e-2),
-                    tmp_path, seed=0, stage=NullStage(), device="cpu", run_name="t")
+                    tmp_path, seed=0, stage=NullStage(), device="cpu", run_name="t", kernels=kernels)
     assert out["steps"] == 6 and out["final_loss"] < out["loss_curve"][0]
     assert all(not torch.equal(v, before[k]) for k, v in tiny_dense.named_parameters())
 

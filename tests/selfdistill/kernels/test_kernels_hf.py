@@ -8,6 +8,7 @@ from _kernel_cases import rel_err
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from selfdistill.kernels.hf import (
+    KernelSpec,
     causal_lm_distill_loss_fn,
     causal_lm_loss_fn,
     fused_causal_lm_distill_loss,
@@ -122,6 +123,23 @@ def test_drop_ignored_gives_the_same_loss_and_survives_all_ignored():
     none.backward()
     assert none.item() == 0.0
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_kernel_spec_options_reach_the_fused_kernels():
+    """`fused_kernels` config options travel with the loss function; "weight" accumulation on the fp32 tiny model
+    gives the same loss and gradients, and a bad option fails by name when the loss runs."""
+    model = _model("llama")
+    input_ids, attention_mask, labels = _batch(4)
+    weight_mode = causal_lm_loss_fn(KernelSpec("fused", dw_accumulation="weight"))
+    assert weight_mode.keywords == {"dw_accumulation": "weight"}
+    distill = causal_lm_distill_loss_fn(KernelSpec("fused", fp32_logits=False))
+    assert distill.keywords == {"dw_accumulation": "fp32", "fp32_logits": False}
+    assert causal_lm_loss_fn(KernelSpec("eager", dw_accumulation="weight")) is causal_lm_loss_fn("eager")
+    got = weight_mode(model, input_ids, attention_mask, labels, impl="torch")
+    ref = causal_lm_loss_fn("fused")(model, input_ids, attention_mask, labels, impl="torch")
+    assert rel_err(got, ref) < 1e-6
+    with pytest.raises(ValueError, match="dw_accumulation"):
+        causal_lm_loss_fn(KernelSpec("fused", dw_accumulation="bf16"))(model, input_ids, attention_mask, labels)
 
 
 def test_unknown_kernels_name_the_choices():
