@@ -55,7 +55,6 @@ _NUMBER = re.compile(
 )
 _OPERATOR_BEFORE = re.compile(r"[-+*/^×·]\s*$")
 _WORDY = re.compile(r"(?<!\\)\b[a-zA-Z]{4,}\b")  # an English word, not a \command
-_JOINERS = re.compile(r"^\s*(?:,|and|\\text\{\s*and\s*\}|&)?\s*$", re.IGNORECASE)
 _CAPITAL_NEXT = re.compile(r"\s+[A-Z][a-z]")
 _IS = re.compile(r"\s(?:is|are|equals|was)\s|\b(?:it|that|which)'s\s", re.IGNORECASE)
 _ORS = re.compile(r"^\s*(?:or|,\s*or)\s*$", re.IGNORECASE)
@@ -187,7 +186,7 @@ def _read(sentence: str, after_phrase: bool) -> str | None:
         if got:
             return got
         before = sentence[: is_at[-1]]  # "$x > 5$ is the solution": only a formula stands there
-        return _join(math_spans(before), before) if math_spans(before) else None
+        return _join(math_spans(before), before)
     return _candidates(sentence, after_phrase)
 
 
