@@ -108,7 +108,7 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
     if not isinstance(completion, str):
         return Verdict(0.0, Status.INVALID, f"completion must be a string, got {type(completion).__name__}")
     reference = _reference_value(reference)
-    hedged_ref = is_hedge(reference) or _is_list(reference)
+    many_answers = is_hedge(reference) or _is_list(reference)  # "or" in a prediction lists them too
     if is_hedge(reference):  # "(11,7) or (7,11)": the reference lists every solution
         reference = or_as_list(reference)
     ex = extract(completion, text_fallback=text_fallback)
@@ -136,7 +136,7 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
     else:
         pred = ex.answers[-1]
     if is_hedge(pred):
-        if not hedged_ref:
+        if not many_answers:
             return Verdict(0.0, Status.AMBIGUOUS, "hedged answer ('or')")
         pred = or_as_list(pred)  # "1 or 2" for the list "1, 2": the same solutions, compared as a list
     if _contradiction(pred):
