@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rewards.math import configure, judge_batch  # noqa: E402
+from rewards.math import judge_batch  # noqa: E402
 from rewards.math.cases import Case, adversarial_cases, generated_cases, note_cases  # noqa: E402
 from rewards.pool import DeadlinePool  # noqa: E402
 
@@ -81,12 +81,12 @@ def load_heldout(path: str) -> list[Case]:
     return [Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], prompt=r.get("problem")) for r in rows]
 
 
-def run_ours(cases: list[Case], pool: DeadlinePool) -> tuple[list[float], list[float]]:
+def run_ours(cases: list[Case], pool: DeadlinePool, text_fallback: bool = False) -> tuple[list[float], list[float]]:
     """Per-call reward and latency: each case is one call (fast path here, sympy in the pool)."""
     rewards, lat = [], []
     for c in cases:
         t = time.perf_counter()
-        v = judge_batch([c.completion], [c.answer], [c.prompt], pool=pool)[0]  # the prompt, as RL passes it
+        v = judge_batch([c.completion], [c.answer], [c.prompt], pool=pool, text_fallback=text_fallback)[0]  # prompt as RL
         lat.append(time.perf_counter() - t)
         rewards.append(v.reward)
     return rewards, lat
@@ -197,9 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, cases in sets.items():
         if name == "generated" and "generated" not in want:
             continue
-        configure(text_fallback=name == "prose")  # free-text completions: the fallback the config allows
-        res = {"ours": run_ours(cases, ours_pool), "MV": run_mv(cases, mv_pool, bench_math.mv_task)}
-        configure(text_fallback=False)
+        ours = run_ours(cases, ours_pool, text_fallback=name == "prose")  # free text: the fallback the config allows
+        res = {"ours": ours, "MV": run_mv(cases, mv_pool, bench_math.mv_task)}
         print(f"\n### {name} ({len(cases)} cases{'; ours with text_fallback=True' if name == 'prose' else ''})\n")
         print(table(name, cases, res))
         relabelled = [c for c in cases if c.mv_label is not None]
@@ -225,9 +224,7 @@ def run_heldout(args: argparse.Namespace, ours_pool: DeadlinePool, mv_pool: Dead
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.text_fallback]
     res = {}
     for fb in modes:
-        configure(text_fallback=fb)  # extraction runs in this process, so no pool restart is needed
-        res[f"ours{'+fb' if fb else ''}"] = run_ours(cases, ours_pool)
-    configure(text_fallback=False)
+        res[f"ours{'+fb' if fb else ''}"] = run_ours(cases, ours_pool, text_fallback=fb)
     res["MV"] = run_mv(cases, mv_pool, mv_task_fn)
     print(f"\n### heldout ({len(cases)} cases, CHAMP model outputs; '+fb' = text_fallback=True)\n")
     print(table("heldout", cases, res))
@@ -247,9 +244,7 @@ def run_adversarial(
     print(
         f"max single call (ours): {max(res['ours'][1]):.3f} s; rewarded: {sum(r > 0 for r in res['ours'][0])}"
     )
-    configure(text_fallback=True)  # the prose reader on the same inputs: it must stay linear too
-    fb = run_ours(adv, ours_pool)
-    configure(text_fallback=False)
+    fb = run_ours(adv, ours_pool, text_fallback=True)  # the prose reader on the same inputs: it must stay linear too
     print(f"with text_fallback=True: max single call {max(fb[1]):.3f} s; p99 {_pct(fb[1], 0.99) * 1e3:.1f} ms; rewarded: {sum(r > 0 for r in fb[0])}")
     sub = adv[::step][: args.mv_adversarial]
     both = {"ours": run_ours(sub, ours_pool), "MV": run_mv(sub, mv_pool, mv_task_fn)}
