@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 120.0  # a spawned worker must import its modules and say "ready" within this
 _MAX_START_FAILURES = 5  # consecutive failed starts before the pool gives up on a batch
+_REAP_TIMEOUT_S = 2.0  # after EOF on a worker's pipe, wait at most this long for its exit status
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,19 @@ class _Worker:
             except OSError:
                 pass
 
+    def exit_status(self, timeout_s: float = _REAP_TIMEOUT_S) -> str:
+        """How the process ended, for an error message: ``exit code 3``, ``killed by SIGSEGV``.
+
+        Called after EOF on its pipe: the kernel closes a dying process's descriptors before the
+        process can be reaped, so ``poll()`` right after EOF is often still ``None``. Wait for it,
+        bounded, so that a process that closed its pipe but hangs cannot stall the pool.
+        """
+        try:
+            code = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return f"no exit status after {timeout_s:g} s (pipe closed, process still running)"
+        return describe_returncode(code)
+
     def kill(self) -> None:
         try:
             self.proc.kill()
@@ -210,6 +224,17 @@ class _Worker:
             self._close_pipes()
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def describe_returncode(code: int) -> str:
+    """``subprocess`` return code in words: ``exit code 3`` or ``killed by SIGKILL (signal 9)``."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = "an unknown signal"
+    return f"killed by {name} (signal {-code})"
 
 
 _LIVE_POOLS: weakref.WeakSet[DeadlinePool] = weakref.WeakSet()
@@ -365,15 +390,11 @@ class DeadlinePool:
             msg = w.conn.recv()
         except (EOFError, OSError):  # it died: replace it, fail its task
             if w.task is not None:
-                w.proc.poll()
-                results[w.task] = TaskResult(
-                    "crashed",
-                    error=f"worker died (exit code {w.proc.returncode})",
-                    elapsed_s=time.monotonic() - w.task_started,
-                )
+                elapsed = time.monotonic() - w.task_started
+                results[w.task] = TaskResult("crashed", error=f"worker died ({w.exit_status()})", elapsed_s=elapsed)
             elif not w.ready:
                 start_failures += 1
-                log.warning("reward pool: a worker died while starting (exit code %s)", w.proc.poll())
+                log.warning("reward pool: a worker died while starting (%s)", w.exit_status())
                 self._discard(w, replace=False)
                 return start_failures
             self._discard(w)

@@ -41,6 +41,29 @@ def test_worker_that_exits_is_replaced(pool):
     assert pool.map(abs, [(-5,)])[0].value == 5
 
 
+def die_by(sig: int) -> None:
+    """Task that kills its own worker with ``sig`` (what a segfaulting C extension looks like)."""
+    os.kill(os.getpid(), sig)
+    time.sleep(10)  # never reached for a fatal signal
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT])
+def test_worker_killed_by_a_signal_is_named(pool, sig):
+    res = pool.map(die_by, [(int(sig),)], deadline_s=5)
+    assert res[0].kind == "crashed"
+    assert f"killed by {sig.name} (signal {int(sig)})" in res[0].error
+    assert pool.map(abs, [(-6,)])[0].value == 6
+
+
+def test_exit_status_words():
+    from rewards.pool import describe_returncode
+
+    assert describe_returncode(0) == "exit code 0"
+    assert describe_returncode(3) == "exit code 3"
+    assert describe_returncode(-9) == "killed by SIGKILL (signal 9)"
+    assert describe_returncode(-200) == "killed by an unknown signal (signal 200)"
+
+
 def test_sigkill_mid_batch(pool):
     """Kill a busy worker from outside; its item is reported, the batch and later batches complete."""
     pool.map(abs, [(1,), (2,)])  # make sure both workers are up
