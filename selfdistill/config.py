@@ -395,6 +395,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         apply_override(data, override)
     cfg = from_dict(Config, data)
     _validate_registries(cfg)
+    cfg.source_path = str(path or DEMO_CONFIG)  # not a field: where it was read from, for provenance only
     return cfg
 
 

@@ -74,6 +74,10 @@ class Run:
         error = dist.broadcast(error)  # every rank fails the same way, none waits forever
         if error:
             raise ConfigError(error)
+        if self.main:
+            from selfdistill import provenance
+
+            provenance.record(self.dir, cfg)
         self.tracker = Tracker(cfg.tracking, self.dir, cfg.run.name, to_dict(cfg), enabled=self.main)
         self.store = TraceStore(self.dir / "traces", clean=self.main)
         self._split = None

@@ -106,6 +106,9 @@ def markdown(report: dict[str, Any]) -> str:
                      f"sample accuracy {_fmt(c.get('sample_accuracy'))}.")
     lines += ["", "## Stages", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in report["stages"].items()]
+    from selfdistill.provenance import markdown as provenance_markdown
+
+    lines += provenance_markdown(report.get("provenance", {}))
     lines += ["", "![RL reward](rl_reward.png)", "", "![Accuracy](accuracy.png)", ""]
     return "\n".join(lines)
 
@@ -156,6 +159,7 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
 
 def write_report(run, eval_rows: list[dict[str, Any]], final_policy_key: str) -> list[Path]:
     """Write report.json / report.md / rl_reward.png / accuracy.png into the run directory."""
+    from selfdistill import provenance
     from selfdistill.pipeline import plan
 
     steps = plan(run.cfg)
@@ -173,6 +177,7 @@ def write_report(run, eval_rows: list[dict[str, Any]], final_policy_key: str) ->
         "traces": run.store.stats(),
         "stages": stages,
         "wall_time_s": sum(stages.values()),
+        "provenance": provenance.summary(run.dir),
     }
     out = run.dir
     (out / "report.json").write_text(json.dumps(report, indent=2))
