@@ -290,6 +290,22 @@ class DistillConfig:
     hidden_align_layers: list[list[int]] = opt(
         [[-1, -1]], "Pairs [student_layer, teacher_layer] of decoder-layer outputs to align (negative = from the end)."
     )
+    attention_align_weight: float = opt(
+        0.0, "Weight of the attention-transfer loss added to any method: the student's attention distributions "
+        "match the teacher's on the completion tokens (0 = off; see docs/distillation.md)."
+    )
+    attention_align_layers: list[list[int]] = opt(
+        [[-1, -1]], "Pairs [student_layer, teacher_layer] whose attention maps are aligned (negative = from the end)."
+    )
+    attention_align_loss: Literal["kl", "mse"] = opt(
+        "kl", "Attention-transfer loss per query row: kl = KL(teacher || student), mse = squared difference."
+    )
+    attention_align_heads: Literal["auto", "mean"] = opt(
+        "auto", "auto: head h to head h when the counts match, student head to the mean of its group of teacher "
+        "heads when they divide, else both head-averaged; mean: always head-averaged."
+    )
+    attention_align_chunk: int = opt(
+        128, "Query positions per chunk when the aligned layers' attention is recomputed (memory O(chunk x T)).")
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.beta <= 1.0, "distill.beta", f"must be in [0, 1], got {self.beta}")
@@ -304,6 +320,12 @@ class DistillConfig:
         _check(self.hidden_align_weight >= 0, "distill.hidden_align_weight", f"must be >= 0, got {self.hidden_align_weight}")
         _check(bool(self.hidden_align_layers) and all(len(p) == 2 for p in self.hidden_align_layers),
                "distill.hidden_align_layers", f"must be a non-empty list of [student, teacher] pairs, got {self.hidden_align_layers}")
+        _check(self.attention_align_weight >= 0, "distill.attention_align_weight",
+               f"must be >= 0, got {self.attention_align_weight}")
+        _check(bool(self.attention_align_layers) and all(len(p) == 2 for p in self.attention_align_layers),
+               "distill.attention_align_layers",
+               f"must be a non-empty list of [student, teacher] pairs, got {self.attention_align_layers}")
+        _check(self.attention_align_chunk >= 1, "distill.attention_align_chunk", f"must be >= 1, got {self.attention_align_chunk}")
 
 
 @dataclass

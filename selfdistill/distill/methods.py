@@ -43,8 +43,16 @@ def build_objective(method: str, dcfg, kernels: str | KernelSpec, student, teach
     if weight > 0:
         aligner = HiddenAligner(dcfg.hidden_align_layers, student.config.get_text_config().hidden_size,
                                 teacher.config.get_text_config().hidden_size, dcfg.hidden_align_loss)
+    attention = None
+    if dcfg.attention_align_weight > 0:
+        from selfdistill.distill.attention_align import AttentionAligner
+
+        attention = AttentionAligner(dcfg.attention_align_layers, dcfg.attention_align_loss, dcfg.attention_align_heads,
+                                     dcfg.attention_align_chunk)
+        attention.layers(student, teacher)  # impossible layer pairs fail here, before training
     return Objective(kind=TEACHER_KINDS[method], kernels=kernels, divergence=dcfg.divergence, beta=dcfg.beta,
-                     temperature=dcfg.temperature, hard_weight=dcfg.hard_weight, aligner=aligner, align_weight=weight)
+                     temperature=dcfg.temperature, hard_weight=dcfg.hard_weight, aligner=aligner, align_weight=weight,
+                     attention=attention, attention_weight=dcfg.attention_align_weight)
 
 
 def run_distill(method: str, student, tokenizer, *, teacher: str, store, dcfg, out_dir: Path, seed: int, stage,

@@ -1,4 +1,4 @@
-"""The per-batch distillation objective: an LM or logit-distillation loss, plus an optional hidden alignment.
+"""The per-batch distillation objective: an LM or logit-distillation loss, plus optional hidden and attention alignment.
 
     obj = Objective(kind="distill", kernels="fused", divergence="jsd", beta=0.5, hard_weight=0.5)
     loss, parts = batch_loss(student, teacher, input_ids, attention_mask, labels, obj)
@@ -7,15 +7,19 @@
 `kind="distill"` is `hard_weight * CE + (1 - hard_weight) * D(teacher || student at temperature)` from
 `selfdistill.kernels.hf` (fused: no `[B, T, V]` logits; eager: full logits). With an `aligner` the
 decoder-layer outputs of both models are captured during those same forwards (no extra pass for the
-student) and `align_weight * aligner(...)` is added, on the labelled positions.
+student) and `align_weight * aligner(...)` is added, on the labelled positions. With an `attention`
+aligner the aligned layers' queries and keys are captured in those same forwards too, and
+`attention_weight * attention(...)` is added (attention transfer, `distill.attention_align`).
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
 
+from selfdistill.distill.attention_align import AttentionAligner, capture_attention
 from selfdistill.distill.hidden_align import HiddenAligner, capture_layers, decoder_layers
 from selfdistill.kernels.hf import (
     IGNORE_INDEX,
@@ -38,6 +42,8 @@ class Objective:
     hard_weight: float = 0.0
     aligner: HiddenAligner | None = None
     align_weight: float = 0.0
+    attention: AttentionAligner | None = None
+    attention_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in OBJECTIVE_KINDS:
@@ -75,12 +81,29 @@ def batch_loss(
     if hard_weight is not None and hard_weight != obj.hard_weight:
         obj = Objective(**{**obj.__dict__, "hard_weight": hard_weight})
     aligner = obj.aligner if obj.align_weight > 0 else None
-    if aligner is None:
+    attention = obj.attention if obj.attention_weight > 0 else None
+    if aligner is None and attention is None:
         main = _main_loss(student, teacher, input_ids, attention_mask, labels, obj, run_teacher=False)
         return main, {"main": main.item()}
-    s_layers, t_layers = aligner.layers(len(decoder_layers(student)), len(decoder_layers(teacher)))
-    with capture_layers(student, s_layers) as hs, capture_layers(teacher, t_layers) as ht:
+    with ExitStack() as stack:
+        if aligner is not None:
+            s_layers, t_layers = aligner.layers(len(decoder_layers(student)), len(decoder_layers(teacher)))
+            hs = stack.enter_context(capture_layers(student, s_layers))
+            ht = stack.enter_context(capture_layers(teacher, t_layers))
+        if attention is not None:
+            sa_layers, ta_layers = attention.layers(student, teacher)
+            qs = stack.enter_context(capture_attention(student, sa_layers))
+            qt = stack.enter_context(capture_attention(teacher, ta_layers))
         main = _main_loss(student, teacher, input_ids, attention_mask, labels, obj, run_teacher=True)
-    align = aligner([hs[i] for i in s_layers], [ht[j] for j in t_layers], labels != IGNORE_INDEX)
-    loss = main + obj.align_weight * align.to(main.dtype)
-    return loss, {"main": main.item(), "align": align.item()}
+    loss, parts = main, {"main": main.item()}
+    counted = labels != IGNORE_INDEX  # [B, T]
+    if aligner is not None:
+        align = aligner([hs[i] for i in s_layers], [ht[j] for j in t_layers], counted)
+        loss = loss + obj.align_weight * align.to(main.dtype)
+        parts["align"] = align.item()
+    if attention is not None:
+        keys = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        attn = attention(qs, qt, sa_layers, ta_layers, keys, counted)
+        loss = loss + obj.attention_weight * attn.to(main.dtype)
+        parts["attention"] = attn.item()
+    return loss, parts

@@ -4,7 +4,8 @@ Methods come from `selfdistill.registries.DISTILL_METHODS`. ``sft`` is sequence-
 distillation as in DeepSeek-R1 §2.4: plain SFT of the student on the teacher's correct traces
 (every round's). The student starts from its own base (a tiny model pre-trained on the same
 bootstrap corpus in the demo: the stand-in for a small pretrained base, or a local/hub model).
-``logit_kd``, ``on_policy`` and ``hidden_align`` (and ``sft`` with ``distill.hidden_align_weight > 0``)
+``logit_kd``, ``on_policy`` and ``hidden_align`` (and ``sft`` with ``distill.hidden_align_weight > 0`` or
+``distill.attention_align_weight > 0``)
 also run the teacher: they live in `selfdistill.distill.methods` (see docs/distillation.md).
 """
 
@@ -27,8 +28,8 @@ def trace_rows(store, min_reward: float) -> list[dict[str, str]]:
 def distill_sft(student, tokenizer, *, teacher, store, dcfg, out_dir: Path, seed: int, stage, device: str,
                 run_name: str, prompt_format: str, kernels: str | KernelSpec) -> dict[str, Any]:
     """Sequence-level distillation: SFT of ``student`` on the stored traces (``teacher`` unused unless
-    ``dcfg.hidden_align_weight > 0``, which adds a hidden-state alignment to it)."""
-    if dcfg.hidden_align_weight > 0:
+    ``dcfg.hidden_align_weight > 0`` or ``dcfg.attention_align_weight > 0``, which add an alignment to it)."""
+    if dcfg.hidden_align_weight > 0 or dcfg.attention_align_weight > 0:
         from selfdistill.distill.methods import run_distill
 
         return run_distill("sft", student, tokenizer, teacher=teacher, store=store, dcfg=dcfg, out_dir=out_dir,

@@ -39,6 +39,8 @@ def _train(method: str, tmp_path, **dcfg_overrides):
     ("on_policy", {"divergence": "reverse_kl"}),
     ("hidden_align", {"hidden_align_loss": "cosine", "hidden_align_layers": [[0, 2], [-1, -1]]}),
     ("logit_kd", {"hidden_align_weight": 0.5}),
+    ("sft", {"attention_align_weight": 1.0, "attention_align_layers": [[0, 0], [-1, -1]]}),
+    ("logit_kd", {"attention_align_weight": 0.5, "attention_align_loss": "mse", "hidden_align_weight": 0.5}),
 ])
 def test_step_changes_student_not_teacher(tmp_path, method, extra):
     trainer, teacher, t_before, student, s_before, objective, proj_before = _train(method, tmp_path, **extra)
@@ -51,6 +53,9 @@ def test_step_changes_student_not_teacher(tmp_path, method, extra):
         assert all(not torch.equal(a, b) for a, b in zip(proj_before, objective.aligner.parameters()))
     if method == "on_policy":
         assert trainer.on_policy_batches == 2
+    logged = [h for h in trainer.state.log_history if "distill/attention" in h]
+    assert bool(logged) == (extra.get("attention_align_weight", 0) > 0)
+    assert all(h["distill/attention"] > 0 for h in logged)
 
 
 def test_sample_on_policy_keeps_prompts_and_labels_completions():
