@@ -93,12 +93,14 @@ class HiddenAligner(nn.Module):
         student_states: list[torch.Tensor],  # per pair [B, T, H_s]
         teacher_states: list[torch.Tensor],  # per pair [B, T, H_t], no grad
         mask: torch.Tensor,  # [B, T] bool: positions that count
+        indices: list[int] | None = None,  # which pairs the states belong to (default: all, in order)
     ) -> torch.Tensor:
         count = mask.sum().clamp_min(1)
         total = 0.0
-        for proj, s, t in zip(self.proj, student_states, teacher_states):
+        projections = self.proj if indices is None else [self.proj[i] for i in indices]
+        for proj, s, t in zip(projections, student_states, teacher_states, strict=True):
             weight = getattr(proj, "weight", None)
             s = s[mask].to(weight.dtype if weight is not None else t.dtype)  # [N, H_s]
             rows = align_rows(proj(s), t[mask].detach().to(s.dtype), self.loss)  # [N]
             total = total + rows.sum() / count
-        return total / len(self.pairs)
+        return total / len(projections)

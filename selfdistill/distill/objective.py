@@ -9,18 +9,20 @@
 decoder-layer outputs of both models are captured during those same forwards (no extra pass for the
 student) and `align_weight * aligner(...)` is added, on the labelled positions. With an `attention`
 aligner the aligned layers' queries and keys are captured in those same forwards too, and
-`attention_weight * attention(...)` is added (attention transfer, `distill.attention_align`).
+`attention_weight * attention(...)` is added (attention transfer, `distill.attention_align`). With a progressive `schedule` the MLP/MoE-block outputs
+of the pairs active at the batch's step are captured and regressed (`selfdistill.distill.progressive`).
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from selfdistill.distill.attention_align import AttentionAligner, capture_attention
 from selfdistill.distill.hidden_align import HiddenAligner, capture_layers, decoder_layers
+from selfdistill.distill.progressive import ProgressiveSchedule, capture_mlps
 from selfdistill.kernels.hf import (
     IGNORE_INDEX,
     KernelSpec,
@@ -44,6 +46,9 @@ class Objective:
     align_weight: float = 0.0
     attention: AttentionAligner | None = None
     attention_weight: float = 0.0
+    schedule: ProgressiveSchedule | None = None  # progressive_experts: which MoE-block pairs count per step
+    experts: HiddenAligner | None = None  # projections + loss of the block regression (one per schedule pair)
+    expert_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in OBJECTIVE_KINDS:
@@ -72,38 +77,61 @@ def batch_loss(
     obj: Objective,
     *,
     hard_weight: float | None = None,
+    step: int = 0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Scalar loss and its parts (`main`, `align`) as floats for logging.
+    """Scalar loss and its parts (`main`, `align`, `attention`, `experts`) as floats for logging.
 
     ``hard_weight`` overrides ``obj.hard_weight`` for this batch (on-policy batches use 0: their labels are
-    the student's own samples, not the teacher's).
+    the student's own samples, not the teacher's). ``step`` (the optimizer step) drives a progressive
+    schedule: while expert pairs are active the main loss is the trace CE (kind ``lm``).
     """
     if hard_weight is not None and hard_weight != obj.hard_weight:
-        obj = Objective(**{**obj.__dict__, "hard_weight": hard_weight})
-    aligner = obj.aligner if obj.align_weight > 0 else None
-    attention = obj.attention if obj.attention_weight > 0 else None
-    if aligner is None and attention is None:
+        obj = replace(obj, hard_weight=hard_weight)
+    active = obj.schedule.active(step) if obj.schedule is not None else []
+    if active:
+        obj = replace(obj, kind="lm")  # the expert phase: block regression beside the trace cross-entropy
+    if not (active or (obj.aligner is not None and obj.align_weight > 0)
+            or (obj.attention is not None and obj.attention_weight > 0)):
         main = _main_loss(student, teacher, input_ids, attention_mask, labels, obj, run_teacher=False)
         return main, {"main": main.item()}
     with ExitStack() as stack:
-        if aligner is not None:
-            s_layers, t_layers = aligner.layers(len(decoder_layers(student)), len(decoder_layers(teacher)))
-            hs = stack.enter_context(capture_layers(student, s_layers))
-            ht = stack.enter_context(capture_layers(teacher, t_layers))
-        if attention is not None:
-            sa_layers, ta_layers = attention.layers(student, teacher)
-            qs = stack.enter_context(capture_attention(student, sa_layers))
-            qt = stack.enter_context(capture_attention(teacher, ta_layers))
+        captured = _open_captures(stack, obj, student, teacher, active)
         main = _main_loss(student, teacher, input_ids, attention_mask, labels, obj, run_teacher=True)
-    loss, parts = main, {"main": main.item()}
-    counted = labels != IGNORE_INDEX  # [B, T]
-    if aligner is not None:
-        align = aligner([hs[i] for i in s_layers], [ht[j] for j in t_layers], counted)
-        loss = loss + obj.align_weight * align.to(main.dtype)
-        parts["align"] = align.item()
-    if attention is not None:
-        keys = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
-        attn = attention(qs, qt, sa_layers, ta_layers, keys, counted)
-        loss = loss + obj.attention_weight * attn.to(main.dtype)
-        parts["attention"] = attn.item()
-    return loss, parts
+    keys = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+    terms = _extra_terms(obj, captured, active, keys, labels != IGNORE_INDEX)
+    loss = main + sum(weight * value.to(main.dtype) for _, weight, value in terms)
+    return loss, {"main": main.item(), **{name: value.item() for name, _, value in terms}}
+
+
+def _open_captures(stack: ExitStack, obj: Objective, student, teacher, active: list[int]) -> dict[str, tuple]:
+    """Enter the capture contexts each extra term needs; returns per term (layers..., student store, teacher store)."""
+    out: dict[str, tuple] = {}
+    if obj.aligner is not None and obj.align_weight > 0:
+        s, t = obj.aligner.layers(len(decoder_layers(student)), len(decoder_layers(teacher)))
+        out["align"] = (s, t, stack.enter_context(capture_layers(student, s)), stack.enter_context(capture_layers(teacher, t)))
+    if obj.attention is not None and obj.attention_weight > 0:
+        s, t = obj.attention.layers(student, teacher)
+        out["attention"] = (s, t, stack.enter_context(capture_attention(student, s)),
+                            stack.enter_context(capture_attention(teacher, t)))
+    if active:
+        s_all, t_all = obj.schedule.layers()
+        s, t = [s_all[i] for i in active], [t_all[i] for i in active]
+        out["experts"] = (s, t, stack.enter_context(capture_mlps(student, s)), stack.enter_context(capture_mlps(teacher, t)))
+    return out
+
+
+def _extra_terms(obj: Objective, captured: dict[str, tuple], active: list[int], key_mask: torch.Tensor,
+                 counted: torch.Tensor) -> list[tuple[str, float, torch.Tensor]]:
+    """(name, weight, value) of each extra term from the captured states; ``counted`` [B, T]: labelled positions."""
+    terms = []
+    if "align" in captured:
+        s, t, hs, ht = captured["align"]
+        terms.append(("align", obj.align_weight, obj.aligner([hs[i] for i in s], [ht[j] for j in t], counted)))
+    if "attention" in captured:
+        s, t, qs, qt = captured["attention"]
+        terms.append(("attention", obj.attention_weight, obj.attention(qs, qt, s, t, key_mask, counted)))
+    if "experts" in captured:
+        s, t, ms, mt = captured["experts"]
+        value = obj.experts([ms[i] for i in s], [mt[j] for j in t], counted, indices=active)
+        terms.append(("experts", obj.expert_weight, value))
+    return terms
