@@ -4,6 +4,9 @@ pass@1 is estimated as the mean correctness over ``num_samples`` samples per pro
 eval temperature (unbiased for pass@1). maj@k votes over the samples' final answers (math: the
 extracted ``\\boxed{}`` content; code: the extracted program, whitespace-normalised) and
 scores the winning answer. Correct means correctness reward >= 1 (all tests pass for code).
+Samples the infrastructure could not judge (a sandbox or math-worker failure: correctness None)
+are not wrong answers: they are counted in ``infra_failures`` and left out of pass@1 and maj@k
+(numerator and denominator); a model whose every sample failed so has accuracy None.
 """
 
 from __future__ import annotations
@@ -69,20 +72,24 @@ def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int
     maj: dict[str, list[bool]] = {}
     fmt: list[bool] = []
     for i, task in enumerate(tasks):
-        comps = samples.completions[i]
-        correct = [scores.correct[i * n + j] >= 1.0 for j in range(n)]
+        # samples the sandbox/verifier could not judge are left out of pass@1, maj@k and their denominators
+        judged = [j for j in range(n) if scores.correct[i * n + j] is not None]
+        correct = [scores.correct[i * n + j] >= 1.0 for j in judged]
         per_kind.setdefault(task.kind, []).extend(float(c) for c in correct)
-        maj.setdefault(task.kind, []).append(majority_correct([answer_key(task.kind, c) for c in comps], correct))
+        if judged:
+            keys = [answer_key(task.kind, samples.completions[i][j]) for j in judged]
+            maj.setdefault(task.kind, []).append(majority_correct(keys, correct))
         fmt.extend(scores.formatted[i * n : (i + 1) * n])
     all_correct = [c for v in per_kind.values() for c in v]
     all_maj = [m for v in maj.values() for m in v]
     return {
         "params": count_params(model),
-        "accuracy": sum(all_correct) / len(all_correct),
+        "accuracy": _mean(all_correct),
         "accuracy_math": _mean(per_kind.get("math")),
         "accuracy_code": _mean(per_kind.get("code")),
-        "maj_at_k": sum(all_maj) / len(all_maj),
+        "maj_at_k": _mean(all_maj),
         "k": n,
+        "infra_failures": scores.infra_failures,
         "format_rate": sum(fmt) / len(fmt),
         "tokens_per_s": samples.tokens_per_second,
         "memory_mb": memory_mb(model),

@@ -33,7 +33,7 @@ class Task:
     def to_row(self, prompt_format: str = "plain") -> dict[str, Any]:
         """A dataset row for TRL: `prompt` plus the reward columns (tests as JSON text)."""
         return {
-            "prompt": render_prompt(self, prompt_format),
+            "prompt": render_prompt(self.prompt, self.kind, prompt_format),
             "kind": self.kind,
             "answer": self.answer,
             "tests": json.dumps(self.tests) if self.tests else "",
@@ -58,12 +58,20 @@ def draw_distinct(n: int, make: Callable[[int, int], Task]) -> list[Task]:
     return list(tasks.values())
 
 
-def render_prompt(task: Task, prompt_format: str) -> Any:
-    """plain: the prompt text itself (tiny models learn the format); chat: a user message."""
+def render_prompt(prompt: str, kind: str, prompt_format: str) -> Any:
+    """The prompt a model is given for a task: plain, the task's text itself (tiny models learn the
+    format); chat, one user message with the task's text and the instructions for its ``kind``.
+
+    The one rendering of a stored prompt: RL, collect and eval sample with it, and SFT and distillation
+    train on it (a trace keeps what it returned as ``Trace.rendered_prompt``), so a model is trained on
+    exactly the prompt it was sampled with. `generation.prompt_ids` turns it into tokens.
+    """
     if prompt_format == "plain":
-        return task.prompt
+        return prompt
     if prompt_format == "chat":
-        return [{"role": "user", "content": f"{task.prompt}\n\n{INSTRUCTIONS[task.kind]}"}]
+        if kind not in INSTRUCTIONS:
+            raise ValueError(f"no chat instructions for task kind {kind!r}; known kinds: {', '.join(INSTRUCTIONS)}")
+        return [{"role": "user", "content": f"{prompt}\n\n{INSTRUCTIONS[kind]}"}]
     raise ValueError(f"unknown prompt_format {prompt_format!r}; choose plain or chat")
 
 
