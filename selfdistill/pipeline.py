@@ -197,7 +197,8 @@ def plan(cfg: Config) -> list[Step]:
             # in a chain the teacher teaches: a sequence method trains on the teacher student's own traces
             traces_from = s.teacher
             if not any(step.key == f"collect.{s.teacher}" for step in out):
-                out.append(Step(f"collect.{s.teacher}", "collect", S.student_collect_step(s.teacher), [teacher]))
+                # part of the distill command: `selfdistill collect --round r` stays the policy's
+                out.append(Step(f"collect.{s.teacher}", "distill", S.student_collect_step(s.teacher), [teacher]))
             needs.append(f"collect.{s.teacher}")
         out.append(Step(f"distill.{s.name}", "distill", S.distill_step(s, teacher, traces_from), needs))
         evals.append((s.name, "student", None, f"distill.{s.name}"))

@@ -198,9 +198,9 @@ def write_report(run, eval_rows: list[dict[str, Any]], final_policy_key: str) ->
                   for c in distillation_chain(eval_rows, run.cfg.distill.students, final_name, run.cfg.distill.method)],
         "split": run.split.info,
         "rl": [{"round": s.round, "history": run.done(s.key)["history"]} for s in steps if s.command == "rl"],
-        "collect": [{"round": s.round, **run.done(s.key)} for s in steps if s.command == "collect" and s.round],
+        "collect": [{"round": s.round, **run.done(s.key)} for s in steps if s.command == "collect"],
         "student_collect": [{"student": s.key.split(".", 1)[1], **run.done(s.key)} for s in steps
-                            if s.command == "collect" and not s.round and run.done(s.key) is not None],
+                            if s.key.startswith("collect.") and run.done(s.key) is not None],
         "traces": run.store.stats(),
         "sandbox": sandbox_section(run, steps),
         "stages": stages,

@@ -34,10 +34,15 @@ def _trainer(model, tokenizer, tmp_path, kernels, coef, max_steps=2):
 
 @pytest.mark.parametrize("kernels", ["eager", KernelSpec("fused")])
 def test_moe_sft_logs_router_metrics_under_either_loss(tiny_moe, tokenizer, tmp_path, kernels):
-    trainer = _trainer(tiny_moe, tokenizer, tmp_path, kernels, coef=0.01)
+    """Every logged step has router metrics (the fused loss calls the decoder, not the causal-LM wrapper: the
+    recorder must see those forwards too, every one of them)."""
+    tiny_moe(input_ids=torch.ones(1, 3, dtype=torch.long))  # an earlier forward of another shape (e.g. sampling)
+    trainer = _trainer(tiny_moe, tokenizer, tmp_path, kernels, coef=0.01, max_steps=3)
     trainer.train()
-    logged = {k for h in trainer.state.log_history for k in h}
-    assert any(k.startswith("moe/") for k in logged), f"no router metrics in {sorted(logged)}"
+    steps = [h for h in trainer.state.log_history if "loss" in h]
+    assert len(steps) == 3
+    for h in steps:
+        assert h.get("moe/load_imbalance", 0) > 0, f"no router metrics in {sorted(h)}"
 
 
 def test_fused_and_eager_sft_losses_both_add_the_configured_aux_loss(tiny_moe, tokenizer, tmp_path):
