@@ -71,9 +71,10 @@ def placement(device: str, train: bool) -> Placement:
 
     Every rank moving the whole model to its GPU before the engine shards it needs the full model's memory
     on each card (a 30B bf16 policy: 60 GB before any activation or optimizer state). Instead the model
-    stays where transformers loads it: under FSDP with ``fsdp_cpu_ram_efficient_loading`` (our
-    ``configs/accelerate/fsdp2.yml``) rank 0 holds CPU weights and the other ranks meta tensors, which FSDP
-    shards onto the GPUs and fills from rank 0 (``sync_module_states``); under ZeRO-3 ``zero.Init``
+    stays where transformers loads it (CPU, initialised on the meta device and filled in place, no second
+    copy): under FSDP2 with ``fsdp_cpu_ram_efficient_loading`` (our ``configs/accelerate/fsdp2.yml``)
+    accelerate moves it to meta, shards it and loads rank 0's state dict into the GPU shards (transformers
+    versions that load real weights on rank 0 only are handled the same way); under ZeRO-3 ``zero.Init``
     partitions the weights as they load. Sampling (collect/eval, ``train=False``) needs the whole model on
     this rank's device, as does every load outside a sharding engine.
     """

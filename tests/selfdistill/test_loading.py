@@ -115,3 +115,4 @@ def test_policy_and_student_dtypes_reach_the_pipeline_loads(saved, tmp_path):
     params = policy["params"]
     assert policy["memory_mb"] == pytest.approx(params * 2 / 2**20)
     assert student["memory_mb"] == pytest.approx(params * 4 / 2**20)
+
