@@ -155,9 +155,10 @@ class TraceStore:
         import datasets
 
         rows = [asdict(t) for t in self.iter(round=round, min_reward=min_reward) if max_round is None or t.round <= max_round]
-        for row in rows:  # nested dicts with varying keys do not make stable Arrow columns
+        for row in rows:  # nested dicts with varying keys (or str/messages/None prompts) do not make stable Arrow columns
             row["rewards"] = json.dumps(row["rewards"])
             row["sampling"] = json.dumps(row["sampling"])
+            row["rendered_prompt"] = json.dumps(row["rendered_prompt"])
         return datasets.Dataset.from_list(rows)
 
     def stats(self) -> dict[str, Any]:

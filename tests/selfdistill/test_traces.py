@@ -58,6 +58,16 @@ def test_export_to_datasets(tmp_path):
     assert json.loads(ds[0]["rewards"]) == {"math": 1.0}
 
 
+def test_export_mixes_schema_1_and_chat_traces(tmp_path):
+    """A store with traces from before rendered prompts (None) and chat ones (messages) still exports."""
+    store = TraceStore(tmp_path)
+    chat = [{"role": "user", "content": "q"}]
+    store.append([make(1), Trace(prompt="q", completion="\\boxed{1}", reward=1.0, kind="math", task_id="t", round=1,
+                                 model="m", rendered_prompt=chat)], "s")
+    ds = store.to_dataset()
+    assert sorted(json.dumps(json.loads(p)) for p in ds["rendered_prompt"]) == sorted([json.dumps(chat), "null"])
+
+
 def test_corrupt_shard_is_reported_with_location(tmp_path):
     store = TraceStore(tmp_path)
     store.append([make(1)], "ok")
