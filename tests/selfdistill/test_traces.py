@@ -58,14 +58,15 @@ def test_export_to_datasets(tmp_path):
     assert json.loads(ds[0]["rewards"]) == {"math": 1.0}
 
 
-def test_export_mixes_schema_1_and_chat_traces(tmp_path):
-    """A store with traces from before rendered prompts (None) and chat ones (messages) still exports."""
+def test_export_mixes_rendered_prompt_kinds(tmp_path):
+    """Traces from before rendered prompts (None), plain (text) and chat (messages) ones export in one dataset."""
     store = TraceStore(tmp_path)
     chat = [{"role": "user", "content": "q"}]
-    store.append([make(1), Trace(prompt="q", completion="\\boxed{1}", reward=1.0, kind="math", task_id="t", round=1,
-                                 model="m", rendered_prompt=chat)], "s")
+    extra = [Trace(prompt=p, completion="\\boxed{1}", reward=1.0, kind="math", task_id="t", round=1, model="m",
+                   rendered_prompt=r) for p, r in (("q", chat), ("p", "p"))]
+    store.append([make(1), *extra], "s")
     ds = store.to_dataset()
-    assert sorted(json.dumps(json.loads(p)) for p in ds["rendered_prompt"]) == sorted([json.dumps(chat), "null"])
+    assert sorted(map(json.loads, ds["rendered_prompt"]), key=str) == sorted([None, chat, "p"], key=str)
 
 
 def test_corrupt_shard_is_reported_with_location(tmp_path):
