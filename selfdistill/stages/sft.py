@@ -28,7 +28,7 @@ def rows_from_traces(traces, prompt_format: str) -> list[dict[str, Any]]:
     """
     from selfdistill.tasks.base import render_prompt
 
-    return [{"prompt": t.rendered_prompt if t.rendered_prompt is not None else render_prompt(t.prompt, t.kind, prompt_format),
+    return [{"prompt": t.rendered_prompt if t.rendered_prompt is not None else render_prompt(t, prompt_format),
              "completion": t.completion} for t in traces]
 
 

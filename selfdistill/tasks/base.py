@@ -12,7 +12,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from selfdistill.traces import Trace
 
 # What the assistant is asked to produce, for models that read instructions (prompt_format=chat).
 INSTRUCTIONS = {
@@ -33,7 +36,7 @@ class Task:
     def to_row(self, prompt_format: str = "plain") -> dict[str, Any]:
         """A dataset row for TRL: `prompt` plus the reward columns (tests as JSON text)."""
         return {
-            "prompt": render_prompt(self.prompt, self.kind, prompt_format),
+            "prompt": render_prompt(self, prompt_format),
             "kind": self.kind,
             "answer": self.answer,
             "tests": json.dumps(self.tests) if self.tests else "",
@@ -58,20 +61,21 @@ def draw_distinct(n: int, make: Callable[[int, int], Task]) -> list[Task]:
     return list(tasks.values())
 
 
-def render_prompt(prompt: str, kind: str, prompt_format: str) -> Any:
-    """The prompt a model is given for a task: plain, the task's text itself (tiny models learn the
-    format); chat, one user message with the task's text and the instructions for its ``kind``.
+def render_prompt(task: Task | Trace, prompt_format: str) -> Any:
+    """The prompt a model is given for a task (or a stored trace of one: anything with ``prompt`` and ``kind``):
+    plain, the task's text itself (tiny models learn the format); chat, one user message with the task's text
+    and the instructions for its ``kind``.
 
     The one rendering of a stored prompt: RL, collect and eval sample with it, and SFT and distillation
     train on it (a trace keeps what it returned as ``Trace.rendered_prompt``), so a model is trained on
     exactly the prompt it was sampled with. `generation.prompt_ids` turns it into tokens.
     """
     if prompt_format == "plain":
-        return prompt
+        return task.prompt
     if prompt_format == "chat":
-        if kind not in INSTRUCTIONS:
-            raise ValueError(f"no chat instructions for task kind {kind!r}; known kinds: {', '.join(INSTRUCTIONS)}")
-        return [{"role": "user", "content": f"{prompt}\n\n{INSTRUCTIONS[kind]}"}]
+        if task.kind not in INSTRUCTIONS:
+            raise ValueError(f"no chat instructions for task kind {task.kind!r}; known kinds: {', '.join(INSTRUCTIONS)}")
+        return [{"role": "user", "content": f"{task.prompt}\n\n{INSTRUCTIONS[task.kind]}"}]
     raise ValueError(f"unknown prompt_format {prompt_format!r}; choose plain or chat")
 
 

@@ -19,7 +19,7 @@ from selfdistill.models.loading import save_model
 from selfdistill.stages.collect import collect_round
 from selfdistill.stages.sft import rows_from_traces, tokenize_rows
 from selfdistill.tasks import math_gen
-from selfdistill.tasks.base import INSTRUCTIONS, render_prompt
+from selfdistill.tasks.base import INSTRUCTIONS, Task, render_prompt
 from selfdistill.traces import Trace, TraceStore
 from selfdistill.tracking import NullStage
 
@@ -83,7 +83,7 @@ def test_collect_records_the_rendered_prompt_and_the_real_status(chat_store, bpe
     store, sampled = chat_store
     traces = list(store.iter())
     for t in traces:
-        assert t.rendered_prompt == render_prompt(t.prompt, t.kind, "chat")
+        assert t.rendered_prompt == render_prompt(t, "chat")
         assert INSTRUCTIONS["math"] in t.rendered_prompt[0]["content"]
         assert prompt_ids(bpe_tokenizer, [t.rendered_prompt])[0] in sampled
         # the stored status is the math verdict's, consistent with the stored reward (not "PASS" for everything)
@@ -148,7 +148,7 @@ def test_schema_1_traces_train_on_the_prompt_they_were_sampled_with():
                            "task_id": "m-1", "round": 1, "model": "p", "status": "PASS", "schema": 1})
     assert old.rendered_prompt is None
     [row] = rows_from_traces([old], "chat")
-    assert row["prompt"] == render_prompt("What is 2+3?", "math", "chat")
+    assert row["prompt"] == render_prompt(Task("m-1", "math", "What is 2+3?"), "chat")
     assert rows_from_traces([old], "plain")[0]["prompt"] == "What is 2+3?"
 
 
@@ -157,7 +157,7 @@ def test_plain_prompts_get_the_special_tokens_trl_gives_them(bpe_tokenizer):
     added special tokens (the template writes them): one function serves sampling and training."""
     from selfdistill.generation import render
 
-    chat = render_prompt("What is 2+3?", "math", "chat")
+    chat = render_prompt(Task("m-1", "math", "What is 2+3?"), "chat")
     ids = prompt_ids(bpe_tokenizer, ["What is 2+3?", chat])
     assert ids[0] == bpe_tokenizer("What is 2+3?")["input_ids"]
     assert ids[1] == bpe_tokenizer(render(bpe_tokenizer, chat), add_special_tokens=False)["input_ids"]
