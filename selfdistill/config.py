@@ -165,8 +165,20 @@ class RewardConfig:
         "other models' outputs; keep it off for RL, where a lenient reader is what the policy learns to game.",
     )
 
+    sandbox_layers: list[str] = opt(
+        [],
+        "Code sandbox isolation layers the run requires (process, landlock, seccomp, namespaces, uid, cgroups): "
+        "without them it refuses to start, naming the missing ones. Empty = every layer this machine offers "
+        "(the sandbox's `auto`); either way the active layers are logged when the code reward starts and "
+        "recorded in report.json.",
+    )
+
     def __post_init__(self) -> None:
+        from rewards.sandbox.config import ALL_LAYERS
+
         _check(bool(self.weights), "rewards.weights", "needs at least one reward")
+        bad = [x for x in self.sandbox_layers if x not in ALL_LAYERS]
+        _check(not bad, "rewards.sandbox_layers", f"unknown layer(s) {bad}; choose from: {', '.join(ALL_LAYERS)}")
 
 
 @dataclass
@@ -250,8 +262,14 @@ class SFTConfig:
     gradient_checkpointing: bool = opt(True, "Recompute activations in backward (saves memory; slower for tiny models).")
     save_steps: int = opt(0, "Checkpoint every n optimizer steps (0 = none: a killed stage restarts from its start).")
     save_total_limit: int = opt(2, "Checkpoints kept per stage (older ones are deleted).")
+    router_aux_loss_coef: float | None = opt(
+        None, "MoE only: weight of the router load-balancing loss added to the SFT loss (null = the model config's "
+        "own router_aux_loss_coef, e.g. 0.001 for Qwen3-MoE; 0 = off). Ignored by dense models."
+    )
 
     def __post_init__(self) -> None:
+        _check(self.router_aux_loss_coef is None or self.router_aux_loss_coef >= 0, "sft.router_aux_loss_coef",
+               f"must be >= 0 or null, got {self.router_aux_loss_coef}")
         _check(self.save_steps >= 0, "sft.save_steps", f"must be >= 0, got {self.save_steps}")
         _check(self.save_total_limit >= 1, "sft.save_total_limit", f"must be >= 1, got {self.save_total_limit}")
         _check(self.epochs > 0, "sft.epochs", f"must be > 0, got {self.epochs}")

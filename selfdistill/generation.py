@@ -1,7 +1,7 @@
 """Batched sampling with Hugging Face `generate` (the default rollout engine for collect and eval).
 
 `sample(...)` returns ``n`` completions per prompt plus throughput figures. Prompts are
-rendered once (chat templates for chat prompts), sorted by length to waste little padding,
+tokenized once by `prompt_ids` (the tokens training sees too), sorted by length to waste little padding,
 and generated in batches of ``batch_size`` sequences with left padding. Sampling is seeded
 per call so a chunk re-run after a crash reproduces the same completions.
 """
@@ -31,16 +31,37 @@ def render(tokenizer, prompt: Any) -> str:
     return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
 
+def prompt_ids(tokenizer, prompts: list[Any]) -> list[list[int]]:
+    """Token ids of rendered prompts (`tasks.base.render_prompt`), exactly as TRL's GRPOTrainer makes them.
+
+    Chat messages: the chat template's text (with the generation prompt) without added special tokens (the
+    template writes its own); plain strings: the tokenizer's own special tokens (a BOS where it adds one), as
+    ``processing_class(text=...)`` does in TRL. Sampling (`sample`), RL (TRL) and SFT/distillation
+    (`stages.sft.tokenize_rows`) therefore see the same prompt tokens.
+    """
+    chat = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+    plain = [i for i, p in enumerate(prompts) if isinstance(p, str)]
+    out: list[list[int]] = [[] for _ in prompts]
+    if chat:
+        texts = [render(tokenizer, prompts[i]) for i in chat]
+        for i, ids in zip(chat, tokenizer(texts, add_special_tokens=False)["input_ids"]):
+            out[i] = ids
+    if plain:
+        for i, ids in zip(plain, tokenizer([prompts[i] for i in plain])["input_ids"]):
+            out[i] = ids
+    return out
+
+
 def sample(model, tokenizer, prompts: list[Any], *, n: int, temperature: float, top_p: float = 1.0,
            max_new_tokens: int, batch_size: int, seed: int, progress: str | None = None) -> Samples:
     """``n`` samples for each prompt; greedy when ``temperature == 0``."""
     import torch
     from tqdm.auto import tqdm
 
-    texts = [render(tokenizer, p) for p in prompts]
-    jobs = [(i, j) for i in range(len(texts)) for j in range(n)]
-    jobs.sort(key=lambda ij: len(texts[ij[0]]))
-    out: list[list[str]] = [[""] * n for _ in texts]
+    ids = prompt_ids(tokenizer, prompts)
+    jobs = [(i, j) for i in range(len(ids)) for j in range(n)]
+    jobs.sort(key=lambda ij: len(ids[ij[0]]))
+    out: list[list[str]] = [[""] * n for _ in ids]
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -51,7 +72,8 @@ def sample(model, tokenizer, prompts: list[Any], *, n: int, temperature: float, 
     batches = range(0, len(jobs), batch_size)
     for b in tqdm(batches, desc=progress, disable=progress is None, leave=False):
         chunk = jobs[b : b + batch_size]
-        enc = tokenizer([texts[i] for i, _ in chunk], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        enc = tokenizer.pad({"input_ids": [ids[i] for i, _ in chunk]}, padding=True, padding_side="left",
+                            return_tensors="pt").to(device)  # (B, P) left-padded
         with torch.no_grad():
             gen = model.generate(
                 **enc,

@@ -1,7 +1,9 @@
 """The self-distillation loop, stage by stage, resumable.
 
     base policy ──▶ for r in 1..R: rl ──▶ collect ──▶ sft   (the SFT output starts round r+1)
-    for each student: base ──▶ distill (from the traces)
+    for each student: base ──▶ distill (from the policy's traces; in a chain whose method learns from
+                      sequences (sft, hidden_align), from the teacher student's own sampled, reward-filtered
+                      traces: teacher ──collect──▶ student_traces/<teacher>; logit methods use its logits)
     eval every model ──▶ report
 
 `plan(run)` lists the steps with their prerequisites; `run_pipeline(cfg)` executes them in
@@ -54,6 +56,7 @@ class Run:
 
     def __init__(self, cfg: Config) -> None:
         from selfdistill.models.loading import resolve_device
+        from selfdistill.rewarding import check_sandbox_layers
 
         self.cfg = cfg
         self.dir = cfg.run_dir
@@ -68,6 +71,7 @@ class Run:
         error = None
         if self.main:
             try:
+                check_sandbox_layers(cfg.rewards)
                 self._check_fingerprint()
             except ConfigError as exc:
                 error = str(exc)
@@ -119,10 +123,16 @@ class Run:
     def model_path(self, name: str) -> Path:
         return self.models_dir / name
 
-    def load(self, path: str | Path):
+    def load(self, path: str | Path, dtype: str = "auto", train: bool = False):
+        """Model and tokenizer at ``path`` in ``dtype`` (a model config's ``dtype``) on this rank's device;
+        ``train``: for a training step (under FSDP/ZeRO-3 the trainer places it, see `models.loading.placement`)."""
         from selfdistill.models.loading import load_model
 
-        return load_model(path, device=self.device)
+        return load_model(path, device=self.device, dtype=dtype, train=train)
+
+    def student_store(self, name: str) -> TraceStore:
+        """The traces student ``name`` sampled itself (reward-filtered) to teach the next student of a chain."""
+        return TraceStore(self.dir / "student_traces" / name, clean=self.main)
 
     def save(self, model, tokenizer, name: str, trained_in: Path | None = None) -> str:
         """Save on rank 0 (the others get the path; `execute` holds them until the step is recorded).
@@ -162,6 +172,7 @@ class Step:
 
 def plan(cfg: Config) -> list[Step]:
     """Every step of the run in execution order (see module docstring)."""
+    from selfdistill.distill.methods import learns_from_teacher_traces
     from selfdistill.stages import steps as S
 
     out = [Step("base", "base", S.base_policy)]
@@ -180,8 +191,16 @@ def plan(cfg: Config) -> list[Step]:
     for s in cfg.distill.students:
         out.append(Step(f"student.{s.name}.base", "distill", S.student_base(s)))
         teacher = final if s.teacher == "policy" else f"distill.{s.teacher}"
-        out.append(Step(f"distill.{s.name}", "distill", S.distill_step(s, teacher),
-                        [f"student.{s.name}.base", teacher]))
+        needs = [f"student.{s.name}.base", teacher]
+        traces_from = "policy"
+        if s.teacher != "policy" and learns_from_teacher_traces(cfg.distill.method):
+            # in a chain the teacher teaches: a sequence method trains on the teacher student's own traces
+            traces_from = s.teacher
+            if not any(step.key == f"collect.{s.teacher}" for step in out):
+                # part of the distill command: `selfdistill collect --round r` stays the policy's
+                out.append(Step(f"collect.{s.teacher}", "distill", S.student_collect_step(s.teacher), [teacher]))
+            needs.append(f"collect.{s.teacher}")
+        out.append(Step(f"distill.{s.name}", "distill", S.distill_step(s, teacher, traces_from), needs))
         evals.append((s.name, "student", None, f"distill.{s.name}"))
     for name, role, r, source in evals:
         out.append(Step(f"eval.{name}", "eval", S.eval_step(name, role, r, source), [source], r))

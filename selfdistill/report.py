@@ -2,7 +2,12 @@
 
 ``report.json["eval"]`` has one row per evaluated model with: model, role (base, policy,
 student), round, params, accuracy (held-out pass@1 from ``k`` samples per problem),
-accuracy_math, accuracy_code, maj_at_k, plus tokens_per_s, memory_mb and format_rate.
+accuracy_math, accuracy_code, maj_at_k, plus tokens_per_s, memory_mb and format_rate, and
+infra_failures: samples the sandbox or math verifier could not judge (infrastructure, not the
+model), which are left out of pass@1 and maj@k rather than counted wrong.
+``sandbox`` lists the code sandbox's active isolation layers as each stage that ran code saw them
+(``layers``: those every such stage had). ``chain[].traces_from`` says whose traces a student learned
+from (the policy's, or in a progressive chain its teacher student's own, ``student_collect``).
 ``summary`` compares the final policy with the base and the best student with the policy.
 """
 
@@ -13,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 EVAL_KEYS = ("model", "role", "round", "params", "accuracy", "accuracy_math", "accuracy_code", "maj_at_k", "k",
-             "format_rate", "tokens_per_s", "memory_mb", "n_problems", "temperature")
+             "infra_failures", "format_rate", "tokens_per_s", "memory_mb", "n_problems", "temperature")
 
 
 def summarize(rows: list[dict[str, Any]], final_name: str) -> dict[str, Any]:
@@ -21,12 +26,12 @@ def summarize(rows: list[dict[str, Any]], final_name: str) -> dict[str, Any]:
     by_name = {r["model"]: r for r in rows}
     base, final = by_name.get("base"), by_name.get(final_name)
     out: dict[str, Any] = {"final_policy": final_name}
-    if base and final:
+    if base and final and base["accuracy"] is not None and final["accuracy"] is not None:
         out["base_accuracy"] = base["accuracy"]
         out["final_policy_accuracy"] = final["accuracy"]
         out["policy_gain_points"] = 100 * (final["accuracy"] - base["accuracy"])
-    students = [r for r in rows if r["role"] == "student"]
-    if students and final:
+    students = [r for r in rows if r["role"] == "student" and r["accuracy"] is not None]
+    if students and final and final["accuracy"] is not None:
         best = max(students, key=lambda r: r["accuracy"])
         out["best_student"] = best["model"]
         out["best_student_accuracy"] = best["accuracy"]
@@ -34,6 +39,11 @@ def summarize(rows: list[dict[str, Any]], final_name: str) -> dict[str, Any]:
         out["student_param_ratio"] = best["params"] / final["params"]
         out["student_speedup"] = best["tokens_per_s"] / final["tokens_per_s"] if final["tokens_per_s"] else None
     return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is unknown (every sample an infrastructure failure) or b is 0."""
+    return a / b if a is not None and b else None
 
 
 def distillation_chain(rows: list[dict[str, Any]], students, final_name: str, method: str) -> list[dict[str, Any]]:
@@ -48,8 +58,8 @@ def distillation_chain(rows: list[dict[str, Any]], students, final_name: str, me
         chain.append({
             "student": s.name, "method": method, "teacher": teacher["model"], "params": row["params"],
             "accuracy": row["accuracy"], "maj_at_k": row["maj_at_k"],
-            "retention_vs_teacher": row["accuracy"] / teacher["accuracy"] if teacher["accuracy"] else None,
-            "retention_vs_policy": row["accuracy"] / policy["accuracy"] if policy["accuracy"] else None,
+            "retention_vs_teacher": _ratio(row["accuracy"], teacher["accuracy"]),
+            "retention_vs_policy": _ratio(row["accuracy"], policy["accuracy"]),
             "param_ratio": row["params"] / policy["params"],
             "speedup": row["tokens_per_s"] / policy["tokens_per_s"] if policy["tokens_per_s"] else None,
             "memory_ratio": row["memory_mb"] / policy["memory_mb"] if policy["memory_mb"] else None,
@@ -81,11 +91,11 @@ def markdown(report: dict[str, Any]) -> str:
               "## Held-out evaluation", "",
               f"pass@1 estimated from {report['eval'][0]['k']} samples per problem at temperature "
               f"{report['eval'][0]['temperature']}; maj@k votes over the same samples.", "",
-              "| model | role | round | params | pass@1 | math | code | maj@k | format | tokens/s | memory MB |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| model | role | round | params | pass@1 | math | code | maj@k | format | infra failures | tokens/s | memory MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["eval"]:
         lines.append("| " + " | ".join(_fmt(r.get(k)) for k in ("model", "role", "round", "params", "accuracy",
-                     "accuracy_math", "accuracy_code", "maj_at_k", "format_rate")) +
+                     "accuracy_math", "accuracy_code", "maj_at_k", "format_rate", "infra_failures")) +
                      f" | {r['tokens_per_s']:,.0f} | {r['memory_mb']:.1f} |")
     if report.get("chain"):
         lines += ["", "## Distillation", "",
@@ -101,9 +111,15 @@ def markdown(report: dict[str, Any]) -> str:
               f"**{sp['overlap']}** (train digest `{sp['train_digest']}`, eval digest `{sp['eval_digest']}`).",
               f"- Traces stored: {report['traces']['total']} ({report['traces']['by_round']} by round, "
               f"{report['traces']['by_kind']} by kind)."]
+    sb = report["sandbox"]
+    if sb["active"]:
+        lines.append(f"- Code sandbox layers: {', '.join(sb['layers'])} (required: {', '.join(sb['required']) or 'none, auto'}).")
     for c in report["collect"]:
         lines.append(f"- Round {c['round']} collect: sampled {c.get('sampled', 0)}, kept {c.get('kept', 0)}, "
                      f"sample accuracy {_fmt(c.get('sample_accuracy'))}.")
+    for c in report.get("student_collect", []):
+        lines.append(f"- Student {c['student']}'s own traces (to teach the next student): sampled "
+                     f"{c.get('sampled', 0)}, kept {c.get('kept', 0)}, sample accuracy {_fmt(c.get('sample_accuracy'))}.")
     lines += ["", "## Stages", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in report["stages"].items()]
     from selfdistill.provenance import markdown as provenance_markdown
@@ -157,6 +173,14 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def sandbox_section(run, steps) -> dict[str, Any]:
+    """The code sandbox's isolation: the layers the config requires and those each code-scoring step had."""
+    active = {s.key: run.done(s.key)["sandbox_layers"] for s in steps
+              if run.done(s.key) is not None and "sandbox_layers" in run.done(s.key)}
+    return {"required": list(run.cfg.rewards.sandbox_layers), "active": active,
+            "layers": sorted(set.intersection(*(set(v) for v in active.values()))) if active else []}
+
+
 def write_report(run, eval_rows: list[dict[str, Any]], final_policy_key: str) -> list[Path]:
     """Write report.json / report.md / rl_reward.png / accuracy.png into the run directory."""
     from selfdistill import provenance
@@ -170,11 +194,15 @@ def write_report(run, eval_rows: list[dict[str, Any]], final_policy_key: str) ->
         "config_fingerprint": run.cfg.fingerprint(),
         "summary": summarize(eval_rows, final_name),
         "eval": [{k: r.get(k) for k in EVAL_KEYS} for r in eval_rows],
-        "chain": distillation_chain(eval_rows, run.cfg.distill.students, final_name, run.cfg.distill.method),
+        "chain": [{**c, "traces_from": run.done(f"distill.{c['student']}").get("traces_from", "policy")}
+                  for c in distillation_chain(eval_rows, run.cfg.distill.students, final_name, run.cfg.distill.method)],
         "split": run.split.info,
         "rl": [{"round": s.round, "history": run.done(s.key)["history"]} for s in steps if s.command == "rl"],
         "collect": [{"round": s.round, **run.done(s.key)} for s in steps if s.command == "collect"],
+        "student_collect": [{"student": s.key.split(".", 1)[1], **run.done(s.key)} for s in steps
+                            if s.key.startswith("collect.") and run.done(s.key) is not None],
         "traces": run.store.stats(),
+        "sandbox": sandbox_section(run, steps),
         "stages": stages,
         "wall_time_s": sum(stages.values()),
         "provenance": provenance.summary(run.dir),

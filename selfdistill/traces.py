@@ -9,8 +9,11 @@ done. Every trace has ``trace_id = sha256(prompt \\0 completion)``; appending sk
 stored, and reading deduplicates too, so a trace is never stored or returned twice.
 
 Schema (`Trace`): trace_id, prompt, completion, reward (the correctness reward, in [0, 1]),
-rewards (every reward part by name), status, task_id, kind, round, model, sampling
-(temperature, top_p, max_new_tokens, seed), prompt_hash, completion_hash, created_at.
+rewards (every reward part by name), status (the correctness reward's `rewards.common.Status`),
+task_id, kind, round, model, sampling (temperature, top_p, max_new_tokens, seed), rendered_prompt
+(what the model was given: `tasks.base.render_prompt`'s text or chat messages), prompt_hash,
+completion_hash, created_at. Schema 1 stores (no ``rendered_prompt``) stay readable: their field
+reads None and training renders the stored prompt with the same function.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rendered_prompt
 
 
 def sha256(text: str) -> str:
@@ -47,6 +50,7 @@ class Trace:
     rewards: dict[str, float] = field(default_factory=dict)
     status: str = ""
     sampling: dict[str, Any] = field(default_factory=dict)
+    rendered_prompt: Any = None  # str (plain) or chat messages; None in schema-1 stores
     trace_id: str = ""
     prompt_hash: str = ""
     completion_hash: str = ""
@@ -151,9 +155,10 @@ class TraceStore:
         import datasets
 
         rows = [asdict(t) for t in self.iter(round=round, min_reward=min_reward) if max_round is None or t.round <= max_round]
-        for row in rows:  # nested dicts with varying keys do not make stable Arrow columns
+        for row in rows:  # nested dicts with varying keys (or str/messages/None prompts) do not make stable Arrow columns
             row["rewards"] = json.dumps(row["rewards"])
             row["sampling"] = json.dumps(row["sampling"])
+            row["rendered_prompt"] = json.dumps(row["rendered_prompt"])
         return datasets.Dataset.from_list(rows)
 
     def stats(self) -> dict[str, Any]:

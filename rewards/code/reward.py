@@ -47,6 +47,11 @@ class Score:
     total: int
     detail: str = ""
 
+    @property
+    def trl_reward(self) -> float | None:
+        """What the trainer gets: None when the sandbox (not the code) failed, so the sample is left out."""
+        return None if self.status == Status.INFRA_ERROR else self.reward
+
     def as_dict(self) -> dict:
         return {"reward": self.reward, "status": str(self.status), "passed": self.passed, "total": self.total}
 
@@ -85,21 +90,30 @@ class CodeReward:
     # -- TRL contract ------------------------------------------------------------------------
     def __call__(self, prompts: list, completions: list, tests: list | None = None, kind: list | None = None,
                  **kwargs: Any) -> list[float | None]:
+        out: list[float | None] = []
+        for i, s in enumerate(self.judge(completions, tests, kind)):
+            if s is not None and s.status == Status.INFRA_ERROR:
+                log.warning("code_reward: sandbox failure on sample %d (%s); reward left out", i, s.detail)
+            out.append(None if s is None else s.trl_reward)
+        return out
+
+    def judge(self, completions: list, tests: list | None, kind: list | None = None) -> list[Score | None]:
+        """A `Score` (reward and status) per completion; None for rows of another kind.
+
+        Never raises into the trainer: a batch the sandbox cannot run comes back as ``INFRA_ERROR`` scores.
+        """
         if tests is None:
             raise ValueError("code_reward needs a 'tests' column (one entry per completion)")
         todo = [i for i in range(len(completions)) if kind is None or kind[i] == "code"]
-        out: list[float | None] = [None] * len(completions)
+        out: list[Score | None] = [None] * len(completions)
         try:
             texts = [completion_text(completions[i]) for i in todo]
             scores = self.score(texts, [tests[i] for i in todo])
-        except Exception:  # noqa: BLE001 -- never raise into the trainer
+        except Exception as e:  # noqa: BLE001 -- never raise into the trainer
             log.exception("code_reward failed on a batch of %d; leaving it out", len(todo))
-            return out
+            scores = [Score(0.0, Status.INFRA_ERROR, 0, 0, f"{type(e).__name__}: {e}"[:300]) for _ in todo]
         for i, s in zip(todo, scores):
-            if s.status == Status.INFRA_ERROR:
-                log.warning("code_reward: sandbox failure on sample %d (%s); reward left out", i, s.detail)
-            else:
-                out[i] = s.reward
+            out[i] = s
         return out
 
     # -- scoring -----------------------------------------------------------------------------

@@ -10,8 +10,8 @@ How a batch is scored: extraction, guards and the fast path (normalised string e
 ``Fraction`` arithmetic, structure: lists, intervals, sets, matrices, percentages, choices) run
 in the calling process and settle the common case in microseconds. Only answers that need
 sympy go to a :class:`rewards.pool.DeadlinePool` (``spawn`` workers, a hard per-item deadline,
-SIGKILL and replacement). A timeout scores 0.0 with ``TIMEOUT``; a dead worker 0.0 with
-``INFRA_ERROR``; nothing raises into the trainer. The extraction policy is in
+SIGKILL and replacement). A timeout scores 0.0 with ``TIMEOUT``; a dead worker ``INFRA_ERROR``
+(the TRL reward is None: the sample is left out, as the code reward does); nothing raises into the trainer. The extraction policy is in
 :mod:`rewards.math.extract`, the comparison rules in :mod:`rewards.math.compare` and
 :mod:`rewards.math.symbolic`, the caps in :mod:`rewards.math.guards`.
 
@@ -32,7 +32,8 @@ from rewards.math.extract import Extraction, extract
 from rewards.math.verify import Pending, Verdict, judge, symbolic_task, verify
 from rewards.pool import DeadlinePool, TaskResult
 
-__all__ = ["Extraction", "Verdict", "configure", "extract", "judge", "math_reward", "score_records", "text_fallback", "verify"]
+__all__ = ["Extraction", "Verdict", "configure", "extract", "judge", "judge_batch", "math_reward", "reward_of",
+           "score_records", "text_fallback", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ def judge_batch(
 def math_reward(
     prompts: list, completions: list, answer: list, kind: list | None = None, *, text_fallback: bool | None = None, **kwargs: Any
 ) -> list[float | None]:
-    """TRL reward: 1.0 when the boxed answer equals ``answer[i]``, else 0.0; None where ``kind[i] != "math"``.
+    """TRL reward: 1.0 when the boxed answer equals ``answer[i]``, else 0.0; None where ``kind[i] != "math"``
+    and where verification failed for infrastructure reasons (`reward_of`).
 
     ``text_fallback`` (keyword only; None = the :func:`configure` setting) also reads prose answers.
     """
@@ -151,8 +153,17 @@ def math_reward(
     )
     out: list[float | None] = [None] * len(completions)
     for i, v in zip(rows, verdicts):
-        out[i] = v.reward
+        out[i] = reward_of(v)
     return out
+
+
+def reward_of(verdict: Verdict) -> float | None:
+    """The TRL reward of a verdict: None when the verifier itself failed (``INFRA_ERROR``: a crashed or lost
+    worker), so the trainer leaves the sample out instead of punishing a completion nobody judged."""
+    if verdict.status == Status.INFRA_ERROR:
+        log.warning("math reward: verification failed (%s); reward left out", verdict.detail)
+        return None
+    return verdict.reward
 
 
 class _LazyPool:

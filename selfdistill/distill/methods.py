@@ -1,7 +1,7 @@
 """The `DISTILL_METHODS` entries beyond plain SFT, all with the pipeline's call contract:
 
     fn(student, tokenizer, *, teacher, store, dcfg, out_dir, seed, stage, device, run_name, prompt_format,
-       kernels) -> metrics
+       kernels, teacher_dtype="auto") -> metrics
 
 - `logit_kd`: the student learns the teacher's next-token distributions on the stored traces
   (`hard_weight * CE + (1 - hard_weight) * divergence`, fused kernels with ``kernels=fused``).
@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from selfdistill.kernels.hf import KernelSpec
 
 TEACHER_KINDS = {"sft": "lm", "hidden_align": "lm", "logit_kd": "distill", "on_policy": "distill"}
+
+
+def learns_from_teacher_traces(method: str) -> bool:
+    """Whether ``method`` learns the teacher through its sequences (SFT on sampled traces: ``lm`` methods) rather
+    than its logits. In a progressive chain such a student trains on its teacher student's own traces."""
+    if method not in TEACHER_KINDS:
+        raise ValueError(f"unknown distill method {method!r}; choose one of: {', '.join(TEACHER_KINDS)}")
+    return TEACHER_KINDS[method] == "lm"
 
 
 def align_weight(method: str, dcfg) -> float:
@@ -56,8 +64,10 @@ def build_objective(method: str, dcfg, kernels: str | KernelSpec, student, teach
 
 
 def run_distill(method: str, student, tokenizer, *, teacher: str, store, dcfg, out_dir: Path, seed: int, stage,
-                device: str, run_name: str, prompt_format: str, kernels: str | KernelSpec) -> dict[str, Any]:
-    """Distil the teacher at path ``teacher`` into ``student`` (in place) with ``method``; returns metrics."""
+                device: str, run_name: str, prompt_format: str, kernels: str | KernelSpec,
+                teacher_dtype: str = "auto") -> dict[str, Any]:
+    """Distil the teacher at path ``teacher`` (loaded in ``teacher_dtype``) into ``student`` (in place) with
+    ``method``; returns metrics."""
     import torch
 
     from selfdistill.distill.trainer import OnPolicy, distill_trainer_class
@@ -66,8 +76,8 @@ def run_distill(method: str, student, tokenizer, *, teacher: str, store, dcfg, o
     from selfdistill.stages.distill import trace_rows
     from selfdistill.stages.sft import sft_args, tokenize_rows
 
-    rows = trace_rows(store, dcfg.min_reward)
-    teacher_model, teacher_tokenizer = load_model(teacher, device=device)
+    rows = trace_rows(store, dcfg.min_reward, prompt_format)
+    teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=teacher_dtype)
     check_shared_vocab(method, tokenizer, teacher_tokenizer, student, teacher_model)
     torch.manual_seed(seed)  # the alignment projections' init
     objective = build_objective(method, dcfg, kernels, student, teacher_model)
@@ -76,8 +86,9 @@ def run_distill(method: str, student, tokenizer, *, teacher: str, store, dcfg, o
         on_policy = OnPolicy(fraction=dcfg.on_policy_fraction, max_new_tokens=dcfg.on_policy_max_new_tokens,
                              temperature=dcfg.on_policy_temperature, pad_id=tokenizer.pad_token_id,
                              eos_id=tokenizer.eos_token_id, seed=seed)
-    dataset = tokenize_rows(tokenizer, rows, dcfg.sft.max_length, prompt_format)
-    args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(rows), run_name)
+    dataset = tokenize_rows(tokenizer, rows, dcfg.sft.max_length)
+    args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(rows), run_name,
+                    model_dtype=next(student.parameters()).dtype)
     trainer = distill_trainer_class()(model=student, args=args, train_dataset=dataset, processing_class=tokenizer,
                                       teacher=teacher_model, objective=objective, on_policy=on_policy)
     from selfdistill.checkpoints import train_resumable

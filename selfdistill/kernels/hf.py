@@ -100,7 +100,14 @@ def _router_aux_loss(model, router_logits, attention_mask) -> torch.Tensor:
             f"(load_balancing_loss_func in {type(model).__module__}; attributes {missing})"
         )
     aux = aux_fn(router_logits, model.num_experts, model.num_experts_per_tok, attention_mask)
-    return model.router_aux_loss_coef * aux
+    return router_aux_coef(model) * aux
+
+
+def router_aux_coef(model) -> float:
+    """The load-balancing coefficient in effect: the config's (TRL's trainers write the configured value there,
+    e.g. ``sft.router_aux_loss_coef``), not the attribute the model copied from its config when it was built."""
+    model = _unwrap(model)
+    return float(getattr(_text_config(model), "router_aux_loss_coef", model.router_aux_loss_coef))
 
 
 def shift_for_next_token(
@@ -226,7 +233,7 @@ def eager_causal_lm_distill_loss(
         divergence=divergence, beta=beta, temperature=temperature, hard_weight=hard_weight,
     )  # fmt: skip
     aux = getattr(s_out, "aux_loss", None)
-    return loss if aux is None else loss + _unwrap(student).router_aux_loss_coef * aux.to(loss.dtype)
+    return loss if aux is None else loss + router_aux_coef(student) * aux.to(loss.dtype)
 
 
 def _check_same_vocab(student_vocab: int, teacher_vocab: int) -> None:

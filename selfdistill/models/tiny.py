@@ -69,4 +69,6 @@ def build_tiny(t, tokenizer, seed: int):
 
 
 def count_params(model) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Parameters of ``model``, also when ZeRO-3 partitioned them at load (a local shard's ``numel`` is 0 then;
+    DeepSpeed keeps the full count in ``ds_numel``)."""
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())

@@ -45,7 +45,9 @@ def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg
     why: Counter = Counter()
     for j, completion in enumerate(completions):
         i = offset + j
-        if scores.correct[i] < ccfg.min_reward:
+        if scores.correct[i] is None:  # the sandbox/verifier failed: nobody knows whether it is right
+            why["infra_error"] += 1
+        elif scores.correct[i] < ccfg.min_reward:
             why["incorrect"] += 1
         elif ccfg.require_format and not scores.formatted[i]:
             why["malformed"] += 1
@@ -93,7 +95,8 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
         stage.table("collect/sample_traces", ["kind", "prompt", "completion", "reward"], examples)
     sampled = totals["sampled"]
     out = {k: v for k, v in totals.items() if k != "accuracy_sum"}
-    out["sample_accuracy"] = totals["accuracy_sum"] / sampled if sampled else None
+    judged = sampled - totals["infra_error"]  # samples whose correctness the sandbox/verifier could tell
+    out["sample_accuracy"] = totals["accuracy_sum"] / judged if judged else None
     if dist.is_main_process():  # other ranks' outputs are dropped (rank 0 records the step)
         out["store_total"] = len(store)
         out["store_round"] = sum(1 for _ in store.iter(round=round_))
@@ -123,7 +126,7 @@ def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccf
         why.update(reasons)
         kept_by_task.append((index[t_idx], [
             Trace(prompt=task.prompt, completion=flat[i], reward=scores.correct[i], kind=task.kind,
-                  task_id=task.task_id, round=round_, model=model_name, rewards=scores.parts[i], status="PASS",
-                  sampling=sampling)
+                  task_id=task.task_id, round=round_, model=model_name, rewards=scores.parts[i],
+                  status=scores.status[i], sampling=sampling, rendered_prompt=rows[t_idx]["prompt"])
             for i in kept]))
-    return {"kept": kept_by_task, "why": why, "sampled": len(flat), "accuracy_sum": float(sum(scores.correct))}
+    return {"kept": kept_by_task, "why": why, "sampled": len(flat), "accuracy_sum": float(sum(c or 0.0 for c in scores.correct))}

@@ -4,6 +4,9 @@ pass@1 is estimated as the mean correctness over ``num_samples`` samples per pro
 eval temperature (unbiased for pass@1). maj@k votes over the samples' final answers (math: the
 extracted ``\\boxed{}`` content; code: the extracted program, whitespace-normalised) and
 scores the winning answer. Correct means correctness reward >= 1 (all tests pass for code).
+Samples the infrastructure could not judge (a sandbox or math-worker failure: correctness None)
+are not wrong answers: they are counted in ``infra_failures`` and left out of pass@1 and maj@k
+(numerator and denominator); a model whose every sample failed so has accuracy None.
 """
 
 from __future__ import annotations
@@ -65,31 +68,43 @@ def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int
     flat = [c for comps in samples.completions for c in comps]
     columns = {k: [r[k] for r in rows for _ in range(n)] for k in ("kind", "answer", "tests")}
     scores = score_completions(rcfg, [r["prompt"] for r in rows for _ in range(n)], flat, columns)
-    per_kind: dict[str, list[float]] = {}
-    maj: dict[str, list[bool]] = {}
-    fmt: list[bool] = []
-    for i, task in enumerate(tasks):
-        comps = samples.completions[i]
-        correct = [scores.correct[i * n + j] >= 1.0 for j in range(n)]
-        per_kind.setdefault(task.kind, []).extend(float(c) for c in correct)
-        maj.setdefault(task.kind, []).append(majority_correct([answer_key(task.kind, c) for c in comps], correct))
-        fmt.extend(scores.formatted[i * n : (i + 1) * n])
-    all_correct = [c for v in per_kind.values() for c in v]
-    all_maj = [m for v in maj.values() for m in v]
     return {
         "params": count_params(model),
-        "accuracy": sum(all_correct) / len(all_correct),
-        "accuracy_math": _mean(per_kind.get("math")),
-        "accuracy_code": _mean(per_kind.get("code")),
-        "maj_at_k": sum(all_maj) / len(all_maj),
-        "k": n,
-        "format_rate": sum(fmt) / len(fmt),
+        **accuracy_figures(tasks, samples.completions, scores),
         "tokens_per_s": samples.tokens_per_second,
         "memory_mb": memory_mb(model),
         "n_problems": len(tasks),
         "temperature": ecfg.temperature,
         "examples": [[tasks[i].kind, tasks[i].prompt, samples.completions[i][0], scores.correct[i * n]]
                      for i in range(min(8, len(tasks)))],
+    }
+
+
+def accuracy_figures(tasks: list[Task], completions: list[list[str]], scores) -> dict[str, Any]:
+    """pass@1 (overall and per kind), maj@k, format rate and infrastructure failures of ``completions``
+    (``[num_tasks][k]``) scored flat in ``scores`` (`rewarding.Scores`, task-major).
+
+    Samples the sandbox/verifier could not judge (correctness None) are left out of pass@1, maj@k and their
+    denominators, and counted in ``infra_failures``; a figure with no judged sample is None.
+    """
+    n = len(completions[0]) if completions else 0
+    per_kind: dict[str, list[float]] = {}
+    maj: dict[str, list[bool]] = {}
+    for i, task in enumerate(tasks):
+        judged = [j for j in range(n) if scores.correct[i * n + j] is not None]
+        correct = [scores.correct[i * n + j] >= 1.0 for j in judged]
+        per_kind.setdefault(task.kind, []).extend(float(c) for c in correct)
+        if judged:
+            keys = [answer_key(task.kind, completions[i][j]) for j in judged]
+            maj.setdefault(task.kind, []).append(majority_correct(keys, correct))
+    return {
+        "accuracy": _mean([c for v in per_kind.values() for c in v]),
+        "accuracy_math": _mean(per_kind.get("math")),
+        "accuracy_code": _mean(per_kind.get("code")),
+        "maj_at_k": _mean([m for v in maj.values() for m in v]),
+        "k": n,
+        "infra_failures": scores.infra_failures,
+        "format_rate": _mean([float(f) for f in scores.formatted]),
     }
 
 

@@ -21,9 +21,15 @@ from selfdistill.rewarding import build_reward_funcs
 log = logging.getLogger(__name__)
 
 
-def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_name: str, weights: list[float]):
-    """TRL `GRPOConfig` for one round: our settings plus the algorithm's named loss settings."""
+def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_name: str, weights: list[float],
+              model_dtype=None):
+    """TRL `GRPOConfig` for one round: our settings plus the algorithm's named loss settings.
+
+    ``device`` may be ``cuda:<rank>`` (a launcher's rank); ``model_dtype`` is the weights' torch dtype.
+    """
     from trl import GRPOConfig
+
+    from selfdistill.models.loading import precision_args
 
     algo: dict[str, Any] = dict(ALGORITHMS.get(rl.algorithm, "rl.algorithm"))
     return GRPOConfig(
@@ -50,8 +56,7 @@ def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_
         **save_args(rl.save_steps, rl.save_total_limit),
         report_to=report_to,
         seed=seed,
-        use_cpu=device == "cpu",
-        bf16=device == "cuda",
+        **precision_args(device, model_dtype),
         **vllm_args(rl),
         dataloader_num_workers=0,
         weight_decay=0.0,
@@ -94,7 +99,8 @@ def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Pa
         trainer_cls = moe_trainer_class(GRPOTrainer, routing=rl.routing)
         if rl.freeze_router:
             freeze_router(model)
-    args = grpo_args(rl, out_dir, seed=seed, report_to=stage.report_to, device=device, run_name=run_name, weights=weights)
+    args = grpo_args(rl, out_dir, seed=seed, report_to=stage.report_to, device=device, run_name=run_name, weights=weights,
+                     model_dtype=next(model.parameters()).dtype)
     trainer = trainer_cls(
         model=model,
         reward_funcs=funcs,

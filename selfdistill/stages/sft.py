@@ -20,23 +20,34 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def tokenize_rows(tokenizer, rows: list[dict[str, Any]], max_length: int, prompt_format: str):
+def rows_from_traces(traces, prompt_format: str) -> list[dict[str, Any]]:
+    """(prompt, completion) rows of stored traces, each prompt as the trace was sampled with.
+
+    A trace records its rendered prompt; traces from schema-1 stores (without it) are rendered now by
+    the same function sampling used (`tasks.base.render_prompt`), so old stores train correctly too.
+    """
+    from selfdistill.tasks.base import render_prompt
+
+    return [{"prompt": t.rendered_prompt if t.rendered_prompt is not None else render_prompt(t, prompt_format),
+             "completion": t.completion} for t in traces]
+
+
+def tokenize_rows(tokenizer, rows: list[dict[str, Any]], max_length: int):
     """Trainer-ready dataset: ``input_ids`` and ``labels`` (-100 on the prompt), truncated.
 
+    ``rows[i]["prompt"]`` is a rendered prompt (`tasks.base.render_prompt`: a string or chat messages).
     Tokenising here in one batched call (instead of TRL's per-row ``map`` passes) keeps SFT
-    start-up to a fraction of a second for tens of thousands of rows. The prompt is rendered
-    exactly as generation renders it (`generation.render`), so training and sampling agree.
+    start-up to a fraction of a second for tens of thousands of rows. Prompt tokens come from
+    `generation.prompt_ids`, the function sampling uses, so training and sampling agree token for token.
     """
     import datasets
 
-    from selfdistill.generation import render
+    from selfdistill.generation import prompt_ids
 
     if not rows:
         raise ValueError("SFT needs at least one (prompt, completion) row; the trace store has none to train on")
-    prompts = [render(tokenizer, r["prompt"] if prompt_format == "plain" else [{"role": "user", "content": r["prompt"]}])
-               for r in rows]
     eos = tokenizer.eos_token or ""
-    p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    p_ids = prompt_ids(tokenizer, [r["prompt"] for r in rows])
     c_ids = tokenizer([r["completion"] + eos for r in rows], add_special_tokens=False)["input_ids"]
     input_ids, labels = [], []
     for p, c in zip(p_ids, c_ids):
@@ -50,13 +61,17 @@ def tokenize_rows(tokenizer, rows: list[dict[str, Any]], max_length: int, prompt
     return datasets.Dataset.from_dict({"input_ids": input_ids, "labels": labels})
 
 
-def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows: int, run_name: str):
-    """TRL `SFTConfig` from our `SFTConfig` section (the mapping is explicit and small)."""
+def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows: int, run_name: str, model_dtype=None):
+    """TRL `SFTConfig` from our `SFTConfig` section (the mapping is explicit and small).
+
+    ``device`` may be ``cuda:<rank>`` (a launcher's rank); ``model_dtype`` is the weights' torch dtype.
+    """
     import math
 
     from trl import SFTConfig as TRLSFTConfig
 
     from selfdistill.checkpoints import save_args
+    from selfdistill.models.loading import precision_args
 
     steps = sft.max_steps if sft.max_steps > 0 else math.ceil(n_rows / sft.batch_size * sft.epochs)
     return TRLSFTConfig(
@@ -74,10 +89,10 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
         **save_args(sft.save_steps, sft.save_total_limit),
         report_to=report_to,
         seed=seed,
-        use_cpu=device == "cpu",
-        bf16=device == "cuda",
+        **precision_args(device, model_dtype),
         dataloader_num_workers=0,
-        router_aux_loss_coef=None,  # the model's own value: load balancing belongs in SFT (not in RL)
+        # MoE load balancing belongs in SFT (not in RL); None = the model config's own coefficient
+        router_aux_loss_coef=sft.router_aux_loss_coef,
         weight_decay=0.0,
         gradient_checkpointing=sft.gradient_checkpointing,
         disable_tqdm=False,
@@ -86,8 +101,8 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
 
 
 def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
-              prompt_format: str = "plain", kernels: str | KernelSpec = "eager", router_diagnostics: bool = True) -> dict[str, Any]:
-    """Train ``model`` in place on ``rows`` (dicts with prompt/completion); returns metrics.
+              kernels: str | KernelSpec = "eager", router_diagnostics: bool = True) -> dict[str, Any]:
+    """Train ``model`` in place on ``rows`` (dicts with a rendered prompt and a completion); returns metrics.
 
     ``router_diagnostics``: log MoE router metrics (hooks on every router; off for bootstrap pre-training,
     where they only cost time).
@@ -95,8 +110,9 @@ def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, d
     from selfdistill.checkpoints import train_resumable
     from selfdistill.stages.losses import sft_trainer_class
 
-    dataset = tokenize_rows(tokenizer, rows, sft.max_length, prompt_format)
-    args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name)
+    dataset = tokenize_rows(tokenizer, rows, sft.max_length)
+    args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name,
+                    model_dtype=next(model.parameters()).dtype)
     from selfdistill.models.loading import is_moe
 
     trainer_cls = sft_trainer_class(kernels, moe=router_diagnostics and is_moe(model))

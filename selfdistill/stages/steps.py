@@ -60,16 +60,27 @@ def _eval_hashes(run) -> set[str]:
     return {prompt_hash(t.prompt) for t in run.split.eval}
 
 
+def _sandbox(rcfg) -> dict[str, Any]:
+    """The code sandbox's active layers, for steps that scored code in this process (report.json's ``sandbox``)."""
+    from selfdistill.rewarding import sandbox_layers
+
+    layers = sandbox_layers(rcfg)
+    return {"sandbox_layers": layers} if layers is not None else {}
+
+
 def _pretrained_or_tiny(run, mcfg, name: str, stage, seed: int) -> dict[str, Any]:
     """A model to start from: a local/hub path as is, or a tiny model built and pre-trained here."""
     from selfdistill.models.bootstrap import bootstrap_corpus, pretrain_tiny
+    from selfdistill.models.loading import resolve_dtype
     from selfdistill.models.tiny import build_tiny, count_params
 
     if mcfg.source == "pretrained":
-        model, _ = run.load(mcfg.path)  # fail now, with a clear error, if the path is wrong
+        model, _ = run.load(mcfg.path, mcfg.dtype, train=True)  # fail now, with a clear error, if the path is wrong
         return {"model_path": mcfg.path, "params": count_params(model)}
     tokenizer = _tokenizer_for_tiny()
     model = build_tiny(mcfg.tiny, tokenizer, seed).to(run.device)
+    if mcfg.dtype != "auto":  # auto: a tiny model pre-trains in float32 (mixed precision on CUDA)
+        model = model.to(resolve_dtype(mcfg.dtype, run.device))
     kinds: dict[str, int] = {}
     for t in run.split.train:
         kinds[t.kind] = kinds.get(t.kind, 0) + 1
@@ -89,14 +100,14 @@ def rl_step(round_: int, source: str):
         from selfdistill.stages.rl import train_rl
 
         cfg = run.cfg
-        model, tokenizer = run.load(run.done(source)["model_path"])
+        model, tokenizer = run.load(run.done(source)["model_path"], cfg.policy.dtype, train=True)
         model = with_lora(model, cfg.policy)
         rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
         out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, run.stage_dir(f"r{round_}.rl"),
                        seed=cfg.run.seed + 100 * round_, stage=stage, device=run.device,
                        run_name=f"{cfg.run.name}/r{round_}.rl")
         model = merged(model)
-        out.update(_in_sync(model))
+        out.update(_in_sync(model), **_sandbox(cfg.rewards))
         out["model_path"] = run.save(model, tokenizer, f"r{round_}-rl", run.stage_dir(f"r{round_}.rl"))
         return out
 
@@ -108,29 +119,29 @@ def collect_step(round_: int, source: str):
         from selfdistill.stages.collect import collect_round
 
         cfg = run.cfg
-        model, tokenizer = run.load(run.done(source)["model_path"])
-        return collect_round(model, tokenizer, run.split.train, run.store, ccfg=cfg.collect, rcfg=cfg.rewards,
-                             round_=round_, seed=cfg.run.seed, model_name=f"policy-r{round_}-rl",
-                             prompt_format=cfg.tasks.prompt_format, stage=stage)
+        model, tokenizer = run.load(run.done(source)["model_path"], cfg.policy.dtype)
+        out = collect_round(model, tokenizer, run.split.train, run.store, ccfg=cfg.collect, rcfg=cfg.rewards,
+                            round_=round_, seed=cfg.run.seed, model_name=f"policy-r{round_}-rl",
+                            prompt_format=cfg.tasks.prompt_format, stage=stage)
+        return {**out, **_sandbox(cfg.rewards)}
 
     return fn
 
 
 def sft_step(round_: int, source: str):
     def fn(run, stage) -> dict[str, Any]:
-        from selfdistill.stages.sft import train_sft
+        from selfdistill.stages.sft import rows_from_traces, train_sft
 
         cfg = run.cfg
-        model, tokenizer = run.load(run.done(source)["model_path"])
+        model, tokenizer = run.load(run.done(source)["model_path"], cfg.policy.dtype, train=True)
         traces = run.store.iter(round=round_ if cfg.sft.traces == "current" else None, min_reward=cfg.collect.min_reward)
-        rows = [{"prompt": t.prompt, "completion": t.completion} for t in traces if t.round <= round_]
+        rows = rows_from_traces([t for t in traces if t.round <= round_], cfg.tasks.prompt_format)
         if not rows:  # nothing passed the filters: the RL'd policy goes on unchanged
             log.warning("round %d: no traces to self-distill on; SFT skipped", round_)
             return {"skipped": True, "rows": 0, "model_path": run.done(source)["model_path"]}
         model = with_lora(model, cfg.policy)
         out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(f"r{round_}.sft"), seed=cfg.run.seed + round_,
-                        stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft",
-                        prompt_format=cfg.tasks.prompt_format, kernels=_kernels(cfg))
+                        stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft", kernels=_kernels(cfg))
         model = merged(model)
         out.update(_in_sync(model))
         out["model_path"] = run.save(model, tokenizer, f"r{round_}-sft", run.stage_dir(f"r{round_}.sft"))
@@ -146,33 +157,57 @@ def student_base(scfg):
     return fn
 
 
-def distill_step(scfg, teacher: str):
+def student_collect_step(name: str):
+    """Student ``name`` samples its own traces on the training prompts (the collect stage: same sampling,
+    rewards and filters as the policy's), so it can teach the next student of a chain by its sequences."""
+    def fn(run, stage) -> dict[str, Any]:
+        from selfdistill.stages.collect import collect_round
+
+        cfg = run.cfg
+        model, tokenizer = run.load(run.done(f"distill.{name}")["model_path"], model_config(cfg, name).dtype)
+        out = collect_round(model, tokenizer, run.split.train, run.student_store(name), ccfg=cfg.collect,
+                            rcfg=cfg.rewards, round_=0, seed=cfg.run.seed + 13, model_name=f"student-{name}",
+                            prompt_format=cfg.tasks.prompt_format, stage=stage)
+        return {**out, **_sandbox(cfg.rewards)}
+
+    return fn
+
+
+def model_config(cfg, name: str):
+    """The model section of ``name``: a student's own, or the policy's (base, policy rounds, ``policy``)."""
+    return next((s for s in cfg.distill.students if s.name == name), cfg.policy)
+
+
+def distill_step(scfg, teacher: str, traces_from: str = "policy"):
+    """Distil ``teacher`` (a step key) into student ``scfg``; the traces are the policy's, or with
+    ``traces_from`` a student's name, that student's own (`student_collect_step`)."""
     def fn(run, stage) -> dict[str, Any]:
         from selfdistill.registries import DISTILL_METHODS
 
         cfg = run.cfg
         method = DISTILL_METHODS.get(cfg.distill.method, "distill.method")
         base_path = run.done(f"student.{scfg.name}.base")["model_path"]
-        if next(run.store.iter(min_reward=cfg.distill.min_reward), None) is None:
+        store = run.store if traces_from == "policy" else run.student_store(traces_from)
+        about = {"teacher": run.done(teacher)["model_path"], "teacher_key": teacher, "method": cfg.distill.method,
+                 "traces_from": traces_from}
+        if next(store.iter(min_reward=cfg.distill.min_reward), None) is None:
             # nothing passed the filters: the student stays at its base (as SFT does), the run goes on to eval
-            log.warning("distill.%s: no traces with reward >= %s; the student stays at its base",
-                        scfg.name, cfg.distill.min_reward)
-            return {"skipped": True, "rows": 0, "model_path": base_path, "teacher": run.done(teacher)["model_path"],
-                    "teacher_key": teacher, "method": cfg.distill.method}
-        student, tokenizer = run.load(base_path)
+            log.warning("distill.%s: no traces from %s with reward >= %s; the student stays at its base",
+                        scfg.name, traces_from, cfg.distill.min_reward)
+            return {"skipped": True, "rows": 0, "model_path": base_path, **about}
+        student, tokenizer = run.load(base_path, scfg.dtype, train=True)
         student = with_lora(student, scfg)
-        teacher_path = run.done(teacher)["model_path"]
-        out = method(student, tokenizer, teacher=teacher_path, store=run.store, dcfg=cfg.distill,
+        teacher_name = "policy" if scfg.teacher == "policy" else scfg.teacher
+        out = method(student, tokenizer, teacher=about["teacher"], store=store, dcfg=cfg.distill,
                      out_dir=run.stage_dir(f"distill.{scfg.name}"), seed=cfg.run.seed + 11, stage=stage,
                      device=run.device, run_name=f"{cfg.run.name}/distill.{scfg.name}",
-                     prompt_format=cfg.tasks.prompt_format, kernels=_kernels(cfg))
+                     prompt_format=cfg.tasks.prompt_format, kernels=_kernels(cfg),
+                     teacher_dtype=model_config(cfg, teacher_name).dtype)
         student = merged(student)
         out.update(_in_sync(student))
         out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}",
                                      trained_in=run.stage_dir(f"distill.{scfg.name}"))
-        out["teacher"] = teacher_path
-        out["teacher_key"] = teacher
-        out["method"] = cfg.distill.method
+        out.update(about)
         return out
 
     return fn
@@ -183,15 +218,18 @@ def eval_step(name: str, role: str, round_: int | None, source: str):
         from selfdistill.stages.evaluate import evaluate_model
 
         cfg = run.cfg
-        model, tokenizer = run.load(run.done(source)["model_path"])
+        dtype = model_config(cfg, name).dtype if role == "student" else cfg.policy.dtype
+        model, tokenizer = run.load(run.done(source)["model_path"], dtype)
         row = evaluate_model(model, tokenizer, run.split.eval, ecfg=cfg.eval, rcfg=cfg.rewards, seed=cfg.run.seed + 5,
                              prompt_format=cfg.tasks.prompt_format, name=name)
         examples = row.pop("examples")
         stage.table("eval/samples", ["kind", "prompt", "completion", "reward"], examples)
         stage.summary({k: v for k, v in row.items() if isinstance(v, int | float)})
-        log.info("eval %s: accuracy %.3f (math %s, code %s) maj@%d %.3f", name, row["accuracy"],
-                 _pct(row["accuracy_math"]), _pct(row["accuracy_code"]), row["k"], row["maj_at_k"])
-        return {"model": name, "role": role, "round": round_, **row, "model_path": run.done(source)["model_path"]}
+        log.info("eval %s: pass@1 %s (math %s, code %s) maj@%d %s, %d infrastructure failures", name,
+                 _pct(row["accuracy"]), _pct(row["accuracy_math"]), _pct(row["accuracy_code"]), row["k"],
+                 _pct(row["maj_at_k"]), row["infra_failures"])
+        return {"model": name, "role": role, "round": round_, **row, "model_path": run.done(source)["model_path"],
+                **_sandbox(cfg.rewards)}
 
     return fn
 

@@ -12,7 +12,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from selfdistill.traces import Trace
 
 # What the assistant is asked to produce, for models that read instructions (prompt_format=chat).
 INSTRUCTIONS = {
@@ -58,11 +61,20 @@ def draw_distinct(n: int, make: Callable[[int, int], Task]) -> list[Task]:
     return list(tasks.values())
 
 
-def render_prompt(task: Task, prompt_format: str) -> Any:
-    """plain: the prompt text itself (tiny models learn the format); chat: a user message."""
+def render_prompt(task: Task | Trace, prompt_format: str) -> Any:
+    """The prompt a model is given for a task (or a stored trace of one: anything with ``prompt`` and ``kind``):
+    plain, the task's text itself (tiny models learn the format); chat, one user message with the task's text
+    and the instructions for its ``kind``.
+
+    The one rendering of a stored prompt: RL, collect and eval sample with it, and SFT and distillation
+    train on it (a trace keeps what it returned as ``Trace.rendered_prompt``), so a model is trained on
+    exactly the prompt it was sampled with. `generation.prompt_ids` turns it into tokens.
+    """
     if prompt_format == "plain":
         return task.prompt
     if prompt_format == "chat":
+        if task.kind not in INSTRUCTIONS:
+            raise ValueError(f"no chat instructions for task kind {task.kind!r}; known kinds: {', '.join(INSTRUCTIONS)}")
         return [{"role": "user", "content": f"{task.prompt}\n\n{INSTRUCTIONS[task.kind]}"}]
     raise ValueError(f"unknown prompt_format {prompt_format!r}; choose plain or chat")
 

@@ -57,7 +57,7 @@ def test_sft_step_learns(tiny_dense, tokenizer, tmp_path, kernels):
 
 
 def test_sft_labels_mask_the_prompt(tokenizer):
-    ds = tokenize_rows(tokenizer, [{"prompt": "1+1=?", "completion": "<think>2</think>\\boxed{2}"}], 64, "plain")
+    ds = tokenize_rows(tokenizer, [{"prompt": "1+1=?", "completion": "<think>2</think>\\boxed{2}"}], 64)
     ids, labels = ds[0]["input_ids"], ds[0]["labels"]
     n_prompt = len(tokenizer("1+1=?", add_special_tokens=False)["input_ids"])
     assert labels[:n_prompt] == [-100] * n_prompt and labels[n_prompt:] == ids[n_prompt:]

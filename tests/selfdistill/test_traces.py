@@ -58,6 +58,17 @@ def test_export_to_datasets(tmp_path):
     assert json.loads(ds[0]["rewards"]) == {"math": 1.0}
 
 
+def test_export_mixes_rendered_prompt_kinds(tmp_path):
+    """Traces from before rendered prompts (None), plain (text) and chat (messages) ones export in one dataset."""
+    store = TraceStore(tmp_path)
+    chat = [{"role": "user", "content": "q"}]
+    extra = [Trace(prompt=p, completion="\\boxed{1}", reward=1.0, kind="math", task_id="t", round=1, model="m",
+                   rendered_prompt=r) for p, r in (("q", chat), ("p", "p"))]
+    store.append([make(1), *extra], "s")
+    ds = store.to_dataset()
+    assert sorted(map(json.loads, ds["rendered_prompt"]), key=str) == sorted([None, chat, "p"], key=str)
+
+
 def test_corrupt_shard_is_reported_with_location(tmp_path):
     store = TraceStore(tmp_path)
     store.append([make(1)], "ok")

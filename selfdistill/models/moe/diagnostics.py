@@ -135,8 +135,12 @@ class ForwardScope:
 
 
 def scope_module(model: torch.nn.Module) -> torch.nn.Module:
-    """The module whose forward marks one model call: the transformers model under any PEFT wrapper."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
+    """The module whose forward marks one model call: the decoder of the transformers model (under any PEFT
+    wrapper). Not the causal-LM wrapper: the fused LM-head losses (`kernels.hf.causal_lm_hidden`) call the decoder
+    directly, and a scope on the wrapper would never see their forwards (stale masks, layers never seen again)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+    return decoder if isinstance(decoder, torch.nn.Module) else base
 
 
 # ---------------------------------------------------------------- recorder

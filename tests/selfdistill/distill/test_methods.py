@@ -27,7 +27,7 @@ def _train(method: str, tmp_path, **dcfg_overrides):
     objective = build_objective(method, dcfg, "fused", student, teacher)
     on_policy = OnPolicy(max_new_tokens=8, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id) if method == "on_policy" else None
     args = sft_args(SFT, tmp_path, 0, "none", "cpu", len(ROWS), "test")
-    trainer = distill_trainer_class()(model=student, args=args, train_dataset=tokenize_rows(tok, ROWS, 64, "plain"),
+    trainer = distill_trainer_class()(model=student, args=args, train_dataset=tokenize_rows(tok, ROWS, 64),
                                       processing_class=tok, teacher=teacher, objective=objective, on_policy=on_policy)
     proj_before = [p.detach().clone() for p in objective.aligner.parameters()] if objective.aligner else []
     trainer.train()
@@ -60,7 +60,7 @@ def test_step_changes_student_not_teacher(tmp_path, method, extra):
 
 def test_sample_on_policy_keeps_prompts_and_labels_completions():
     tok, _, student = tiny_pair()
-    rows = tokenize_rows(tok, ROWS[:3], 64, "plain")
+    rows = tokenize_rows(tok, ROWS[:3], 64)
     width = max(len(r) for r in rows["input_ids"])
     ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows["input_ids"]])
     labels = torch.tensor([r + [-100] * (width - len(r)) for r in rows["labels"]])
