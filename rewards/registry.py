@@ -53,5 +53,12 @@ def register_reward(name: str, target: str) -> None:
     _REWARDS[name] = target
 
 
+def unregister_reward(name: str) -> None:
+    """Remove a registered reward (a test that registers its own cleans up with this)."""
+    if name not in _REWARDS:
+        raise KeyError(f"unknown reward {name!r}; choose one of: {', '.join(sorted(_REWARDS))}")
+    del _REWARDS[name]
+
+
 def register_scorer(kind: str, target: str) -> None:
     _SCORERS[kind] = target

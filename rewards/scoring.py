@@ -60,8 +60,11 @@ def read_records(lines: list[str]) -> tuple[list[dict | None], list[dict]]:
     return records, results
 
 
-def score_all(records: list[dict | None], workers: int) -> list[dict]:
-    """Scorer keys for every record (None entries are left empty for the caller to fill)."""
+def score_all(records: list[dict | None], workers: int, options: dict[str, dict[str, Any]] | None = None) -> list[dict]:
+    """Scorer keys for every record (None entries are left empty for the caller to fill).
+
+    ``options``: per kind, keyword arguments for that kind's scorer (``{"math": {"text_fallback": True}}``).
+    """
     out: list[dict] = [{} for _ in records]
     groups: dict[str, list[int]] = defaultdict(list)
     for i, rec in enumerate(records):
@@ -82,7 +85,7 @@ def score_all(records: list[dict | None], workers: int) -> list[dict]:
                 out[i] = _invalid(why)
             continue
         try:
-            scored = scorer([records[i] for i in idx], workers)
+            scored = scorer([records[i] for i in idx], workers, **(options or {}).get(kind, {}))
             if len(scored) != len(idx):
                 raise RuntimeError(f"scorer returned {len(scored)} results for {len(idx)} records")
         except Exception as exc:  # noqa: BLE001 - one kind's failure must not stop the others
@@ -105,11 +108,6 @@ def main(argv: list[str] | None = None) -> int:
         help="math: read an answer stated in prose when a completion boxes nothing (rewards/math/prose.py)",
     )
     args = parser.parse_args(argv)
-    if args.math_text_fallback:
-        from rewards.math import text_fallback
-
-        with text_fallback(True):
-            return _score_file(args)
     return _score_file(args)
 
 
@@ -124,7 +122,8 @@ def _score_file(args: argparse.Namespace) -> int:
         print(f"score: cannot read {args.input}: {exc}", file=sys.stderr)
         return 2
     records, parse_results = read_records(lines)
-    scored = score_all(records, max(1, args.workers))
+    options = {"math": {"text_fallback": True}} if args.math_text_fallback else {}
+    scored = score_all(records, max(1, args.workers), options)
     counts: Counter = Counter()
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:

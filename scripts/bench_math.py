@@ -29,9 +29,11 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "rewards"))  # the case sets (test data)
+
+from math_cases import Case, adversarial_cases, generated_cases, note_cases  # noqa: E402
 
 from rewards.math import judge_batch  # noqa: E402
-from rewards.math.cases import Case, adversarial_cases, generated_cases, note_cases  # noqa: E402
 from rewards.pool import DeadlinePool  # noqa: E402
 
 HANG_S = 2.0

@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from selfdistill.models.moe.archs import build_tiny_moe
 from selfdistill.models.moe.diagnostics import RouterRecorder
 from selfdistill.models.moe.replay import RoutingReplay
+from selfdistill.models.moe.tiny import build_tiny_moe
 
 
 def timed(fn, device: str) -> float:

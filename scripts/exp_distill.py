@@ -4,7 +4,7 @@ Given a finished run directory (trace store at ``<run_dir>/traces``, teacher = t
 in ``<run_dir>/state/r<R>.sft.json``, student base in ``<run_dir>/state/student.<name>.base.json``), each
 (method, seed) starts from a fresh copy of the student base, is distilled with the run's ``distill`` settings
 (plus ``--set`` overrides) and evaluated on the run's held-out tasks with `evaluate_model`, beside the
-teacher and the undistilled base. Writes ``<out>/<name>.{json,md,png}`` (default docs/distill_exp.*) and prints
+teacher and the undistilled base. Writes ``<out>/<name>.{json,md,png}`` (default docs/experiments/distill_exp.*) and prints
 the table.
 
     python scripts/exp_distill.py --run-dir runs/demo --seeds 0 1 2
@@ -85,16 +85,18 @@ def distill_once(
 
     Returns (student, tokenizer, metrics of the last method, with ``train_s`` covering both).
     """
+    from selfdistill.distill.methods import DISTILL_METHODS
     from selfdistill.models.loading import load_model
-    from selfdistill.registries import DISTILL_METHODS
+    from selfdistill.stages.distill import distill
     from selfdistill.tracking import NullStage
 
     student, tokenizer = load_model(base_path, device=device)
     start = time.perf_counter()
     for m in ([warm_start] if warm_start else []) + [method]:
         with tempfile.TemporaryDirectory() as out_dir:
-            out = DISTILL_METHODS.get(m, "--methods")(
-                student, tokenizer, teacher=teacher_path, store=store, dcfg=cfg.distill, out_dir=Path(out_dir),
+            DISTILL_METHODS.check(m, "--methods")
+            out = distill(
+                m, student, tokenizer, teacher=teacher_path, store=store, dcfg=cfg.distill, out_dir=Path(out_dir),
                 seed=seed, stage=NullStage(), device=device, run_name=f"exp/{m}/{seed}",
                 prompt_format=cfg.tasks.prompt_format, kernels=cfg.kernels,
             )  # fmt: skip
@@ -168,7 +170,7 @@ def main() -> None:
         "--eval-max", type=int, default=0, help="evaluate at most this many held-out tasks (0: all)"
     )
     ap.add_argument("--set", action="append", default=[], help="config override key=value (repeatable)")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "experiments")
     ap.add_argument("--name", default="distill_exp", help="output files are <out>/<name>.{json,md,png}")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(

@@ -3,10 +3,13 @@
 Starts every (variant, seed) from the same pre-trained base of a finished demo run, runs one RL round with
 ``steps_per_generation=2`` (so later steps are off-policy and importance ratios, and routing drift, matter),
 logs the reward curve and the routing change rate (fraction of top-k expert choices that differ between the
-sampling pass and the training pass), and evaluates held-out pass@1. Writes docs/moe_rl_exp.{md,json,png}.
+sampling pass and the training pass), and evaluates held-out pass@1. Writes docs/experiments/moe_rl_exp.{md,json,png}.
 
     python scripts/exp_moe_rl.py --run-dir runs/demo --seeds 0 1 2 --steps 40
     python scripts/exp_moe_rl.py --run-dir runs/demo --seeds 0 1 2 --steps 40 --lr 1e-3 --tag _lr1e-3   # stress
+
+A variant is ``<rl.algorithm>[+replay]``: an entry of `selfdistill.registries.ALGORITHMS`, with routing
+replay (``rl.routing=replay``) or, by default, only measured (``rl.routing=measure``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# variant -> (rl.algorithm, rl.routing)
-VARIANTS = {"grpo": ("grpo", "measure"), "gspo": ("gspo", "measure"), "grpo+replay": ("grpo", "replay")}
+DEFAULT_VARIANTS = ["grpo", "gspo", "grpo+replay"]
+
+
+def parse_variant(variant: str) -> tuple[str, str]:
+    """``"grpo+replay"`` -> ("grpo", "replay"); ``"gspo"`` -> ("gspo", "measure"). Unknown names raise."""
+    from selfdistill.registries import ALGORITHMS
+
+    algorithm, _, routing = variant.partition("+")
+    ALGORITHMS.check(algorithm, "--variants")
+    if routing not in ("", "replay"):
+        raise SystemExit(f"--variants: {variant!r}: the only suffix is '+replay'")
+    return algorithm, routing or "measure"
 
 
 def run_one(base: str, cfg, split, variant: str, seed: int, steps: int, lr: float | None = None) -> dict:
@@ -33,7 +46,7 @@ def run_one(base: str, cfg, split, variant: str, seed: int, steps: int, lr: floa
     from selfdistill.stages.rl import train_rl
     from selfdistill.tracking import NullStage
 
-    algorithm, routing = VARIANTS[variant]
+    algorithm, routing = parse_variant(variant)
     data = to_dict(cfg)
     for o in (
         f"rl.algorithm={algorithm}",
@@ -72,7 +85,7 @@ def run_one(base: str, cfg, split, variant: str, seed: int, steps: int, lr: floa
         "variant": variant,
         "seed": seed,
         "accuracy": ev["accuracy"],
-        "accuracy_math": ev["accuracy_math"],
+        "accuracy_math": ev["accuracy_math"],  # this experiment's table has math and code columns
         "accuracy_code": ev["accuracy_code"],
         "rewards": [h["reward"] for h in hist if "reward" in h],
         "routing_change_all_steps": [h[key] for h in hist if key in h],
@@ -90,7 +103,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=None, help="RL learning rate (default: the run's rl.learning_rate)")
     ap.add_argument("--tag", default="", help="suffix of the output files, e.g. _lr1e-3")
     ap.add_argument("--from-json", type=Path, default=None, help="re-render the outputs of this results file")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, help="<rl.algorithm>[+replay] each")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "experiments")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from selfdistill.config import Config
@@ -105,7 +119,9 @@ def main() -> None:
     if args.from_json:  # re-render the table and plot of an earlier run
         results = json.loads(args.from_json.read_text())
     else:
-        results = [run_one(base, cfg, split, v, s, args.steps, args.lr) for v in VARIANTS for s in args.seeds]
+        for v in args.variants:
+            parse_variant(v)  # fail before any training
+        results = [run_one(base, cfg, split, v, s, args.steps, args.lr) for v in args.variants for s in args.seeds]
         (args.out / f"moe_rl_exp{args.tag}.json").write_text(json.dumps(results, indent=2))
     write_outputs(results, args, cfg)
 
@@ -118,7 +134,8 @@ def write_outputs(results: list[dict], args, cfg) -> None:
         "| variant | held-out pass@1 (mean ± sd) | math | code | routing change rate, off-policy steps (mean / max) |",
         "|---|---|---|---|---|",
     ]
-    for v in VARIANTS:
+    variants = list(dict.fromkeys(r["variant"] for r in results))
+    for v in variants:
         rs = [r for r in results if r["variant"] == v]
         acc = [r["accuracy"] for r in rs]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
@@ -138,7 +155,7 @@ def write_outputs(results: list[dict], args, cfg) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for v in VARIANTS:
+    for v in variants:
         curves = [r["rewards"] for r in results if r["variant"] == v]
         n = min(len(c) for c in curves)
         ax.plot(range(1, n + 1), [statistics.mean(c[i] for c in curves) for i in range(n)], label=v)

@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "every key with its type and default.")
     _add_config_args(p)
     p.add_argument("--fields", action="store_true", help="print every config key with type, default and meaning")
+    p.add_argument("--plan", action="store_true", help="print the resolved plan: every step, its command and inputs")
     sub.add_parser("score", help="score offline generations (JSONL) with the math/code rewards", add_help=False)
     sub.add_parser("sandbox-check", help="show the code sandbox's active isolation layers and canary results",
                    add_help=False)
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         config, overrides = _split_config(args)
         cfg = load_config(config, overrides)
         if args.command == "config":
-            return _print_config(cfg, args.fields)
+            return _print_config(cfg, args.fields, args.plan)
         _setup_logging()
         if args.command == "run":
             from selfdistill.pipeline import run_pipeline
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         from selfdistill.pipeline import run_stage
 
         for out in run_stage(cfg, args.command, args.round, args.force):
-            print({k: v for k, v in out.items() if not isinstance(v, list | dict)})
+            print({k: v for k, v in out.to_json().items() if not isinstance(v, list | dict)})
         return 0
     except ConfigError as exc:
         print(f"selfdistill: config error: {exc}", file=sys.stderr)
@@ -119,13 +120,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _print_config(cfg, fields: bool) -> int:
+def _print_config(cfg, fields: bool, plan: bool = False) -> int:
     import yaml
 
     from selfdistill.config import Config
     from selfdistill.configio import describe, to_dict
 
-    if fields:
+    if plan:
+        from selfdistill.planning import format_plan
+        from selfdistill.planning import plan as build_plan
+
+        print(format_plan(build_plan(cfg)))
+    elif fields:
         for key, tp, default, doc in describe(Config):
             print(f"{key:45s} {tp:30s} {default:20s} {doc}")
     else:

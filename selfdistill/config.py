@@ -56,7 +56,7 @@ class TaskSourceConfig:
     path: str | None = opt(None, "File path (jsonl/parquet) or dataset id (hf).")
     split: str = opt("train", "Dataset split (hf).")
     subset: str | None = opt(None, "Dataset configuration name (hf).")
-    kind: Literal["math", "code"] = opt("math", "Reward kind of file/hf tasks (generators know their own).")
+    kind: str = opt("math", "Task kind of file/hf tasks, from the task-kind registry (generators know their own).")
     prompt_field: str = opt("prompt", "Column holding the problem statement (files/hf).")
     answer_field: str = opt("answer", "Column holding the reference answer (math files/hf).")
     tests_field: str = opt("tests", "Column holding the tests (code files/hf), a mapping or JSON string.")
@@ -442,12 +442,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 def _validate_registries(cfg: Config) -> None:
     """Names that point into registries are checked here so a typo fails before any work."""
     from rewards.registry import reward_names
-    from selfdistill.registries import ALGORITHMS, DISTILL_METHODS, TASK_SOURCES, TINY_ARCHS
+    from selfdistill.distill.methods import DISTILL_METHODS
+    from selfdistill.registries import ALGORITHMS, TASK_SOURCES, TINY_ARCHS
+    from selfdistill.tasks.kinds import TASK_KINDS
 
     ALGORITHMS.check(cfg.rl.algorithm, "rl.algorithm")
     DISTILL_METHODS.check(cfg.distill.method, "distill.method")
     for i, src in enumerate(cfg.tasks.sources):
         TASK_SOURCES.check(src.type, f"tasks.sources[{i}].type")
+        TASK_KINDS.check(src.kind, f"tasks.sources[{i}].kind")
     for name in cfg.rewards.weights:
         if name not in reward_names():
             raise ConfigError(f"rewards.weights: unknown reward {name!r}; choose from: {', '.join(reward_names())}")

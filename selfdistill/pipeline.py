@@ -6,9 +6,10 @@
                       traces: teacher ──collect──▶ student_traces/<teacher>; logit methods use its logits)
     eval every model ──▶ report
 
-`plan(run)` lists the steps with their prerequisites; `run_pipeline(cfg)` executes them in
-order. A finished step leaves ``<run_dir>/state/<key>.json`` (written atomically) with its
-outputs and is skipped next time, so running the same command after a crash (even SIGKILL)
+`plan(cfg)` (`selfdistill.planning`) lists the steps as typed records (key, action, inputs by
+role); `run_pipeline(cfg)` executes them in order, each through `stages.steps.ACTIONS[step.action]`.
+A finished step leaves ``<run_dir>/state/<key>.json`` (written atomically) with its `StepOutput`
+and is skipped next time, so running the same command after a crash (even SIGKILL)
 resumes where it stopped; collect additionally resumes inside the round (see
 `stages.collect`). `run_stage(cfg, command, round)` runs one step for the CLI's
 ``selfdistill rl|collect|sft|distill|eval``.
@@ -27,8 +28,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from selfdistill import distributed as dist
 from selfdistill.checkpoints import remove_checkpoints
 from selfdistill.config import Config
 from selfdistill.configio import ConfigError, to_dict
+from selfdistill.planning import Step, StepOutput, format_plan, plan  # noqa: F401  (plan, format_plan: API)
 from selfdistill.traces import TraceStore
 from selfdistill.tracking import Tracker
 
@@ -113,12 +113,15 @@ class Run:
                 _write_json_atomic(self.dir / "split.json", self._split.info)
         return self._split
 
-    def done(self, key: str) -> dict[str, Any] | None:
+    def done(self, key: str) -> StepOutput | None:
+        """The output of step ``key`` if it finished (also state files written before `StepOutput` existed)."""
         path = self.state_dir / f"{key}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return StepOutput.from_json(json.loads(path.read_text())) if path.exists() else None
 
-    def finish(self, key: str, outputs: dict[str, Any]) -> None:
-        _write_json_atomic(self.state_dir / f"{key}.json", outputs)
+    def finish(self, key: str, output: StepOutput | dict[str, Any]) -> None:
+        """Record step ``key`` as done with ``output`` (a `StepOutput`, or its flat state-file layout)."""
+        data = output.to_json() if isinstance(output, StepOutput) else StepOutput.from_json(output).to_json()
+        _write_json_atomic(self.state_dir / f"{key}.json", data)
 
     def model_path(self, name: str) -> Path:
         return self.models_dir / name
@@ -161,60 +164,14 @@ class Run:
         return d
 
 
-@dataclass
-class Step:
-    key: str  # unique, also the state file name
-    command: str  # base | rl | collect | sft | distill | eval | report
-    fn: Callable[[Run, Any], dict[str, Any]]
-    needs: list[str] = field(default_factory=list)
-    round: int | None = None
-
-
-def plan(cfg: Config) -> list[Step]:
-    """Every step of the run in execution order (see module docstring)."""
-    from selfdistill.distill.methods import learns_from_teacher_traces
-    from selfdistill.stages import steps as S
-
-    out = [Step("base", "base", S.base_policy)]
-    prev = "base"
-    for r in range(1, cfg.run.rounds + 1):
-        out.append(Step(f"r{r}.rl", "rl", S.rl_step(r, prev), [prev], r))
-        out.append(Step(f"r{r}.collect", "collect", S.collect_step(r, f"r{r}.rl"), [f"r{r}.rl"], r))
-        out.append(Step(f"r{r}.sft", "sft", S.sft_step(r, f"r{r}.rl"), [f"r{r}.rl", f"r{r}.collect"], r))
-        prev = f"r{r}.sft"
-    final = prev
-    evals = [("base", "base", None, "base")]
-    for r in range(1, cfg.run.rounds + 1):
-        if cfg.eval.rl_checkpoints:
-            evals.append((f"policy-r{r}-rl", "policy", r, f"r{r}.rl"))
-        evals.append((f"policy-r{r}", "policy", r, f"r{r}.sft"))
-    for s in cfg.distill.students:
-        out.append(Step(f"student.{s.name}.base", "distill", S.student_base(s)))
-        teacher = final if s.teacher == "policy" else f"distill.{s.teacher}"
-        needs = [f"student.{s.name}.base", teacher]
-        traces_from = "policy"
-        if s.teacher != "policy" and learns_from_teacher_traces(cfg.distill.method):
-            # in a chain the teacher teaches: a sequence method trains on the teacher student's own traces
-            traces_from = s.teacher
-            if not any(step.key == f"collect.{s.teacher}" for step in out):
-                # part of the distill command: `selfdistill collect --round r` stays the policy's
-                out.append(Step(f"collect.{s.teacher}", "distill", S.student_collect_step(s.teacher), [teacher]))
-            needs.append(f"collect.{s.teacher}")
-        out.append(Step(f"distill.{s.name}", "distill", S.distill_step(s, teacher, traces_from), needs))
-        evals.append((s.name, "student", None, f"distill.{s.name}"))
-    for name, role, r, source in evals:
-        out.append(Step(f"eval.{name}", "eval", S.eval_step(name, role, r, source), [source], r))
-    out.append(Step("report", "report", S.report_step([f"eval.{e[0]}" for e in evals], final),
-                    [f"eval.{e[0]}" for e in evals]))
-    return out
-
-
 # Steps that only rank 0 runs (the others wait): nothing in them is worth splitting yet.
 MAIN_ONLY = frozenset({"eval", "report"})
 
 
-def execute(run: Run, step: Step, force: bool = False) -> dict[str, Any]:
-    """Run ``step`` unless it already finished; its outputs are recorded atomically (by rank 0)."""
+def execute(run: Run, step: Step, force: bool = False) -> StepOutput:
+    """Run ``step`` unless it already finished; its output is recorded atomically (by rank 0)."""
+    from selfdistill.stages.steps import ACTIONS
+
     if not force:
         prior = dist.broadcast(run.done(step.key) if run.main else None)
         if prior is not None:
@@ -228,16 +185,16 @@ def execute(run: Run, step: Step, force: bool = False) -> dict[str, Any]:
     log.info("▶ %s", step.key)
     start, cpu_start = time.perf_counter(), time.process_time()
     with run.tracker.stage(step.key, step.command) as stage:
-        outputs = step.fn(run, stage) if run.main or step.command not in MAIN_ONLY else {}
-    outputs["seconds"] = round(time.perf_counter() - start, 2)
+        output = ACTIONS[step.action](run, stage, step) if run.main or step.command not in MAIN_ONLY else StepOutput()
+    output.seconds = round(time.perf_counter() - start, 2)
     # CPU time of this process: on a busy machine it tells what the step costs on an idle one.
-    outputs["cpu_seconds"] = round(time.process_time() - cpu_start, 2)
+    output.cpu_seconds = round(time.process_time() - cpu_start, 2)
     if run.main:
-        run.finish(step.key, outputs)
+        run.finish(step.key, output)
         remove_checkpoints(run.dir / "work" / step.key)  # the step's model is saved: its checkpoints are spent
-    outputs = dist.broadcast(outputs)  # also the barrier: no rank starts the next step before this one is recorded
-    log.info("✓ %s in %.1f s", step.key, outputs["seconds"])
-    return outputs
+    output = dist.broadcast(output)  # also the barrier: no rank starts the next step before this one is recorded
+    log.info("✓ %s in %.1f s", step.key, output.seconds)
+    return output
 
 
 def run_pipeline(cfg: Config) -> dict[str, Any]:
@@ -248,7 +205,7 @@ def run_pipeline(cfg: Config) -> dict[str, Any]:
     return dist.broadcast(json.loads((run.dir / "report.json").read_text()) if run.main else None)
 
 
-def run_stage(cfg: Config, command: str, round_: int | None = None, force: bool = False) -> list[dict[str, Any]]:
+def run_stage(cfg: Config, command: str, round_: int | None = None, force: bool = False) -> list[StepOutput]:
     """Run the steps of one command (optionally one round) whose prerequisites are done."""
     run = Run(cfg)
     steps = [s for s in plan(cfg) if s.command == command and (round_ is None or s.round in (round_, None))]

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from selfdistill.configio import ConfigError
+
+
+def load_target(target: str) -> Any:
+    """The object a lazy ``"module:attribute"`` string names (imports the module)."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class Registry:
@@ -32,8 +39,18 @@ class Registry:
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests that register a temporary entry clean up with this)."""
+        self.check(name)
+        del self._entries[name]
+
     def names(self) -> list[str]:
+        """Registered names, sorted (for error messages)."""
         return sorted(self._entries)
+
+    def ordered(self) -> list[str]:
+        """Registered names in registration order (for tables whose column order is meaningful)."""
+        return list(self._entries)
 
     def check(self, name: str, key: str | None = None) -> None:
         if name not in self._entries:
@@ -44,25 +61,43 @@ class Registry:
         self.check(name, key)
         entry = self._entries[name]
         if isinstance(entry, str) and ":" in entry:
-            module, _, attr = entry.partition(":")
-            entry = getattr(importlib.import_module(module), attr)
-            self._entries[name] = entry
+            entry = self._entries[name] = load_target(entry)
         return entry
 
 
-# GRPO-family losses as GRPOConfig keyword sets (TRL implements the losses; we pick settings).
+@dataclass(frozen=True)
+class RLAlgorithm:
+    """One RL algorithm: the GRPOConfig settings that select it in TRL and, where TRL lacks its loss, a hook.
+
+    ``loss``: a trainer mixin (or its lazy ``"module:Class"`` name) whose `compute_loss` computes the loss;
+    `selfdistill.stages.rl.rl_trainer_class` puts it between our MoE mixin and TRL's GRPOTrainer, so
+    ``super().compute_loss`` is TRL's GRPO loss and the inputs are TRL's batch (advantages, old log-probs, masks).
+    """
+
+    trl: dict[str, Any] = field(default_factory=dict)  # GRPOConfig keyword arguments
+    loss: Any = None  # None: TRL's loss for `trl["loss_type"]`
+    summary: str = ""
+
+    def loss_mixin(self) -> type | None:
+        """The loss hook's class (imported on first use), or None."""
+        return load_target(self.loss) if isinstance(self.loss, str) else self.loss
+
+
+# The GRPO family. TRL implements these losses; an entry only picks settings.
 ALGORITHMS = Registry("RL algorithm")
-ALGORITHMS.register("grpo", {"loss_type": "grpo", "importance_sampling_level": "token", "scale_rewards": "group"})
-ALGORITHMS.register("dr_grpo", {"loss_type": "dr_grpo", "importance_sampling_level": "token", "scale_rewards": "none"})
-ALGORITHMS.register(
-    "dapo",
+ALGORITHMS.register("grpo", RLAlgorithm(
+    {"loss_type": "grpo", "importance_sampling_level": "token", "scale_rewards": "group"},
+    summary="token-level ratios, per-sequence length normalisation, group-scaled advantages"))
+ALGORITHMS.register("dr_grpo", RLAlgorithm(
+    {"loss_type": "dr_grpo", "importance_sampling_level": "token", "scale_rewards": "none"},
+    summary="Dr. GRPO: no length or std normalisation"))
+ALGORITHMS.register("dapo", RLAlgorithm(
     {"loss_type": "dapo", "importance_sampling_level": "token", "epsilon_high": 0.28, "mask_truncated_completions": True},
-)
+    summary="DAPO: token-level normalisation, clip-higher, truncated completions masked"))
 # GSPO (arXiv 2507.18071): sequence-level, length-normalised ratios; the paper's clip range.
-ALGORITHMS.register(
-    "gspo",
+ALGORITHMS.register("gspo", RLAlgorithm(
     {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4},
-)
+    summary="GSPO: sequence-level ratios (the MoE default: per-token ratios are noisy when experts shift)"))
 
 TASK_SOURCES = Registry("task source")
 TASK_SOURCES.register("math", "selfdistill.tasks.math_gen:generate_math_tasks")
@@ -76,8 +111,4 @@ TINY_ARCHS.register("qwen3_moe", "selfdistill.models.tiny:qwen3_moe_config")
 TINY_ARCHS.register("qwen2", "selfdistill.models.tiny:qwen2_config")
 TINY_ARCHS.register("llama", "selfdistill.models.tiny:llama_config")
 
-DISTILL_METHODS = Registry("distillation method")
-DISTILL_METHODS.register("sft", "selfdistill.stages.distill:distill_sft")
-DISTILL_METHODS.register("logit_kd", "selfdistill.distill.methods:distill_logit_kd")
-DISTILL_METHODS.register("on_policy", "selfdistill.distill.methods:distill_on_policy")
-DISTILL_METHODS.register("hidden_align", "selfdistill.distill.methods:distill_hidden_align")
+# The distillation methods' table is `selfdistill.distill.methods.DISTILL_METHODS`.

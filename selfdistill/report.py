@@ -2,7 +2,8 @@
 
 ``report.json["eval"]`` has one row per evaluated model with: model, role (base, policy,
 student), round, params, accuracy (held-out pass@1 from ``k`` samples per problem),
-accuracy_math, accuracy_code, maj_at_k, plus tokens_per_s, memory_mb and format_rate, and
+accuracy_<kind> for every registered task kind (accuracy_math, accuracy_code by default),
+accuracy_by_kind (the same per kind present), maj_at_k, plus tokens_per_s, memory_mb and format_rate, and
 infra_failures: samples the sandbox or math verifier could not judge (infrastructure, not the
 model), which are left out of pass@1 and maj@k rather than counted wrong.
 ``sandbox`` lists the code sandbox's active isolation layers as each stage that ran code saw them
@@ -14,11 +15,22 @@ from (the policy's, or in a progressive chain its teacher student's own, ``stude
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EVAL_KEYS = ("model", "role", "round", "params", "accuracy", "accuracy_math", "accuracy_code", "maj_at_k", "k",
-             "infra_failures", "format_rate", "tokens_per_s", "memory_mb", "n_problems", "temperature")
+from selfdistill.tasks.kinds import kinds
+
+
+def eval_keys() -> tuple[str, ...]:
+    """The columns of a report row (one accuracy column per registered task kind)."""
+    return ("model", "role", "round", "params", "accuracy", *kind_keys(), "accuracy_by_kind", "maj_at_k", "k",
+            "infra_failures", "format_rate", "tokens_per_s", "memory_mb", "n_problems", "temperature")
+
+
+def kind_keys() -> list[str]:
+    """``accuracy_<kind>`` per registered kind, in registration order."""
+    return [f"accuracy_{k.name}" for k in kinds()]
 
 
 def summarize(rows: list[dict[str, Any]], final_name: str) -> dict[str, Any]:
@@ -91,11 +103,12 @@ def markdown(report: dict[str, Any]) -> str:
               "## Held-out evaluation", "",
               f"pass@1 estimated from {report['eval'][0]['k']} samples per problem at temperature "
               f"{report['eval'][0]['temperature']}; maj@k votes over the same samples.", "",
-              "| model | role | round | params | pass@1 | math | code | maj@k | format | infra failures | tokens/s | memory MB |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| model | role | round | params | pass@1 | " + " | ".join(k.name for k in kinds()) +
+              " | maj@k | format | infra failures | tokens/s | memory MB |",
+              "|---|---|---|---|---|" + "---|" * len(kinds()) + "---|---|---|---|---|"]
     for r in report["eval"]:
         lines.append("| " + " | ".join(_fmt(r.get(k)) for k in ("model", "role", "round", "params", "accuracy",
-                     "accuracy_math", "accuracy_code", "maj_at_k", "format_rate", "infra_failures")) +
+                     *kind_keys(), "maj_at_k", "format_rate", "infra_failures")) +
                      f" | {r['tokens_per_s']:,.0f} | {r['memory_mb']:.1f} |")
     if report.get("chain"):
         lines += ["", "## Distillation", "",
@@ -161,9 +174,11 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     rows = report["eval"]
     names = [r["model"] for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 3.8))
-    width = 0.27
-    for i, (key, label) in enumerate([("accuracy", "pass@1"), ("accuracy_math", "math"), ("accuracy_code", "code")]):
-        ax.bar([x + (i - 1) * width for x in range(len(rows))], [100 * (r.get(key) or 0) for r in rows], width, label=label)
+    bars = [("accuracy", "pass@1"), *((f"accuracy_{k.name}", k.name) for k in kinds())]
+    width = 0.81 / len(bars)  # 0.27 with the default two kinds
+    for i, (key, label) in enumerate(bars):
+        offset = (i - (len(bars) - 1) / 2) * width
+        ax.bar([x + offset for x in range(len(rows))], [100 * (r.get(key) or 0) for r in rows], width, label=label)
     ax.set_xticks(range(len(rows)), names, rotation=20, ha="right")
     ax.set_ylabel("held-out accuracy (%)")
     ax.set_title("Accuracy per model")
@@ -173,43 +188,79 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def sandbox_section(run, steps) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReportKeys:
+    """The state keys the report reads, handed over by the plan (the report never builds the plan)."""
+
+    evals: tuple[str, ...]  # eval steps, one report row each
+    final: str  # the step that produced the final policy
+    rl: tuple[str, ...]  # RL steps (reward curves), round 1 first
+    collect: tuple[str, ...]  # collect steps (sampling counts), round 1 first
+    distill: tuple[str, ...]  # distill steps, in the config's order of the students
+    student_collect: tuple[str, ...]  # students sampling their own traces to teach the next one (chains)
+    timed: tuple[str, ...]  # steps whose seconds the report lists (those that are done)
+
+
+def _chain_keys(rows, run, keys: ReportKeys, final_name: str):
+    """(chain entry, its student's distill key) for the students that have an entry."""
+    students = run.cfg.distill.students
+    key_of = dict(zip((s.name for s in students), keys.distill))
+    chain = distillation_chain(rows, students, final_name, run.cfg.distill.method)
+    return [(c, key_of[c["student"]]) for c in chain]
+
+
+def sandbox_section(run, timed: tuple[str, ...]) -> dict[str, Any]:
     """The code sandbox's isolation: the layers the config requires and those each code-scoring step had."""
-    active = {s.key: run.done(s.key)["sandbox_layers"] for s in steps
-              if run.done(s.key) is not None and "sandbox_layers" in run.done(s.key)}
+    outs = {k: run.done(k) for k in timed}
+    active = {k: out.metrics["sandbox_layers"] for k, out in outs.items()
+              if out is not None and "sandbox_layers" in out.metrics}
     return {"required": list(run.cfg.rewards.sandbox_layers), "active": active,
             "layers": sorted(set.intersection(*(set(v) for v in active.values()))) if active else []}
 
 
-def write_report(run, eval_rows: list[dict[str, Any]], final_policy_key: str) -> list[Path]:
-    """Write report.json / report.md / rl_reward.png / accuracy.png into the run directory."""
-    from selfdistill import provenance
-    from selfdistill.pipeline import plan
+def eval_rows(run, keys: ReportKeys) -> list[dict[str, Any]]:
+    """The eval steps' rows, each with the evaluated model's path."""
+    return [{**out.metrics, "model_path": out.model_path} for out in (run.done(k) for k in keys.evals)]
 
-    steps = plan(run.cfg)
-    final_name = next(r["model"] for r in eval_rows if r["model_path"] == run.done(final_policy_key)["model_path"])
-    stages = {s.key: run.done(s.key)["seconds"] for s in steps if run.done(s.key) is not None}
-    report = {
+
+def build_report(run, keys: ReportKeys) -> dict[str, Any]:
+    """The report.json content of ``run`` (every number read from the steps' state files)."""
+    from selfdistill import provenance
+
+    rows = eval_rows(run, keys)
+    final_path = run.done(keys.final).model_path
+    final_name = next(r["model"] for r in rows if r["model_path"] == final_path)
+    stages = {k: run.done(k).seconds for k in keys.timed if run.done(k) is not None}
+    return {
         "run": run.cfg.run.name,
         "config_fingerprint": run.cfg.fingerprint(),
-        "summary": summarize(eval_rows, final_name),
-        "eval": [{k: r.get(k) for k in EVAL_KEYS} for r in eval_rows],
-        "chain": [{**c, "traces_from": run.done(f"distill.{c['student']}").get("traces_from", "policy")}
-                  for c in distillation_chain(eval_rows, run.cfg.distill.students, final_name, run.cfg.distill.method)],
+        "summary": summarize(rows, final_name),
+        "eval": [{k: r.get(k) for k in eval_keys()} for r in rows],
+        "chain": [{**c, "traces_from": run.done(k).metrics.get("traces_from", "policy")}
+                  for c, k in _chain_keys(rows, run, keys, final_name)],
         "split": run.split.info,
-        "rl": [{"round": s.round, "history": run.done(s.key)["history"]} for s in steps if s.command == "rl"],
-        "collect": [{"round": s.round, **run.done(s.key)} for s in steps if s.command == "collect"],
-        "student_collect": [{"student": s.key.split(".", 1)[1], **run.done(s.key)} for s in steps
-                            if s.key.startswith("collect.") and run.done(s.key) is not None],
+        "rl": [{"round": r, "history": run.done(k).metrics["history"]} for r, k in enumerate(keys.rl, 1)],
+        "collect": [{"round": r, **run.done(k).to_json()} for r, k in enumerate(keys.collect, 1)],
+        "student_collect": [run.done(k).to_json() for k in keys.student_collect if run.done(k) is not None],
         "traces": run.store.stats(),
-        "sandbox": sandbox_section(run, steps),
+        "sandbox": sandbox_section(run, keys.timed),
         "stages": stages,
         "wall_time_s": sum(stages.values()),
         "provenance": provenance.summary(run.dir),
     }
+
+
+def write_report(run, keys: ReportKeys) -> tuple[list[Path], float | None]:
+    """Write report.json / report.md / rl_reward.png / accuracy.png into the run directory.
+
+    Returns the files and the final policy's held-out accuracy.
+    """
+    report = build_report(run, keys)
     out = run.dir
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     plot_rl(report, out / "rl_reward.png")
     plot_accuracy(report, out / "accuracy.png")
-    return [out / "report.json", out / "report.md", out / "rl_reward.png", out / "accuracy.png"]
+    name = report["summary"]["final_policy"]
+    final = next((r["accuracy"] for r in report["eval"] if r["model"] == name), None)
+    return [out / "report.json", out / "report.md", out / "rl_reward.png", out / "accuracy.png"], final

@@ -1,7 +1,7 @@
 """Turn the ``rewards`` config section into TRL reward functions and per-sample scores.
 
 RL gets a list of named reward callables with weights (TRL contract). Collect and eval need,
-per completion, the *correctness* reward (math or code, whichever applies to the task's kind)
+per completion, the *correctness* reward (the reward of the task's kind, `selfdistill.tasks.kinds`)
 with its status, and the format reward separately; `score_completions` computes them with the
 same verdicts the trainer's functions return, so what RL optimises and what collect keeps can
 never drift apart. A verdict the infrastructure could not give (sandbox or math worker failure)
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewards import get_reward
+from selfdistill.tasks.kinds import correctness_rewards
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ def score_completions(rcfg, prompts: list[Any], completions: list[str], columns:
     n = len(completions)
     parts: list[dict[str, float]] = [{} for _ in range(n)]
     judged: list[Judgement | None] = [None] * n
+    kinds_rewards = correctness_rewards()
     for name in rcfg.weights:
         if name in _JUDGES:
             verdicts = _JUDGES[name](rcfg, prompts, completions, columns)
@@ -157,6 +159,9 @@ def score_completions(rcfg, prompts: list[Any], completions: list[str], columns:
             values = [None if v is None else v.reward for v in verdicts]
         else:
             values = reward_func(rcfg, name)(prompts, completions, **columns)
+            if name in kinds_rewards:  # a kind's correctness reward without statuses: its value is the verdict
+                judged = [j if v is None else Judgement(float(v), "PASS" if v >= 1.0 else "FAIL")
+                          for j, v in zip(judged, values)]
         for i, v in enumerate(values):
             if v is not None:
                 parts[i][name] = float(v)

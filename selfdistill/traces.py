@@ -71,6 +71,18 @@ class Trace:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def training_rows(traces: Iterable[Trace], prompt_format: str) -> list[dict[str, Any]]:
+    """(prompt, completion) rows of stored traces, each prompt as the trace was sampled with.
+
+    A trace records its rendered prompt; traces from schema-1 stores (without it) are rendered now by
+    the same function sampling used (`tasks.base.render_prompt`), so old stores train correctly too.
+    """
+    from selfdistill.tasks.base import render_prompt
+
+    return [{"prompt": t.rendered_prompt if t.rendered_prompt is not None else render_prompt(t, prompt_format),
+             "completion": t.completion} for t in traces]
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -149,6 +161,13 @@ class TraceStore:
 
     def __len__(self) -> int:
         return len(self._known_ids())
+
+    def rows(self, prompt_format: str, round: int | None = None, min_reward: float | None = None,
+             max_round: int | None = None) -> list[dict[str, Any]]:
+        """The (prompt as sampled, completion) training rows of the stored traces, filtered as `iter` (plus
+        ``max_round``): what SFT and distillation train on (`training_rows`)."""
+        traces = (t for t in self.iter(round=round, min_reward=min_reward) if max_round is None or t.round <= max_round)
+        return training_rows(traces, prompt_format)
 
     def to_dataset(self, round: int | None = None, min_reward: float | None = None, max_round: int | None = None):
         """A `datasets.Dataset` with one row per trace (all schema fields as columns)."""

@@ -20,11 +20,10 @@ Importing this package does not import sympy (workers do).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rewards.common import Status, completion_text
@@ -32,46 +31,22 @@ from rewards.math.extract import Extraction, extract
 from rewards.math.verify import Pending, Verdict, judge, symbolic_task, verify
 from rewards.pool import DeadlinePool, TaskResult
 
-__all__ = ["Extraction", "Verdict", "configure", "extract", "judge", "judge_batch", "math_reward", "reward_of",
-           "score_records", "text_fallback", "verify"]
+__all__ = ["Extraction", "Verdict", "extract", "judge", "judge_batch", "math_reward", "reward_of", "score_records",
+           "verify"]
 
 log = logging.getLogger(__name__)
 
+# The default pool's size and per-item deadline (seconds), from the environment. Whether prose answers are
+# read (the text fallback) is not a process setting: every call says so (`text_fallback=`), fed from the
+# run config's `rewards.math_text_fallback` or `selfdistill score --math-text-fallback`.
 _CONFIG: dict[str, Any] = {
     "workers": int(os.environ.get("SELFDISTILL_MATH_WORKERS", "0")) or min(4, os.cpu_count() or 1),
     "deadline_s": float(os.environ.get("SELFDISTILL_MATH_DEADLINE_S", "1.0")),
-    "text_fallback": False,
 }
 _POOL: DeadlinePool | None = None
 _POOL_LOCK = threading.Lock()
 _INITIALIZER = "rewards.math.symbolic:warm_up"
 _SPARES = 2  # warmed-up standby workers: a kill never leaves a call waiting for a sympy import
-
-
-def configure(*, workers: int | None = None, deadline_s: float | None = None, text_fallback: bool | None = None) -> None:
-    """Change the default pool size, per-item deadline (seconds) or the text fallback; resets the pool."""
-    global _POOL
-    if workers is not None:
-        _CONFIG["workers"] = workers
-    if deadline_s is not None:
-        _CONFIG["deadline_s"] = deadline_s
-    if text_fallback is not None:
-        _CONFIG["text_fallback"] = text_fallback
-    with _POOL_LOCK:
-        if _POOL is not None:
-            _POOL.close()
-            _POOL = None
-
-
-@contextlib.contextmanager
-def text_fallback(enabled: bool = True) -> Iterator[None]:
-    """Within the block, the default for prose answers is ``enabled`` (extraction runs in this process: no pool reset)."""
-    before = _CONFIG["text_fallback"]
-    _CONFIG["text_fallback"] = enabled
-    try:
-        yield
-    finally:
-        _CONFIG["text_fallback"] = before
 
 
 def default_pool() -> DeadlinePool:
@@ -108,20 +83,19 @@ def judge_batch(
     answers: Sequence[Any],
     prompts: Sequence[Any] | None = None,
     pool: DeadlinePool | None = None,
-    text_fallback: bool | None = None,
+    text_fallback: bool = False,
 ) -> list[Verdict]:
     """Verdicts for a batch: fast path here, the rest in parallel on ``pool`` (default pool if None).
 
-    ``text_fallback`` None: the :func:`configure` setting.
+    ``text_fallback``: also read an answer stated in prose when a completion boxes nothing.
     """
-    fallback = _CONFIG["text_fallback"] if text_fallback is None else text_fallback
     verdicts: list[Verdict | None] = [None] * len(completions)
     pending: list[tuple[int, Pending]] = []
     for i, (completion, ref) in enumerate(zip(completions, answers)):
         try:
             text = completion_text(completion)
             prompt = _prompt_text(prompts[i]) if prompts is not None and i < len(prompts) else None
-            v = judge(text, ref, prompt, text_fallback=fallback)
+            v = judge(text, ref, prompt, text_fallback=text_fallback)
         except Exception as exc:  # noqa: BLE001 - a bad record must not stop the batch
             log.warning("math reward: item %d could not be judged: %s", i, exc)
             v = Verdict(0.0, Status.INVALID, f"{type(exc).__name__}: {exc}"[:300])
@@ -137,12 +111,12 @@ def judge_batch(
 
 
 def math_reward(
-    prompts: list, completions: list, answer: list, kind: list | None = None, *, text_fallback: bool | None = None, **kwargs: Any
+    prompts: list, completions: list, answer: list, kind: list | None = None, *, text_fallback: bool = False, **kwargs: Any
 ) -> list[float | None]:
     """TRL reward: 1.0 when the boxed answer equals ``answer[i]``, else 0.0; None where ``kind[i] != "math"``
     and where verification failed for infrastructure reasons (`reward_of`).
 
-    ``text_fallback`` (keyword only; None = the :func:`configure` setting) also reads prose answers.
+    ``text_fallback`` (keyword only) also reads prose answers (the config's ``rewards.math_text_fallback``).
     """
     rows = [i for i in range(len(completions)) if kind is None or kind[i] == "math"]
     verdicts = judge_batch(
@@ -182,7 +156,7 @@ class _LazyPool:
             self.pool.close()
 
 
-def score_records(records: list[dict], workers: int) -> list[dict]:
+def score_records(records: list[dict], workers: int, text_fallback: bool = False) -> list[dict]:
     """Offline scorer: per record ``{"reward", "status", "detail"}`` from ``completion``/``answer`` keys."""
     own = _LazyPool(workers) if workers != _CONFIG["workers"] else None
     try:
@@ -191,6 +165,7 @@ def score_records(records: list[dict], workers: int) -> list[dict]:
             [r.get("answer") for r in records],
             [r.get("prompt") for r in records],
             pool=own,  # type: ignore[arg-type]  # duck-typed: only .map is used
+            text_fallback=text_fallback,
         )
     finally:
         if own is not None:

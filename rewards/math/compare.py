@@ -363,6 +363,8 @@ def _flip_relation(s: str) -> str:
     return f"{b}{swap[m[0].group()]}{a}"
 
 
+# long function: the ordered cascade of answer classes (percent, choice, relation, interval, set, tuple, matrix,
+# number, symbolic); each step is a call, the length is the order itself, read top to bottom.
 def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
     """True/False, or None when only sympy can decide and ``symbolic`` is False."""
     p, r = normalize(pred), normalize(ref)

@@ -32,15 +32,13 @@ from collections import deque
 
 from rewards.sandbox import probe
 from rewards.sandbox.child import frame
-from rewards.sandbox.config import Limits, SandboxConfig
+from rewards.sandbox.config import CHILD_ENV, Limits, SandboxConfig
 from rewards.sandbox.proc import JobResult, Proc
 
 log = logging.getLogger(__name__)
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _BOOT = f"import sys; sys.path.insert(0, {_ROOT!r}); from rewards.sandbox.zygote import main; main()"
-_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0",
-        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _RPC_TIMEOUT_S = 30.0
 
 
@@ -111,7 +109,7 @@ class Sandbox:
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _BOOT, str(theirs.fileno()), json.dumps(cfg)],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            env={**_ENV, "SELFDISTILL_SANDBOX": self.token}, cwd="/", start_new_session=True)
+            env={**CHILD_ENV, "SELFDISTILL_SANDBOX": self.token}, cwd="/", start_new_session=True)
         theirs.close()
         ours.settimeout(_RPC_TIMEOUT_S)
         self._sock = ours

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field, replace
 
 OPTIONAL_LAYERS = ("landlock", "seccomp", "namespaces", "uid", "cgroups")
 ALL_LAYERS = ("process", *OPTIONAL_LAYERS)
+# The whole environment a sandboxed worker sees (the zygote starts with it; the env canary checks it).
+CHILD_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0",
+             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from rewards.sandbox import landlock, seccomp
-from rewards.sandbox.config import OPTIONAL_LAYERS
+from rewards.sandbox.config import CHILD_ENV, OPTIONAL_LAYERS
 
 
 def _cgroups_writable() -> bool:
@@ -121,14 +121,12 @@ def f():
 
 def run_canaries(sandbox) -> list[CanaryResult]:
     """Run each active layer's canary with only that layer on; ``ok`` means it was stopped."""
-    from rewards.sandbox.client import _ENV
-
     fd, secret = tempfile.mkstemp(prefix="selfdistill-canary-")
     os.write(fd, b"canary secret")
     os.close(fd)
     os.chmod(secret, 0o644)
     target = os.path.join(tempfile.gettempdir(), f"selfdistill-canary-{uuid.uuid4().hex}")
-    allowed = set(_ENV) | {"HOME", "TMPDIR", "SELFDISTILL_SANDBOX"}
+    allowed = set(CHILD_ENV) | {"HOME", "TMPDIR", "SELFDISTILL_SANDBOX"}
     jobs, names = [], []
     for layer in sandbox.layers:
         name, src = _CANARIES[layer]

@@ -368,13 +368,12 @@ def grade(rows: list[dict]) -> None:
     sys.path.insert(0, str(ROOT))
     import bench_math
 
-    from rewards.math import configure, judge_batch
+    from rewards.math import judge_batch
     from rewards.pool import DeadlinePool
 
-    configure(text_fallback=True)
     pool = DeadlinePool(1, 1.0, initializer="rewards.math.symbolic:warm_up", spares=1)
     mv_pool = DeadlinePool(1, 10.0, initializer="bench_math:mv_warm", spares=0)
-    ours = judge_batch([r["completion"] for r in rows], [r["answer"] for r in rows], pool=pool)
+    ours = judge_batch([r["completion"] for r in rows], [r["answer"] for r in rows], pool=pool, text_fallback=True)
     mv = mv_pool.map(bench_math.mv_task, [(r["completion"], r["answer"]) for r in rows])
     for r, o, m in zip(rows, ours, mv):
         r["ours"] = int(o.reward >= 0.5)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from selfdistill.distill.objective import Objective, batch_loss
 from selfdistill.distill.on_policy import sample_on_policy
+from selfdistill.trl_private import push_metric
 
 
 @dataclass
@@ -73,7 +74,7 @@ def distill_trainer_class():
             loss, parts = batch_loss(model, self.teacher, ids, mask, labels, self.objective, hard_weight=hard_weight)
             mode = "train" if model.training else "eval"
             for key, value in parts.items():
-                self._metrics[mode][f"distill/{key}"].append(value)
+                push_metric(self, mode, f"distill/{key}", value)
             return (loss, None) if return_outputs else loss
 
     return DistillTrainer

@@ -93,6 +93,8 @@ def _divergence_terms(ls, lt, beta, log_beta, log_1m_beta, DIV: tl.constexpr):
     return term, student
 
 
+# long function: one fused Triton kernel (online softmax of both models, loss and gradient in one pass over the
+# vocabulary); split into helpers it would need extra loads of the same rows or extra launches.
 @triton.jit
 def _distill_rows_kernel(
     s_ptr, s_stride, t_ptr, t_stride, g_ptr, g_stride, labels_ptr, loss_ptr, V, ignore_index, inv_t,

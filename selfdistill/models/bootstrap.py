@@ -12,11 +12,8 @@ import random
 from pathlib import Path
 from types import SimpleNamespace
 
-from selfdistill.tasks import code_gen, math_gen
 from selfdistill.tasks.base import prompt_hash
-
-GENERATORS = {"math": (math_gen.generate_math_tasks, math_gen.worked_solution),
-              "code": (code_gen.generate_code_tasks, code_gen.worked_solution)}
+from selfdistill.tasks.kinds import TASK_KINDS, get_kind
 
 
 def bootstrap_corpus(boot, kinds: dict[str, int], seed: int, exclude: set[str]) -> list[dict[str, str]]:
@@ -25,15 +22,16 @@ def bootstrap_corpus(boot, kinds: dict[str, int], seed: int, exclude: set[str]) 
     ``kinds`` maps task kind -> number of training tasks of that kind; the corpus follows the
     same mix, so the pre-trained model sees each kind about as often as RL will ask for it.
     """
-    kinds = {k: n for k, n in kinds.items() if k in GENERATORS and n > 0}
+    kinds = {k: n for k, n in kinds.items() if k in TASK_KINDS.ordered() and get_kind(k).bootstrap and n > 0}
     if not kinds:
-        raise ValueError("the bootstrap corpus needs procedural math or code tasks in tasks.sources")
+        with_generator = [k for k in TASK_KINDS.ordered() if get_kind(k).bootstrap]
+        raise ValueError(f"the bootstrap corpus needs procedural {' or '.join(with_generator)} tasks in tasks.sources")
     rng = random.Random(f"corpus-{seed}")
     rows: list[dict[str, str]] = []
     total = sum(kinds.values())
     for kind, n in sorted(kinds.items()):
         per_kind = boot.corpus_size * n // total
-        generate, solve = GENERATORS[kind]
+        generate, solve = get_kind(kind).bootstrap_fns()
         tasks = [t for t in generate(SimpleNamespace(n=per_kind, difficulty=1), seed + 1000) if prompt_hash(t.prompt) not in exclude]
         if not tasks:
             continue

@@ -1,12 +1,16 @@
-"""Distill stage: the policy's traces into smaller dense students.
+"""Distill stage: the policy's traces into smaller dense students, by any method of the table.
 
-Methods come from `selfdistill.registries.DISTILL_METHODS`. ``sft`` is sequence-level
-distillation as in DeepSeek-R1 §2.4: plain SFT of the student on the teacher's correct traces
-(every round's; in a progressive chain, the teacher student's own traces, see `pipeline.plan`). The student starts from its own base (a tiny model pre-trained on the same
-bootstrap corpus in the demo: the stand-in for a small pretrained base, or a local/hub model).
-``logit_kd``, ``on_policy`` and ``hidden_align`` (and ``sft`` with ``distill.hidden_align_weight > 0`` or
-``distill.attention_align_weight > 0``)
-also run the teacher: they live in `selfdistill.distill.methods` (see docs/distillation.md).
+`distill(method, student, ...)` is the one entry point (the pipeline, the CLI and scripts/exp_distill.py
+call it). It reads the method's record from `selfdistill.distill.methods.DISTILL_METHODS`:
+
+- no teacher needed (``sft`` without hidden or attention alignment): sequence-level distillation as in
+  DeepSeek-R1 §2.4, plain SFT of the student on the teacher's correct traces (every round's; in a
+  progressive chain, the teacher student's own traces, see `selfdistill.planning`);
+- otherwise the teacher is loaded and `DistillTrainer` (TRL's SFTTrainer with the method's `Objective`,
+  and on-policy sampling when the record says so) trains the student (see docs/distillation.md).
+
+The student starts from its own base (a tiny model pre-trained on the same bootstrap corpus in the demo:
+the stand-in for a small pretrained base, or a local/hub model). Trace rows come from `TraceStore.rows`.
 """
 
 from __future__ import annotations
@@ -14,27 +18,68 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from selfdistill.stages.sft import rows_from_traces, train_sft
+from selfdistill.distill.methods import DistillMethod, build_objective, get_method
+from selfdistill.stages.sft import train_sft
 
 if TYPE_CHECKING:
     from selfdistill.kernels.hf import KernelSpec
 
 
-def trace_rows(store, min_reward: float, prompt_format: str) -> list[dict[str, Any]]:
-    """Every stored trace at or above ``min_reward`` as (prompt as sampled, completion) rows."""
-    return rows_from_traces(store.iter(min_reward=min_reward), prompt_format)
+def distill(method: str | DistillMethod, student, tokenizer, *, teacher: str, store, dcfg, out_dir: Path, seed: int,
+            stage, device: str, run_name: str, prompt_format: str, kernels: str | KernelSpec,
+            teacher_dtype: str = "auto") -> dict[str, Any]:
+    """Distil the teacher at path ``teacher`` (loaded in ``teacher_dtype``) into ``student`` (in place) with
+    ``method``; returns metrics. ``store``'s traces at or above ``distill.min_reward`` are the data."""
+    record = get_method(method)
+    rows = store.rows(prompt_format, min_reward=dcfg.min_reward)
+    if not record.needs_teacher(dcfg):
+        return train_sft(student, tokenizer, rows, dcfg.sft, out_dir, seed=seed, stage=stage, device=device,
+                         run_name=run_name, kernels=kernels)
+    return _train_with_teacher(record, student, tokenizer, rows, teacher=teacher, dcfg=dcfg, out_dir=out_dir,
+                               seed=seed, stage=stage, device=device, run_name=run_name, kernels=kernels,
+                               teacher_dtype=teacher_dtype)
 
 
-def distill_sft(student, tokenizer, *, teacher, store, dcfg, out_dir: Path, seed: int, stage, device: str,
-                run_name: str, prompt_format: str, kernels: str | KernelSpec, teacher_dtype: str = "auto") -> dict[str, Any]:
-    """Sequence-level distillation: SFT of ``student`` on the stored traces (``teacher`` unused unless
-    ``dcfg.hidden_align_weight > 0`` or ``dcfg.attention_align_weight > 0``, which add an alignment to it)."""
-    if dcfg.hidden_align_weight > 0 or dcfg.attention_align_weight > 0:
-        from selfdistill.distill.methods import run_distill
+def _train_with_teacher(method: DistillMethod, student, tokenizer, rows: list[dict[str, Any]], *, teacher: str, dcfg,
+                        out_dir: Path, seed: int, stage, device: str, run_name: str, kernels: str | KernelSpec,
+                        teacher_dtype: str) -> dict[str, Any]:
+    """`DistillTrainer` with the teacher loaded from ``teacher`` and ``method``'s objective."""
+    import torch
 
-        return run_distill("sft", student, tokenizer, teacher=teacher, store=store, dcfg=dcfg, out_dir=out_dir,
-                           seed=seed, stage=stage, device=device, run_name=run_name, prompt_format=prompt_format,
-                           kernels=kernels, teacher_dtype=teacher_dtype)
-    rows = trace_rows(store, dcfg.min_reward, prompt_format)
-    return train_sft(student, tokenizer, rows, dcfg.sft, out_dir, seed=seed, stage=stage, device=device,
-                     run_name=run_name, kernels=kernels)
+    from selfdistill.checkpoints import train_resumable
+    from selfdistill.distill.trainer import OnPolicy, distill_trainer_class
+    from selfdistill.distill.vocab import check_shared_vocab
+    from selfdistill.models.loading import load_model
+    from selfdistill.stages.sft import sft_args, tokenize_rows
+
+    teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=teacher_dtype)
+    check_shared_vocab(method.name, tokenizer, teacher_tokenizer, student, teacher_model)
+    torch.manual_seed(seed)  # the alignment projections' init
+    objective = build_objective(method, dcfg, kernels, student, teacher_model)
+    on_policy = None
+    if method.on_policy:
+        on_policy = OnPolicy(fraction=dcfg.on_policy_fraction, max_new_tokens=dcfg.on_policy_max_new_tokens,
+                             temperature=dcfg.on_policy_temperature, pad_id=tokenizer.pad_token_id,
+                             eos_id=tokenizer.eos_token_id, seed=seed)
+    dataset = tokenize_rows(tokenizer, rows, dcfg.sft.max_length)
+    args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(rows), run_name,
+                    model_dtype=next(student.parameters()).dtype)
+    trainer = distill_trainer_class()(model=student, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                      teacher=teacher_model, objective=objective, on_policy=on_policy)
+    result = train_resumable(trainer)  # resumes from the latest complete checkpoint in out_dir
+    history = trainer.state.log_history
+    losses = [h["loss"] for h in history if "loss" in h]
+    aligns = [h["distill/align"] for h in history if "distill/align" in h]
+    sampled = trainer.on_policy_batches
+    del trainer, teacher_model
+    return {
+        "method": method.name,
+        "rows": len(rows),
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "final_loss": losses[-1] if losses else None,
+        "loss_curve": losses,
+        "align_weight": objective.align_weight,
+        "final_align_loss": aligns[-1] if aligns else None,
+        "on_policy_batches": sampled,
+    }

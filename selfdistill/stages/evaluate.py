@@ -1,9 +1,11 @@
 """Eval stage: held-out accuracy (pass@1 from samples, maj@k), size, speed and memory of a model.
 
 pass@1 is estimated as the mean correctness over ``num_samples`` samples per problem at the
-eval temperature (unbiased for pass@1). maj@k votes over the samples' final answers (math: the
-extracted ``\\boxed{}`` content; code: the extracted program, whitespace-normalised) and
-scores the winning answer. Correct means correctness reward >= 1 (all tests pass for code).
+eval temperature (unbiased for pass@1). maj@k votes over the samples' keys (each kind's
+`TaskKind.vote_key`: math the extracted ``\\boxed{}`` content, code the extracted program,
+whitespace-normalised) and scores the winning answer. Correct means correctness reward >= 1
+(all tests pass for code). Accuracy is also given per kind: ``accuracy_by_kind`` and, for every
+registered kind, ``accuracy_<kind>`` (None when the eval set has none of it).
 Samples the infrastructure could not judge (a sandbox or math-worker failure: correctness None)
 are not wrong answers: they are counted in ``infra_failures`` and left out of pass@1 and maj@k
 (numerator and denominator); a model whose every sample failed so has accuracy None.
@@ -11,7 +13,6 @@ are not wrong answers: they are counted in ``infra_failures`` and left out of pa
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Any
 
@@ -19,19 +20,12 @@ from selfdistill.generation import sample
 from selfdistill.models.tiny import count_params
 from selfdistill.rewarding import score_completions
 from selfdistill.tasks.base import Task
+from selfdistill.tasks.kinds import get_kind, kinds
 
 
 def answer_key(kind: str, completion: str) -> str | None:
-    """What majority voting compares: the final answer (math) or the program (code)."""
-    if kind == "math":
-        from rewards.math import extract
-
-        ex = extract(completion)
-        return re.sub(r"\s+", "", ex.final) if ex.final else None
-    from rewards.code.extract import extract_code
-
-    code = extract_code(completion, "last_python")
-    return re.sub(r"\s+", " ", code).strip() if code else None
+    """What majority voting compares for a task of ``kind`` (its `TaskKind.vote_key`)."""
+    return get_kind(kind).vote_key(completion)
 
 
 def majority_correct(keys: list[str | None], correct: list[bool]) -> bool:
@@ -97,15 +91,21 @@ def accuracy_figures(tasks: list[Task], completions: list[list[str]], scores) ->
         if judged:
             keys = [answer_key(task.kind, completions[i][j]) for j in judged]
             maj.setdefault(task.kind, []).append(majority_correct(keys, correct))
+    by_kind = {k.name: _mean(per_kind[k.name]) for k in kinds() if k.name in per_kind}  # registry order
     return {
         "accuracy": _mean([c for v in per_kind.values() for c in v]),
-        "accuracy_math": _mean(per_kind.get("math")),
-        "accuracy_code": _mean(per_kind.get("code")),
+        **kind_columns(by_kind),
+        "accuracy_by_kind": by_kind,
         "maj_at_k": _mean([m for v in maj.values() for m in v]),
         "k": n,
         "infra_failures": scores.infra_failures,
         "format_rate": _mean([float(f) for f in scores.formatted]),
     }
+
+
+def kind_columns(by_kind: dict[str, float | None]) -> dict[str, float | None]:
+    """``accuracy_<kind>`` for every registered kind (None where the eval set has none of that kind)."""
+    return {f"accuracy_{k.name}": by_kind.get(k.name) for k in kinds()}
 
 
 def _mean(values: list[float] | None) -> float | None:

@@ -1,7 +1,8 @@
 """RL stage: TRL's GRPOTrainer with our rule-based rewards on the MoE policy.
 
-The algorithm (grpo, dr_grpo, dapo, gspo) is a named set of GRPOConfig settings from
-`selfdistill.registries.ALGORITHMS`; TRL implements the losses. MoE specifics: the router
+The algorithm (grpo, dr_grpo, dapo, gspo) is a `RLAlgorithm` record of `selfdistill.registries.ALGORITHMS`:
+GRPOConfig settings (TRL implements those losses) and, for a loss TRL lacks, a trainer mixin overriding
+`compute_loss` (`rl_trainer_class` composes it). MoE specifics: the router
 load-balancing loss is off in RL by default (`rl.router_aux_loss_coef`); router diagnostics
 (`moe/...`: load, imbalance, entropy, routing change rate) are logged and routing replay is
 available (`rl.routing`) through `selfdistill.models.moe`'s trainer subclass.
@@ -31,7 +32,7 @@ def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_
 
     from selfdistill.models.loading import precision_args
 
-    algo: dict[str, Any] = dict(ALGORITHMS.get(rl.algorithm, "rl.algorithm"))
+    algo: dict[str, Any] = dict(ALGORITHMS.get(rl.algorithm, "rl.algorithm").trl)
     return GRPOConfig(
         output_dir=str(out_dir),
         run_name=run_name,
@@ -65,6 +66,24 @@ def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_
     )
 
 
+def rl_trainer_class(algorithm: str, *, moe: bool, routing: str = "off") -> type:
+    """TRL's GRPOTrainer with the algorithm's loss hook (if any) and, for MoE policies, our MoE mixin on top.
+
+    MRO: MoE mixin (diagnostics, routing measure/replay) -> the algorithm's loss mixin -> GRPOTrainer.
+    """
+    from trl import GRPOTrainer
+
+    cls = GRPOTrainer
+    mixin = ALGORITHMS.get(algorithm, "rl.algorithm").loss_mixin()
+    if mixin is not None:
+        cls = type(f"{mixin.__name__}GRPOTrainer", (mixin, GRPOTrainer), {})
+    if moe:
+        from selfdistill.models.moe import moe_trainer_class
+
+        cls = moe_trainer_class(cls, routing=routing)
+    return cls
+
+
 def vllm_args(rl) -> dict[str, Any]:
     """GRPOConfig's vLLM settings (TRL runs the engine); a clear error when vLLM is not installed."""
     if not rl.use_vllm:
@@ -89,16 +108,13 @@ def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Pa
              device: str, run_name: str) -> dict[str, Any]:
     """Run ``rl.max_steps`` GRPO steps on ``rows`` (TRL dataset rows); the model is updated in place."""
     import datasets
-    from trl import GRPOTrainer
 
     funcs, weights = build_reward_funcs(rcfg)
-    trainer_cls = GRPOTrainer
-    if is_moe(model):
-        from selfdistill.models.moe import freeze_router, moe_trainer_class
+    trainer_cls = rl_trainer_class(rl.algorithm, moe=is_moe(model), routing=rl.routing)
+    if is_moe(model) and rl.freeze_router:
+        from selfdistill.models.moe import freeze_router
 
-        trainer_cls = moe_trainer_class(GRPOTrainer, routing=rl.routing)
-        if rl.freeze_router:
-            freeze_router(model)
+        freeze_router(model)
     args = grpo_args(rl, out_dir, seed=seed, report_to=stage.report_to, device=device, run_name=run_name, weights=weights,
                      model_dtype=next(model.parameters()).dtype)
     trainer = trainer_cls(

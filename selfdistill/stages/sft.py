@@ -21,15 +21,10 @@ log = logging.getLogger(__name__)
 
 
 def rows_from_traces(traces, prompt_format: str) -> list[dict[str, Any]]:
-    """(prompt, completion) rows of stored traces, each prompt as the trace was sampled with.
+    """(prompt as sampled, completion) rows of ``traces``: `selfdistill.traces.training_rows`."""
+    from selfdistill.traces import training_rows
 
-    A trace records its rendered prompt; traces from schema-1 stores (without it) are rendered now by
-    the same function sampling used (`tasks.base.render_prompt`), so old stores train correctly too.
-    """
-    from selfdistill.tasks.base import render_prompt
-
-    return [{"prompt": t.rendered_prompt if t.rendered_prompt is not None else render_prompt(t, prompt_format),
-             "completion": t.completion} for t in traces]
+    return training_rows(traces, prompt_format)
 
 
 def tokenize_rows(tokenizer, rows: list[dict[str, Any]], max_length: int):
@@ -108,7 +103,7 @@ def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, d
     where they only cost time).
     """
     from selfdistill.checkpoints import train_resumable
-    from selfdistill.stages.losses import sft_trainer_class
+    from selfdistill.stages.sft_trainer import sft_trainer_class
 
     dataset = tokenize_rows(tokenizer, rows, sft.max_length)
     args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name,

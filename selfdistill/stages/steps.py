@@ -1,14 +1,17 @@
-"""The pipeline's steps: glue between a `Run` (paths, config, store) and the stage functions.
+"""The pipeline's step actions: glue between a `Run` (paths, config, store) and the stage functions.
 
-Each factory returns ``fn(run, stage) -> outputs`` where outputs is JSON-serialisable and
-includes ``model_path`` for steps that produce a model. Loading and saving happen here so the
-stage modules stay pure training/sampling code.
+Each action is ``fn(run, stage, step) -> StepOutput``: ``step`` (a `selfdistill.planning.Step`) carries the
+step's own key (its work directory, its state file) and the keys of the steps it reads (``step.inputs``, by
+role), so no action spells a key. `ACTIONS` maps `Step.action` to the function. Loading and saving happen
+here so the stage modules stay pure training/sampling code.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from selfdistill.planning import Step, StepOutput
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,12 @@ def _sandbox(rcfg) -> dict[str, Any]:
     return {"sandbox_layers": layers} if layers is not None else {}
 
 
-def _pretrained_or_tiny(run, mcfg, name: str, stage, seed: int) -> dict[str, Any]:
+def model_config(cfg, name: str):
+    """The model section of student ``name``, or the policy's for any other name (base, policy rounds)."""
+    return next((s for s in cfg.distill.students if s.name == name), cfg.policy)
+
+
+def _pretrained_or_tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
     """A model to start from: a local/hub path as is, or a tiny model built and pre-trained here."""
     from selfdistill.models.bootstrap import bootstrap_corpus, pretrain_tiny
     from selfdistill.models.loading import resolve_dtype
@@ -76,7 +84,7 @@ def _pretrained_or_tiny(run, mcfg, name: str, stage, seed: int) -> dict[str, Any
 
     if mcfg.source == "pretrained":
         model, _ = run.load(mcfg.path, mcfg.dtype, train=True)  # fail now, with a clear error, if the path is wrong
-        return {"model_path": mcfg.path, "params": count_params(model)}
+        return StepOutput(mcfg.path, {"params": count_params(model)})
     tokenizer = _tokenizer_for_tiny()
     model = build_tiny(mcfg.tiny, tokenizer, seed).to(run.device)
     if mcfg.dtype != "auto":  # auto: a tiny model pre-trains in float32 (mixed precision on CUDA)
@@ -85,166 +93,160 @@ def _pretrained_or_tiny(run, mcfg, name: str, stage, seed: int) -> dict[str, Any
     for t in run.split.train:
         kinds[t.kind] = kinds.get(t.kind, 0) + 1
     rows = bootstrap_corpus(mcfg.bootstrap, kinds, run.cfg.run.seed, _eval_hashes(run))
-    metrics = pretrain_tiny(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(name), seed=seed, stage=stage,
-                            device=run.device, run_name=f"{run.cfg.run.name}/{name}")
-    return {"model_path": run.save(model, tokenizer, name), "params": count_params(model),
-            "corpus_rows": len(rows), "final_loss": metrics["final_loss"], **_in_sync(model)}
+    metrics = pretrain_tiny(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(step.key), seed=seed, stage=stage,
+                            device=run.device, run_name=f"{run.cfg.run.name}/{step.name}")
+    return StepOutput(run.save(model, tokenizer, step.name), {"params": count_params(model), "corpus_rows": len(rows),
+                                                              "final_loss": metrics["final_loss"], **_in_sync(model)})
 
 
-def base_policy(run, stage) -> dict[str, Any]:
-    return _pretrained_or_tiny(run, run.cfg.policy, "base", stage, run.cfg.run.seed)
+def base_policy(run, stage, step: Step) -> StepOutput:
+    return _pretrained_or_tiny(run, run.cfg.policy, step, stage, run.cfg.run.seed)
 
 
-def rl_step(round_: int, source: str):
-    def fn(run, stage) -> dict[str, Any]:
-        from selfdistill.stages.rl import train_rl
-
-        cfg = run.cfg
-        model, tokenizer = run.load(run.done(source)["model_path"], cfg.policy.dtype, train=True)
-        model = with_lora(model, cfg.policy)
-        rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
-        out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, run.stage_dir(f"r{round_}.rl"),
-                       seed=cfg.run.seed + 100 * round_, stage=stage, device=run.device,
-                       run_name=f"{cfg.run.name}/r{round_}.rl")
-        model = merged(model)
-        out.update(_in_sync(model), **_sandbox(cfg.rewards))
-        out["model_path"] = run.save(model, tokenizer, f"r{round_}-rl", run.stage_dir(f"r{round_}.rl"))
-        return out
-
-    return fn
+def _model_of(run, step: Step, role: str) -> str:
+    """The model path the step's input ``role`` produced."""
+    return run.done(step.inputs[role]).model_path
 
 
-def collect_step(round_: int, source: str):
-    def fn(run, stage) -> dict[str, Any]:
-        from selfdistill.stages.collect import collect_round
+def rl_step(run, stage, step: Step) -> StepOutput:
+    from selfdistill.stages.rl import train_rl
 
-        cfg = run.cfg
-        model, tokenizer = run.load(run.done(source)["model_path"], cfg.policy.dtype)
-        out = collect_round(model, tokenizer, run.split.train, run.store, ccfg=cfg.collect, rcfg=cfg.rewards,
-                            round_=round_, seed=cfg.run.seed, model_name=f"policy-r{round_}-rl",
-                            prompt_format=cfg.tasks.prompt_format, stage=stage)
-        return {**out, **_sandbox(cfg.rewards)}
-
-    return fn
-
-
-def sft_step(round_: int, source: str):
-    def fn(run, stage) -> dict[str, Any]:
-        from selfdistill.stages.sft import rows_from_traces, train_sft
-
-        cfg = run.cfg
-        model, tokenizer = run.load(run.done(source)["model_path"], cfg.policy.dtype, train=True)
-        traces = run.store.iter(round=round_ if cfg.sft.traces == "current" else None, min_reward=cfg.collect.min_reward)
-        rows = rows_from_traces([t for t in traces if t.round <= round_], cfg.tasks.prompt_format)
-        if not rows:  # nothing passed the filters: the RL'd policy goes on unchanged
-            log.warning("round %d: no traces to self-distill on; SFT skipped", round_)
-            return {"skipped": True, "rows": 0, "model_path": run.done(source)["model_path"]}
-        model = with_lora(model, cfg.policy)
-        out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(f"r{round_}.sft"), seed=cfg.run.seed + round_,
-                        stage=stage, device=run.device, run_name=f"{cfg.run.name}/r{round_}.sft", kernels=_kernels(cfg))
-        model = merged(model)
-        out.update(_in_sync(model))
-        out["model_path"] = run.save(model, tokenizer, f"r{round_}-sft", run.stage_dir(f"r{round_}.sft"))
-        return out
-
-    return fn
+    cfg = run.cfg
+    model, tokenizer = run.load(_model_of(run, step, "policy"), cfg.policy.dtype, train=True)
+    model = with_lora(model, cfg.policy)
+    rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
+    out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, run.stage_dir(step.key),
+                   seed=cfg.run.seed + 100 * step.round, stage=stage, device=run.device,
+                   run_name=f"{cfg.run.name}/{step.key}")
+    model = merged(model)
+    out.update(_in_sync(model), **_sandbox(cfg.rewards))
+    return StepOutput(run.save(model, tokenizer, step.name, run.stage_dir(step.key)), out)
 
 
-def student_base(scfg):
-    def fn(run, stage) -> dict[str, Any]:
-        return _pretrained_or_tiny(run, scfg, f"student-{scfg.name}-base", stage, run.cfg.run.seed + 7)
+def collect_step(run, stage, step: Step) -> StepOutput:
+    from selfdistill.stages.collect import collect_round
 
-    return fn
-
-
-def student_collect_step(name: str):
-    """Student ``name`` samples its own traces on the training prompts (the collect stage: same sampling,
-    rewards and filters as the policy's), so it can teach the next student of a chain by its sequences."""
-    def fn(run, stage) -> dict[str, Any]:
-        from selfdistill.stages.collect import collect_round
-
-        cfg = run.cfg
-        model, tokenizer = run.load(run.done(f"distill.{name}")["model_path"], model_config(cfg, name).dtype)
-        out = collect_round(model, tokenizer, run.split.train, run.student_store(name), ccfg=cfg.collect,
-                            rcfg=cfg.rewards, round_=0, seed=cfg.run.seed + 13, model_name=f"student-{name}",
-                            prompt_format=cfg.tasks.prompt_format, stage=stage)
-        return {**out, **_sandbox(cfg.rewards)}
-
-    return fn
+    cfg = run.cfg
+    model, tokenizer = run.load(_model_of(run, step, "policy"), cfg.policy.dtype)
+    out = collect_round(model, tokenizer, run.split.train, run.store, ccfg=cfg.collect, rcfg=cfg.rewards,
+                        round_=step.round, seed=cfg.run.seed, model_name=step.name,
+                        prompt_format=cfg.tasks.prompt_format, stage=stage)
+    return StepOutput(metrics={**out, **_sandbox(cfg.rewards)})
 
 
-def model_config(cfg, name: str):
-    """The model section of ``name``: a student's own, or the policy's (base, policy rounds, ``policy``)."""
-    return next((s for s in cfg.distill.students if s.name == name), cfg.policy)
+def student_collect_step(run, stage, step: Step) -> StepOutput:
+    """A student samples its own traces on the training prompts (the collect stage: same sampling, rewards and
+    filters as the policy's) into its own store, so it can teach the next student of a chain by its sequences."""
+    from selfdistill.stages.collect import collect_round
+
+    cfg = run.cfg
+    name = step.params["student"]
+    model, tokenizer = run.load(_model_of(run, step, "model"), model_config(cfg, name).dtype)
+    out = collect_round(model, tokenizer, run.split.train, run.student_store(name), ccfg=cfg.collect,
+                        rcfg=cfg.rewards, round_=0, seed=cfg.run.seed + 13, model_name=step.name,
+                        prompt_format=cfg.tasks.prompt_format, stage=stage)
+    return StepOutput(metrics={"student": name, **out, **_sandbox(cfg.rewards)})
 
 
-def distill_step(scfg, teacher: str, traces_from: str = "policy"):
-    """Distil ``teacher`` (a step key) into student ``scfg``; the traces are the policy's, or with
-    ``traces_from`` a student's name, that student's own (`student_collect_step`)."""
-    def fn(run, stage) -> dict[str, Any]:
-        from selfdistill.registries import DISTILL_METHODS
+def sft_step(run, stage, step: Step) -> StepOutput:
+    from selfdistill.stages.sft import train_sft
 
-        cfg = run.cfg
-        method = DISTILL_METHODS.get(cfg.distill.method, "distill.method")
-        base_path = run.done(f"student.{scfg.name}.base")["model_path"]
-        store = run.store if traces_from == "policy" else run.student_store(traces_from)
-        about = {"teacher": run.done(teacher)["model_path"], "teacher_key": teacher, "method": cfg.distill.method,
-                 "traces_from": traces_from}
-        if next(store.iter(min_reward=cfg.distill.min_reward), None) is None:
-            # nothing passed the filters: the student stays at its base (as SFT does), the run goes on to eval
-            log.warning("distill.%s: no traces from %s with reward >= %s; the student stays at its base",
-                        scfg.name, traces_from, cfg.distill.min_reward)
-            return {"skipped": True, "rows": 0, "model_path": base_path, **about}
-        student, tokenizer = run.load(base_path, scfg.dtype, train=True)
-        student = with_lora(student, scfg)
-        teacher_name = "policy" if scfg.teacher == "policy" else scfg.teacher
-        out = method(student, tokenizer, teacher=about["teacher"], store=store, dcfg=cfg.distill,
-                     out_dir=run.stage_dir(f"distill.{scfg.name}"), seed=cfg.run.seed + 11, stage=stage,
-                     device=run.device, run_name=f"{cfg.run.name}/distill.{scfg.name}",
-                     prompt_format=cfg.tasks.prompt_format, kernels=_kernels(cfg),
-                     teacher_dtype=model_config(cfg, teacher_name).dtype)
-        student = merged(student)
-        out.update(_in_sync(student))
-        out["model_path"] = run.save(student, tokenizer, f"student-{scfg.name}",
-                                     trained_in=run.stage_dir(f"distill.{scfg.name}"))
-        out.update(about)
-        return out
-
-    return fn
+    cfg = run.cfg
+    round_ = step.round
+    source = _model_of(run, step, "policy")
+    model, tokenizer = run.load(source, cfg.policy.dtype, train=True)
+    rows = run.store.rows(cfg.tasks.prompt_format, round=round_ if cfg.sft.traces == "current" else None,
+                          min_reward=cfg.collect.min_reward, max_round=round_)
+    if not rows:  # nothing passed the filters: the RL'd policy goes on unchanged
+        log.warning("round %d: no traces to self-distill on; SFT skipped", round_)
+        return StepOutput(source, {"skipped": True, "rows": 0})
+    model = with_lora(model, cfg.policy)
+    out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(step.key), seed=cfg.run.seed + round_,
+                    stage=stage, device=run.device, run_name=f"{cfg.run.name}/{step.key}", kernels=_kernels(cfg))
+    model = merged(model)
+    out.update(_in_sync(model))
+    return StepOutput(run.save(model, tokenizer, step.name, run.stage_dir(step.key)), out)
 
 
-def eval_step(name: str, role: str, round_: int | None, source: str):
-    def fn(run, stage) -> dict[str, Any]:
-        from selfdistill.stages.evaluate import evaluate_model
+def _student_config(run, step: Step):
+    return next(s for s in run.cfg.distill.students if s.name == step.params["student"])
 
-        cfg = run.cfg
-        dtype = model_config(cfg, name).dtype if role == "student" else cfg.policy.dtype
-        model, tokenizer = run.load(run.done(source)["model_path"], dtype)
-        row = evaluate_model(model, tokenizer, run.split.eval, ecfg=cfg.eval, rcfg=cfg.rewards, seed=cfg.run.seed + 5,
-                             prompt_format=cfg.tasks.prompt_format, name=name)
-        examples = row.pop("examples")
-        stage.table("eval/samples", ["kind", "prompt", "completion", "reward"], examples)
-        stage.summary({k: v for k, v in row.items() if isinstance(v, int | float)})
-        log.info("eval %s: pass@1 %s (math %s, code %s) maj@%d %s, %d infrastructure failures", name,
-                 _pct(row["accuracy"]), _pct(row["accuracy_math"]), _pct(row["accuracy_code"]), row["k"],
-                 _pct(row["maj_at_k"]), row["infra_failures"])
-        return {"model": name, "role": role, "round": round_, **row, "model_path": run.done(source)["model_path"],
-                **_sandbox(cfg.rewards)}
 
-    return fn
+def student_base(run, stage, step: Step) -> StepOutput:
+    return _pretrained_or_tiny(run, _student_config(run, step), step, stage, run.cfg.run.seed + 7)
+
+
+def distill_step(run, stage, step: Step) -> StepOutput:
+    from selfdistill.stages.distill import distill
+
+    cfg = run.cfg
+    scfg = _student_config(run, step)
+    base_path, teacher_path = _model_of(run, step, "student"), _model_of(run, step, "teacher")
+    traces_from = step.params["traces_from"]  # "policy", or the teacher student whose own traces it learns from
+    store = run.store if traces_from == "policy" else run.student_store(traces_from)
+    about = {"teacher": teacher_path, "teacher_key": step.inputs["teacher"], "method": cfg.distill.method,
+             "traces_from": traces_from}
+    if next(store.iter(min_reward=cfg.distill.min_reward), None) is None:
+        # nothing passed the filters: the student stays at its base (as SFT does), the run goes on to eval
+        log.warning("%s: no traces from %s with reward >= %s; the student stays at its base", step.key,
+                    traces_from, cfg.distill.min_reward)
+        return StepOutput(base_path, {"skipped": True, "rows": 0, **about})
+    student, tokenizer = run.load(base_path, scfg.dtype, train=True)
+    student = with_lora(student, scfg)
+    out = distill(cfg.distill.method, student, tokenizer, teacher=teacher_path, store=store, dcfg=cfg.distill,
+                  out_dir=run.stage_dir(step.key), seed=cfg.run.seed + 11, stage=stage, device=run.device,
+                  run_name=f"{cfg.run.name}/{step.key}", prompt_format=cfg.tasks.prompt_format,
+                  kernels=_kernels(cfg), teacher_dtype=model_config(cfg, scfg.teacher).dtype)
+    student = merged(student)
+    out.update(_in_sync(student))
+    path = run.save(student, tokenizer, step.name, trained_in=run.stage_dir(step.key))
+    return StepOutput(path, {**out, **about})
+
+
+def eval_step(run, stage, step: Step) -> StepOutput:
+    from selfdistill.stages.evaluate import evaluate_model
+
+    cfg = run.cfg
+    path = _model_of(run, step, "model")
+    dtype = model_config(cfg, step.name).dtype if step.params["role"] == "student" else cfg.policy.dtype
+    model, tokenizer = run.load(path, dtype)
+    row = evaluate_model(model, tokenizer, run.split.eval, ecfg=cfg.eval, rcfg=cfg.rewards, seed=cfg.run.seed + 5,
+                         prompt_format=cfg.tasks.prompt_format, name=step.name)
+    examples = row.pop("examples")
+    stage.table("eval/samples", ["kind", "prompt", "completion", "reward"], examples)
+    stage.summary({k: v for k, v in row.items() if isinstance(v, int | float)})
+    per_kind = ", ".join(f"{kind} {_pct(acc)}" for kind, acc in row["accuracy_by_kind"].items())
+    log.info("eval %s: pass@1 %s (%s) maj@%d %s, %d infrastructure failures", step.name, _pct(row["accuracy"]),
+             per_kind, row["k"], _pct(row["maj_at_k"]), row["infra_failures"])
+    return StepOutput(path, {"model": step.name, "role": step.params["role"], "round": step.round, **row,
+                             **_sandbox(cfg.rewards)})
 
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def report_step(eval_keys: list[str], final: str):
-    def fn(run, stage) -> dict[str, Any]:
-        from selfdistill.report import write_report
+def report_step(run, stage, step: Step) -> StepOutput:
+    """report.json / .md / plots over the eval rows; every key it reads comes from ``step.inputs``."""
+    from selfdistill.report import ReportKeys, write_report
 
-        rows = [run.done(k) for k in eval_keys]
-        paths = write_report(run, rows, final_policy_key=final)
-        stage.summary({"final_accuracy": next((r["accuracy"] for r in rows if r["model_path"] == run.done(final)["model_path"]), None)})
-        return {"files": [str(p) for p in paths]}
+    keys = ReportKeys(evals=step.inputs["evals"], final=step.inputs["final"], rl=step.inputs["rl"],
+                      collect=step.inputs["collect"], distill=step.inputs["distill"],
+                      student_collect=step.inputs["student_collect"], timed=step.params["timed"])
+    paths, final_accuracy = write_report(run, keys)
+    stage.summary({"final_accuracy": final_accuracy})
+    return StepOutput(metrics={"files": [str(p) for p in paths]})
 
-    return fn
+
+# Step.action -> the function that runs it.
+ACTIONS = {
+    "base": base_policy,
+    "rl": rl_step,
+    "collect": collect_step,
+    "sft": sft_step,
+    "student_base": student_base,
+    "student_collect": student_collect_step,
+    "distill": distill_step,
+    "eval": eval_step,
+    "report": report_step,
+}

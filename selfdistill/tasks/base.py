@@ -1,7 +1,7 @@
 """Tasks, the hash-based held-out split, and conversion to TRL datasets.
 
-A `Task` is one problem: a prompt, its reward kind (``math`` or ``code``) and its reference
-(``answer`` for math, ``tests`` for code). The held-out split is a pure function of the prompt
+A `Task` is one problem: a prompt, its kind (a `selfdistill.tasks.kinds.TASK_KINDS` name, ``math`` or
+``code`` by default) and its reference (in the field the kind names: ``answer`` or ``tests``). The held-out split is a pure function of the prompt
 text (a SHA-256 bucket), so no prompt can be on both sides; `split_tasks` also checks the
 intersection explicitly and returns digests that the report records.
 """
@@ -10,24 +10,41 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from selfdistill.traces import Trace
 
-# What the assistant is asked to produce, for models that read instructions (prompt_format=chat).
-INSTRUCTIONS = {
-    "math": "Think step by step inside <think></think>, then give the final answer in \\boxed{}.",
-    "code": "Think inside <think></think>, then write the Python function in a ```python block.",
-}
+
+class _Instructions(Mapping):
+    """kind -> the chat instruction of that kind (read from `selfdistill.tasks.kinds`, which owns them)."""
+
+    def __getitem__(self, kind: str) -> str:
+        from selfdistill.tasks.kinds import TASK_KINDS
+
+        if kind not in TASK_KINDS.ordered():
+            raise KeyError(kind)
+        return TASK_KINDS.get(kind).instruction
+
+    def __iter__(self) -> Iterator[str]:
+        from selfdistill.tasks.kinds import TASK_KINDS
+
+        return iter(TASK_KINDS.ordered())
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+# What the assistant is asked to produce per kind, for models that read instructions (prompt_format=chat).
+INSTRUCTIONS: Mapping[str, str] = _Instructions()
 
 
 @dataclass
 class Task:
     task_id: str
-    kind: str  # "math" | "code"
+    kind: str  # a TASK_KINDS name
     prompt: str
     answer: str = ""  # math reference (LaTeX or plain)
     tests: dict[str, Any] = field(default_factory=dict)  # code tests (call-based, stdio or asserts)
@@ -73,9 +90,9 @@ def render_prompt(task: Task | Trace, prompt_format: str) -> Any:
     if prompt_format == "plain":
         return task.prompt
     if prompt_format == "chat":
-        if task.kind not in INSTRUCTIONS:
-            raise ValueError(f"no chat instructions for task kind {task.kind!r}; known kinds: {', '.join(INSTRUCTIONS)}")
-        return [{"role": "user", "content": f"{task.prompt}\n\n{INSTRUCTIONS[task.kind]}"}]
+        from selfdistill.tasks.kinds import get_kind
+
+        return [{"role": "user", "content": f"{task.prompt}\n\n{get_kind(task.kind).instruction}"}]
     raise ValueError(f"unknown prompt_format {prompt_format!r}; choose plain or chat")
 
 

@@ -1,7 +1,7 @@
 """Tasks from local JSONL/parquet files and Hugging Face datasets.
 
-Rows need a prompt column and, per kind, an answer column (math) or a tests column (code,
-a mapping or its JSON text). Column names come from the source config. Missing columns,
+Rows need a prompt column and the reference column of their kind (`TaskKind.reference`): an answer
+column (``answer_field``, e.g. math) or a tests column (``tests_field``, e.g. code; a mapping or its JSON text). Column names come from the source config. Missing columns,
 unreadable files and an offline hub are reported with the path and what was expected.
 """
 
@@ -13,10 +13,11 @@ from typing import Any
 
 from selfdistill.configio import ConfigError
 from selfdistill.tasks.base import Task
+from selfdistill.tasks.kinds import get_kind
 
 
 def _needed_columns(src) -> list[str]:
-    return [src.prompt_field, src.answer_field if src.kind == "math" else src.tests_field]
+    return [src.prompt_field, src.answer_field if get_kind(src.kind).reference == "answer" else src.tests_field]
 
 
 def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str) -> list[Task]:
@@ -35,8 +36,9 @@ def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str) -> list[Task]:
         prompt = row[src.prompt_field]
         if not isinstance(prompt, str) or not prompt.strip():
             raise ConfigError(f"{origin}: row {i}: {src.prompt_field!r} must be a non-empty string")
-        if src.kind == "math":
-            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", "math", prompt, answer=str(row[src.answer_field]), source=origin))
+        if get_kind(src.kind).reference == "answer":
+            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", src.kind, prompt, answer=str(row[src.answer_field]),
+                              source=origin))
         else:
             tests = row[src.tests_field]
             if isinstance(tests, str):
@@ -46,7 +48,7 @@ def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str) -> list[Task]:
                     raise ConfigError(f"{origin}: row {i}: {src.tests_field!r} is not valid JSON: {exc}") from None
             if not isinstance(tests, dict):
                 raise ConfigError(f"{origin}: row {i}: {src.tests_field!r} must be a mapping of tests")
-            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", "code", prompt, tests=tests, source=origin))
+            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", src.kind, prompt, tests=tests, source=origin))
     return tasks
 
 

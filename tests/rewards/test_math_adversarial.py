@@ -9,9 +9,9 @@ worker to import sympy. The full 325-input run is marked slow.
 import time
 
 import pytest
+from math_cases import adversarial_cases
 
 from rewards.math import judge_batch
-from rewards.math.cases import adversarial_cases
 from rewards.pool import DeadlinePool
 
 LIMIT_S = 2.0

@@ -93,12 +93,12 @@ def test_collect_records_the_rendered_prompt_and_the_real_status(chat_store, bpe
 
 def test_sft_trains_on_the_sampled_prompt_tokens(chat_store, bpe_llama, bpe_tokenizer, tmp_path):
     """Sequence distillation (the same SFT as the policy's self-SFT) on chat traces: prompt tokens as sampled."""
-    from selfdistill.stages.distill import distill_sft
+    from selfdistill.stages.distill import distill
 
     store, sampled = chat_store
     trained = TrainedRows(bpe_llama)
     dcfg = DistillConfig(min_reward=0.0, sft=SFTConfig(max_steps=2, batch_size=4, max_length=128))
-    distill_sft(bpe_llama, bpe_tokenizer, teacher="unused", store=store, dcfg=dcfg, out_dir=tmp_path / "sft", seed=0,
+    distill("sft", bpe_llama, bpe_tokenizer, teacher="unused", store=store, dcfg=dcfg, out_dir=tmp_path / "sft", seed=0,
                 stage=NullStage(), device="cpu", run_name="t", prompt_format="chat", kernels="eager")
     _assert_trained_on_sampled(trained.rows, sampled)
     # and the loss is on the completion only: labels start right after the sampled prompt
@@ -111,13 +111,13 @@ def test_sft_trains_on_the_sampled_prompt_tokens(chat_store, bpe_llama, bpe_toke
 
 def test_logit_distillation_trains_on_the_sampled_prompt_tokens(chat_store, bpe_moe, bpe_llama, bpe_tokenizer,
                                                                 tmp_path):
-    from selfdistill.distill.methods import run_distill
+    from selfdistill.stages.distill import distill
 
     store, sampled = chat_store
     teacher = save_model(bpe_moe, bpe_tokenizer, tmp_path / "teacher")
     trained = TrainedRows(bpe_llama)
     dcfg = DistillConfig(method="logit_kd", min_reward=0.0, sft=SFTConfig(max_steps=2, batch_size=4, max_length=128))
-    run_distill("logit_kd", bpe_llama, bpe_tokenizer, teacher=str(teacher), store=store, dcfg=dcfg,
+    distill("logit_kd", bpe_llama, bpe_tokenizer, teacher=str(teacher), store=store, dcfg=dcfg,
                 out_dir=tmp_path / "kd", seed=0, stage=NullStage(), device="cpu", run_name="t", prompt_format="chat",
                 kernels="eager")
     _assert_trained_on_sampled(trained.rows, sampled)

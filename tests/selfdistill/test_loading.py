@@ -98,7 +98,7 @@ def test_sampling_load_under_fsdp_switches_rank0_only_loading_off(monkeypatch):
 def test_policy_and_student_dtypes_reach_the_pipeline_loads(saved, tmp_path):
     """``policy.dtype`` and ``students[].dtype`` were read by nothing: the pipeline's loads must use them."""
     from selfdistill.config import load_config
-    from selfdistill.pipeline import Run
+    from selfdistill.pipeline import Run, plan
     from selfdistill.stages import steps as S
     from selfdistill.tracking import NullStage
 
@@ -109,8 +109,9 @@ def test_policy_and_student_dtypes_reach_the_pipeline_loads(saved, tmp_path):
     run = Run(cfg)
     run.finish("r1.sft", {"model_path": str(saved)})
     run.finish("distill.student-dense", {"model_path": str(saved)})
-    policy = S.eval_step("policy-r1", "policy", 1, "r1.sft")(run, NullStage())
-    student = S.eval_step("student-dense", "student", None, "distill.student-dense")(run, NullStage())
+    steps = {s.key: s for s in plan(cfg)}
+    policy = S.eval_step(run, NullStage(), steps["eval.policy-r1"])
+    student = S.eval_step(run, NullStage(), steps["eval.student-dense"])
     # on CPU the eval row's memory is the weights' bytes: 2 per parameter in bfloat16, 4 in float32
     params = policy["params"]
     assert policy["memory_mb"] == pytest.approx(params * 2 / 2**20)

@@ -96,9 +96,9 @@ def test_eval_counts_infrastructure_failures_apart_from_wrong_answers():
 
 
 def test_report_row_and_table_show_infrastructure_failures():
-    from selfdistill.report import EVAL_KEYS, summarize
+    from selfdistill.report import eval_keys, summarize
 
-    assert "infra_failures" in EVAL_KEYS
+    assert "infra_failures" in eval_keys()
     rows = [{"model": "base", "role": "base", "accuracy": None, "params": 10},
             {"model": "p", "role": "policy", "accuracy": 0.5, "params": 10}]
     assert "policy_gain_points" not in summarize(rows, "p")  # no made-up gain from an unknown accuracy
@@ -167,6 +167,6 @@ def test_report_records_the_active_layers(tmp_path):
     run = Run(cfg)
     run.finish("r1.rl", {"sandbox_layers": ["process", "seccomp", "landlock"]})
     run.finish("eval.base", {"sandbox_layers": ["process", "seccomp"]})
-    section = sandbox_section(run, plan(cfg))
+    section = sandbox_section(run, tuple(s.key for s in plan(cfg)))
     assert section == {"required": ["process"], "layers": ["process", "seccomp"],
                        "active": {"r1.rl": ["process", "seccomp", "landlock"], "eval.base": ["process", "seccomp"]}}

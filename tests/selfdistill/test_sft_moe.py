@@ -9,8 +9,8 @@ import torch
 
 from selfdistill.config import SFTConfig
 from selfdistill.kernels.hf import KernelSpec
-from selfdistill.stages.losses import sft_trainer_class
 from selfdistill.stages.sft import sft_args, tokenize_rows
+from selfdistill.stages.sft_trainer import sft_trainer_class
 from selfdistill.tasks import math_gen
 
 

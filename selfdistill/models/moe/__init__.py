@@ -6,7 +6,6 @@ The public API, imported lazily so `import selfdistill.models.moe` stays cheap (
         make_grpo_trainer_class,   # GRPOTrainer subclass: replay=True (R2) or measure routing change only
         make_sft_trainer_class,    # SFTTrainer subclass logging router diagnostics
         moe_trainer_class,         # the general form: any TRL trainer + routing off/measure/replay
-        rl_variant,                # "gspo" (default) | "grpo" | "grpo_replay" -> (trainer class, GRPOConfig kwargs)
         rl_aux_loss_coef, sft_aux_loss_coef, freeze_router, expert_lora_config, generation_safe,
         RouterRecorder, RoutingReplay, build_tiny_moe, ARCHS,
     )
@@ -17,7 +16,7 @@ See docs/moe.md for the support matrix and the reasons behind each default.
 from importlib import import_module
 
 _EXPORTS = {
-    "ARCHS": "archs", "MoEArch": "archs", "build_tiny_moe": "archs", "tiny_config": "archs", "get_arch": "archs",
+    "ARCHS": "archs", "MoEArch": "archs", "build_tiny_moe": "tiny", "tiny_config": "tiny", "get_arch": "archs",
     "arch_of": "archs",
     "find_routers": "routers", "top_k": "routers", "num_experts": "routers", "router_parameters": "routers",
     "expert_parameter_names": "routers",
@@ -28,7 +27,6 @@ _EXPORTS = {
     "expert_lora_config": "control", "generation_safe": "control",
     "MoETrainerMixin": "trl", "moe_trainer_class": "trl", "make_grpo_trainer_class": "trl",
     "make_sft_trainer_class": "trl",
-    "rl_variant": "variants", "RL_VARIANTS": "variants", "DEFAULT_MOE_RL_VARIANT": "variants",
 }
 __all__ = sorted(_EXPORTS)
 

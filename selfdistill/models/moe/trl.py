@@ -1,17 +1,18 @@
 """TRL integration: router diagnostics for any trainer, routing measurement and replay for GRPOTrainer.
 
 No fork of TRL: `moe_trainer_class(base, routing=...)` returns a subclass of a TRL trainer (GRPOTrainer,
-SFTTrainer, ...) that overrides three hooks of trl 1.16:
+SFTTrainer, ...) that overrides three hooks of trl 1.16 (the two private ones through `selfdistill.trl_private`,
+the one module that names TRL internals):
 
 - `compute_loss`: the training forward runs with a `RouterRecorder` capturing expert load and router entropy,
   and (GRPO, routing != "off") inside `RoutingReplay.replaying/comparing` of the batch's recorded routing.
   Metrics go to `self._metrics[mode]["moe/..."]`, which TRL's own `log` averages and sends to W&B.
-- `_generate_and_score_completions` (GRPO): records the routing of the old-policy log-prob pass. That pass only
+- `sample_and_score` (GRPO; TRL's `_generate_and_score_completions`): records the routing of the old-policy log-prob pass. That pass only
   runs in TRL when samples can be off-policy; with routing on we make sure it runs (our own no-grad pass when TRL
   skipped it) and hand its log-probs to TRL as `old_per_token_logps`. The record goes into the batch dict as
   `moe_routing` (B, L, T, k), batch-first, so TRL's shuffle and `steps_per_generation` split carry it with its
   rows and gradient accumulation / num_iterations > 1 replay the right routing.
-- `_get_per_token_logps_and_entropies` (GRPO): inside generation, records the first scoring pass (the old-policy
+- `score_tokens` (GRPO; TRL's `_get_per_token_logps_and_entropies`): inside generation, records the first scoring pass (the old-policy
   one, which TRL runs before the reference pass).
 
 routing: "off" (plain TRL), "measure" (log `moe/routing_change_rate` between the sampling-time and training-time
@@ -28,6 +29,8 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 import torch
+
+from selfdistill.trl_private import GRPOHooks, has_metrics_store, is_grpo_style, push_metric
 
 from .diagnostics import RouterRecorder
 from .replay import RoutingReplay
@@ -47,9 +50,9 @@ class MoETrainerMixin:
         super().__init__(*args, **kwargs)
         if self.moe_routing not in ROUTING_MODES:
             raise ValueError(f"unknown moe_routing {self.moe_routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
-        if not isinstance(getattr(self, "_metrics", None), dict):
+        if not has_metrics_store(self):
             raise TypeError(f"{type(self).__name__} has no TRL `_metrics` store to log MoE metrics into")
-        if self.moe_routing != "off" and not hasattr(super(), "_generate_and_score_completions"):
+        if self.moe_routing != "off" and not is_grpo_style(type(self)):
             raise ValueError(f"moe_routing={self.moe_routing!r} needs a GRPO-style trainer, not {type(self).__name__}")
         # Replay hooks first: hooks run in registration order, so the recorder then sees the experts actually used.
         self._moe_replay = RoutingReplay(self.model) if self.moe_routing != "off" else None
@@ -81,15 +84,15 @@ class MoETrainerMixin:
         if self._moe_replay is not None:
             metrics.update(self._moe_replay.change_metrics())
         for key, value in metrics.items():  # TRL's `log` averages these per logging step
-            self._metrics[mode][key].append(value)
+            push_metric(self, mode, key, value)
 
     # ------------------------------------------------------------ GRPO: record routing of the old-policy pass
-    def _generate_and_score_completions(self, inputs):
+    def sample_and_score(self, inputs):
         if self._moe_replay is None or not self.model.training:
-            return super()._generate_and_score_completions(inputs)
+            return super().sample_and_score(inputs)
         self._moe_scoring, self._moe_pending = "first", None
         try:
-            output = super()._generate_and_score_completions(inputs)
+            output = super().sample_and_score(inputs)
         finally:
             self._moe_scoring = None
         if "old_per_token_logps" in output and self._moe_pending is not None:
@@ -100,12 +103,12 @@ class MoETrainerMixin:
         output[ROUTING_KEY] = routing.to(output["completion_ids"].device)
         return output
 
-    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+    def score_tokens(self, *args, **kwargs):
         if self._moe_scoring != "first":
-            return super()._get_per_token_logps_and_entropies(*args, **kwargs)
+            return super().score_tokens(*args, **kwargs)
         self._moe_scoring = "done"
         with self._moe_replay.recording():
-            result = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+            result = super().score_tokens(*args, **kwargs)
         try:
             self._moe_pending = self._moe_replay.take_record()
         except RuntimeError:  # the first pass ran on a separate reference model: nothing of ours was routed
@@ -118,7 +121,7 @@ class MoETrainerMixin:
         input_ids = torch.cat([prompt_ids, completion_ids], dim=1)  # (B, P + C)
         attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
         with torch.no_grad(), self._moe_replay.recording():
-            logps, _, _ = super()._get_per_token_logps_and_entropies(
+            logps, _, _ = super().score_tokens(
                 self.model, input_ids, attention_mask, completion_ids.size(1),
                 batch_size=self.args.per_device_train_batch_size,
             )
@@ -130,11 +133,12 @@ def moe_trainer_class(base: type, routing: str = "off", diagnostics: bool = True
     """A subclass of the TRL trainer `base` with MoE diagnostics and (GRPO only) routing measure/replay."""
     if routing not in ROUTING_MODES:
         raise ValueError(f"unknown routing {routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
-    if routing != "off" and not hasattr(base, "_generate_and_score_completions"):
+    if routing != "off" and not is_grpo_style(base):
         raise ValueError(f"routing={routing!r} needs a GRPO-style trainer, not {base.__name__}; use routing='off'")
     name = f"MoE{base.__name__}" + ("" if routing == "off" else f"_{routing}")
     attrs = {"moe_routing": routing, "moe_diagnostics": diagnostics, "moe_log_expert_load": log_expert_load}
-    return type(name, (MoETrainerMixin, base), attrs)
+    hooks = (GRPOHooks,) if is_grpo_style(base) and not issubclass(base, GRPOHooks) else ()
+    return type(name, (MoETrainerMixin, *hooks, base), attrs)
 
 
 def make_grpo_trainer_class(replay: bool, measure: bool = True, diagnostics: bool = True) -> type:

@@ -6,7 +6,8 @@ import pytest
 
 from selfdistill.config import load_config
 from selfdistill.configio import ConfigError
-from selfdistill.distill.methods import align_weight
+from selfdistill.distill.methods import DISTILL_METHODS, align_weight
+from selfdistill.distill.objective import OBJECTIVE_KINDS
 
 
 def test_overrides_parse_and_methods_are_registered():
@@ -17,6 +18,12 @@ def test_overrides_parse_and_methods_are_registered():
     assert align_weight("on_policy", d) == 0.5
     assert align_weight("hidden_align", load_config(overrides=["distill.method=hidden_align"]).distill) == 1.0
     assert align_weight("logit_kd", load_config().distill) == 0.0
+
+
+def test_every_method_names_an_objective_the_trainer_has():
+    for name in DISTILL_METHODS.names():
+        method = DISTILL_METHODS.get(name)
+        assert method.name == name and method.objective in OBJECTIVE_KINDS, method
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -30,3 +37,12 @@ def test_overrides_parse_and_methods_are_registered():
 def test_bad_values_are_named(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_config(overrides=[override])
+
+
+def test_the_table_says_when_the_teacher_runs():
+    sft, hidden = DISTILL_METHODS.get("sft"), DISTILL_METHODS.get("hidden_align")
+    d = load_config().distill
+    assert not sft.needs_teacher(d) and hidden.needs_teacher(d)  # hidden_align's default weight is 1.0
+    assert DISTILL_METHODS.get("logit_kd").needs_teacher(d) and DISTILL_METHODS.get("on_policy").on_policy
+    assert sft.needs_teacher(load_config(overrides=["distill.hidden_align_weight=0.5"]).distill)
+    assert sft.needs_teacher(load_config(overrides=["distill.attention_align_weight=0.5"]).distill)

@@ -12,7 +12,7 @@ from selfdistill.distill.on_policy import prompt_lengths, sample_on_policy
 from selfdistill.distill.trainer import OnPolicy, distill_trainer_class
 from selfdistill.distill.vocab import check_shared_vocab
 from selfdistill.models.loading import save_model
-from selfdistill.registries import DISTILL_METHODS
+from selfdistill.stages.distill import distill
 from selfdistill.stages.sft import sft_args, tokenize_rows
 from selfdistill.traces import Trace, TraceStore
 from selfdistill.tracking import NullStage
@@ -91,7 +91,7 @@ def test_vocab_mismatch_names_both_sides():
 
 
 def test_registry_method_end_to_end(tmp_path):
-    """Through `DISTILL_METHODS` as the pipeline calls it: teacher loaded from disk, traces from a store."""
+    """Through `distill()` as the pipeline calls it: teacher loaded from disk, traces from a store."""
     tok, teacher, student = tiny_pair()
     teacher_path = save_model(teacher, tok, tmp_path / "teacher")
     store = TraceStore(tmp_path / "traces")
@@ -99,8 +99,8 @@ def test_registry_method_end_to_end(tmp_path):
                         round=1, model="t") for i, r in enumerate(ROWS)], shard="r1")
     before = state_copy(student)
     dcfg = DistillConfig(method="logit_kd", sft=SFT, hidden_align_weight=0.1)
-    out = DISTILL_METHODS.get("logit_kd")(student, tok, teacher=str(teacher_path), store=store, dcfg=dcfg,
-                                          out_dir=tmp_path / "out", seed=0, stage=NullStage(), device="cpu",
-                                          run_name="t", prompt_format="plain", kernels="fused")
+    out = distill("logit_kd", student, tok, teacher=str(teacher_path), store=store, dcfg=dcfg,
+                  out_dir=tmp_path / "out", seed=0, stage=NullStage(), device="cpu",
+                  run_name="t", prompt_format="plain", kernels="fused")
     assert out["method"] == "logit_kd" and out["rows"] == len(ROWS) and out["steps"] == 2
     assert out["align_weight"] == 0.1 and changed(before, student)

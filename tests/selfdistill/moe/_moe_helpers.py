@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from datasets import Dataset
 
-from selfdistill.models.moe.archs import build_tiny_moe
 from selfdistill.models.moe.control import rl_aux_loss_coef
+from selfdistill.models.moe.tiny import build_tiny_moe
 from selfdistill.models.tokenizer import build_char_tokenizer
 
 PROMPTS = ["1+1=", "2+3=", "4+4=", "5+2="]

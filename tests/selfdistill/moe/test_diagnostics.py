@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 
-from selfdistill.models.moe.archs import build_tiny_moe
 from selfdistill.models.moe.diagnostics import (
     RouterRecorder,
     expert_load,
@@ -14,6 +13,7 @@ from selfdistill.models.moe.diagnostics import (
     routing_change_rate,
     routing_change_rates,
 )
+from selfdistill.models.moe.tiny import build_tiny_moe
 
 
 def test_expert_load_is_a_distribution_and_skips_padding():

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from selfdistill.models.moe.archs import ARCHS, build_tiny_moe
+from selfdistill.models.moe.archs import ARCHS
 from selfdistill.models.moe.replay import RoutingReplay
 from selfdistill.models.moe.routers import find_routers
+from selfdistill.models.moe.tiny import build_tiny_moe
 
 # One representative architecture in the default run; the rest of the matrix with `-m slow`.
 ARCH_PARAMS = [a if a == "qwen3_moe" else pytest.param(a, marks=pytest.mark.slow) for a in ARCHS]

@@ -165,25 +165,28 @@ def test_unknown_routing_mode_is_rejected():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["gspo", "grpo", "grpo_replay"])
-def test_rl_variants_build_and_train_one_step(name, tmp_path):
-    from selfdistill.models.moe import rl_variant
+@pytest.mark.parametrize(("algorithm", "routing"), [("gspo", "measure"), ("grpo", "measure"), ("grpo", "replay")])
+def test_rl_algorithms_build_and_train_one_step(algorithm, routing, tmp_path):
+    from selfdistill.config import RLConfig
+    from selfdistill.registries import ALGORITHMS
+    from selfdistill.stages.rl import rl_trainer_class
 
-    cls, kwargs = rl_variant(name)
-    assert kwargs["router_aux_loss_coef"] == 0.0
+    cls = rl_trainer_class(algorithm, moe=True, routing=routing)
+    assert RLConfig().router_aux_loss_coef == 0.0 and RLConfig().algorithm == "gspo"
     model, tok = tiny_model_and_tokenizer("qwen3_moe")
     args = grpo_config(tmp_path, num_generations=4, steps_per_generation=2, max_steps=2,
-                       **{k: v for k, v in kwargs.items() if k != "router_aux_loss_coef"})
+                       **ALGORITHMS.get(algorithm).trl)
     trainer = cls(model=model, reward_funcs=[reward_digits], args=args, train_dataset=prompt_dataset(8),
                   processing_class=tok)
     trainer.train()
-    assert trainer.moe_routing == ("replay" if name == "grpo_replay" else "measure")
-    assert trainer.args.importance_sampling_level == ("sequence" if name == "gspo" else "token")
+    assert trainer.moe_routing == routing
+    assert trainer.args.importance_sampling_level == ("sequence" if algorithm == "gspo" else "token")
     assert sum("moe/routing_change_rate" in h for h in trainer.state.log_history) == 2
 
 
-def test_rl_variant_error_lists_names():
-    from selfdistill.models.moe import rl_variant
+def test_rl_algorithm_error_lists_names():
+    from selfdistill.configio import ConfigError
+    from selfdistill.stages.rl import rl_trainer_class
 
-    with pytest.raises(ValueError, match="choose one of: gspo, grpo, grpo_replay"):
-        rl_variant("ppo")
+    with pytest.raises(ConfigError, match="unknown RL algorithm 'ppo'; choose one of: dapo, dr_grpo, grpo, gspo"):
+        rl_trainer_class("ppo", moe=True, routing="measure")

@@ -8,7 +8,8 @@
   meaning-preserving rewrites (label 1) and mutations (label 0), put into realistic templates.
   Labels come from how the rewrite was built, not from any grader.
 
-Used by ``tests/rewards/test_math_adversarial.py`` and ``scripts/bench_math.py``.
+Test and benchmark data, kept out of the library: used by ``tests/rewards/test_math_adversarial.py`` and
+``scripts/bench_math.py`` (which puts ``tests/rewards`` on ``sys.path``).
 """
 
 from __future__ import annotations
