@@ -280,7 +280,7 @@ class SFTConfig:
 class DistillConfig:
     method: str = opt(
         "sft", "Distillation method from the registry: sft (sequence-level SFT on the traces), logit_kd, on_policy, "
-        "hidden_align (see docs/distillation.md)."
+        "hidden_align, progressive_experts (see docs/distillation.md)."
     )
     students: list[StudentConfig] = field(
         default_factory=lambda: [StudentConfig(name="student", tiny=TinyModelConfig(arch="qwen2"))],
@@ -322,6 +322,17 @@ class DistillConfig:
         "auto", "auto: head h to head h when the counts match, student head to the mean of its group of teacher "
         "heads when they divide, else both head-averaged; mean: always head-averaged."
     )
+    progressive_groups: int = opt(
+        2, "progressive_experts: layer groups (shallow to deep) whose MoE-block regression switches on one after another.")
+    progressive_fraction: float = opt(
+        0.5, "progressive_experts: share of the steps spent on the block regression; the final stage trains "
+        "progressive_final alone.")
+    progressive_final: Literal["sft", "logit_kd"] = opt(
+        "sft", "progressive_experts: the output objective of the final stage (sft: trace CE; logit_kd: CE + divergence).")
+    progressive_layers: list[list[int]] = opt(
+        [], "progressive_experts: [student_layer, teacher_layer] pairs; empty = every student layer with the teacher "
+        "layer at the same relative depth.")
+    progressive_weight: float = opt(1.0, "progressive_experts: weight of the MoE-block regression (MSE).")
     attention_align_chunk: int = opt(
         128, "Query positions per chunk when the aligned layers' attention is recomputed (memory O(chunk x T)).")
 
@@ -343,6 +354,12 @@ class DistillConfig:
         _check(bool(self.attention_align_layers) and all(len(p) == 2 for p in self.attention_align_layers),
                "distill.attention_align_layers",
                f"must be a non-empty list of [student, teacher] pairs, got {self.attention_align_layers}")
+        _check(self.progressive_groups >= 1, "distill.progressive_groups", f"must be >= 1, got {self.progressive_groups}")
+        _check(0.0 < self.progressive_fraction <= 1.0, "distill.progressive_fraction",
+               f"must be in (0, 1], got {self.progressive_fraction}")
+        _check(all(len(p) == 2 for p in self.progressive_layers), "distill.progressive_layers",
+               f"must be a list of [student, teacher] pairs, got {self.progressive_layers}")
+        _check(self.progressive_weight >= 0, "distill.progressive_weight", f"must be >= 0, got {self.progressive_weight}")
         _check(self.attention_align_chunk >= 1, "distill.attention_align_chunk", f"must be >= 1, got {self.attention_align_chunk}")
 
 

@@ -12,6 +12,10 @@ One `DistillMethod` record per name in `DISTILL_METHODS` (looked up by ``distill
 - `hidden_align`: SFT on the traces plus a hidden-state alignment to the teacher (weight
   ``hidden_align_weight``, 1.0 when left at 0); ``hidden_align_weight > 0`` adds the same term to any method,
   and ``attention_align_weight > 0`` an attention-transfer term (`distill/attention_align.py`).
+- `progressive_experts`: the student's MLP outputs regress onto the teacher's routed MoE-block outputs,
+  layer group by layer group (shallow first), beside the trace CE, for ``progressive_fraction`` of the
+  steps; then the output objective ``progressive_final`` (``sft`` or ``logit_kd``) alone
+  (`distill/progressive.py`).
 
 Every method that runs the teacher checks first that both sides share one tokenizer. Importing this module
 imports nothing heavy (config validation reads the table).
@@ -35,7 +39,14 @@ class DistillMethod:
     objective: str  # an `Objective.kind` (distill/objective.py): "lm" CE on labels | "distill" CE + divergence
     on_policy: bool = False  # a share of batches are completions the student samples itself
     default_align_weight: float = 0.0  # hidden-alignment weight when distill.hidden_align_weight is 0
+    progressive: bool = False  # MoE-block regression by layer groups, then `distill.progressive_final`
     summary: str = ""
+
+    def objective_kind(self, dcfg) -> str:
+        """The `Objective.kind` trained (for a progressive method: that of its final stage)."""
+        if self.progressive:
+            return "lm" if dcfg.progressive_final == "sft" else "distill"
+        return self.objective
 
     def align_weight(self, dcfg) -> float:
         """The hidden-alignment weight in effect under the distill config ``dcfg``."""
@@ -45,11 +56,11 @@ class DistillMethod:
     def learns_from_sequences(self) -> bool:
         """Whether it learns the teacher through its sequences (SFT on sampled traces: ``lm`` objectives) rather
         than its logits. In a progressive chain such a student trains on its teacher student's own traces."""
-        return self.objective == "lm"
+        return self.objective == "lm" and not self.progressive
 
     def needs_teacher(self, dcfg) -> bool:
         """Whether training runs the teacher (its distributions, hidden states or attention); else plain SFT."""
-        return (self.objective == "distill" or self.on_policy or self.align_weight(dcfg) > 0
+        return (self.objective == "distill" or self.on_policy or self.progressive or self.align_weight(dcfg) > 0
                 or dcfg.attention_align_weight > 0)
 
 
@@ -61,6 +72,8 @@ for _m in (
                   summary="match the teacher's distributions on completions the student samples"),
     DistillMethod("hidden_align", "lm", default_align_weight=1.0,
                   summary="SFT on the traces plus hidden-state alignment to the teacher"),
+    DistillMethod("progressive_experts", "distill", progressive=True,
+                  summary="regress MLP outputs onto the teacher's MoE blocks group by group, then the output objective"),
 ):
     DISTILL_METHODS.register(_m.name, _m)
 
@@ -80,8 +93,11 @@ def align_weight(method: str | DistillMethod, dcfg) -> float:
     return get_method(method).align_weight(dcfg)
 
 
-def build_objective(method: str | DistillMethod, dcfg, kernels: str | KernelSpec, student, teacher):
-    """The `Objective` of ``method`` from the distill config (the aligner, if any, is freshly initialised)."""
+def build_objective(method: str | DistillMethod, dcfg, kernels: str | KernelSpec, student, teacher,
+                    total_steps: int | None = None):
+    """The `Objective` of ``method`` from the distill config (the aligner, if any, is freshly initialised).
+
+    ``total_steps``: the run's optimizer steps, which a progressive method's schedule is laid over."""
     from selfdistill.distill.hidden_align import HiddenAligner
     from selfdistill.distill.objective import Objective
 
@@ -98,6 +114,25 @@ def build_objective(method: str | DistillMethod, dcfg, kernels: str | KernelSpec
         attention = AttentionAligner(dcfg.attention_align_layers, dcfg.attention_align_loss, dcfg.attention_align_heads,
                                      dcfg.attention_align_chunk)
         attention.layers(student, teacher)  # impossible layer pairs fail here, before training
-    return Objective(kind=record.objective, kernels=kernels, divergence=dcfg.divergence, beta=dcfg.beta,
+    schedule, experts = _progressive_parts(record, dcfg, student, teacher, total_steps)
+    return Objective(kind=record.objective_kind(dcfg), kernels=kernels, divergence=dcfg.divergence, beta=dcfg.beta,
                      temperature=dcfg.temperature, hard_weight=dcfg.hard_weight, aligner=aligner, align_weight=weight,
-                     attention=attention, attention_weight=dcfg.attention_align_weight)
+                     attention=attention, attention_weight=dcfg.attention_align_weight, schedule=schedule,
+                     experts=experts, expert_weight=dcfg.progressive_weight)
+
+
+def _progressive_parts(record: DistillMethod, dcfg, student, teacher, total_steps: int | None):
+    """(schedule, MoE-block regression) of a progressive method; (None, None) for the others."""
+    if not record.progressive:
+        return None, None
+    from selfdistill.distill.hidden_align import HiddenAligner, decoder_layers
+    from selfdistill.distill.progressive import ProgressiveSchedule
+
+    if not total_steps:
+        raise ValueError(f"{record.name} needs the run's step count to lay out its schedule")
+    schedule = ProgressiveSchedule.build(len(decoder_layers(student)), len(decoder_layers(teacher)),
+                                         dcfg.progressive_groups, total_steps, dcfg.progressive_fraction,
+                                         pairs=dcfg.progressive_layers or None)
+    experts = HiddenAligner([list(p) for p in schedule.pairs], student.config.get_text_config().hidden_size,
+                            teacher.config.get_text_config().hidden_size, "mse")
+    return schedule, experts

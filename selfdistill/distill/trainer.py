@@ -46,16 +46,17 @@ def distill_trainer_class():
             freeze_teacher(teacher)
             self.teacher = teacher.to(self.args.device)
             self.objective = objective
-            if objective.aligner is not None:
-                objective.aligner.to(self.args.device)
+            for module in (objective.aligner, objective.experts):  # learned projections train with the student
+                if module is not None:
+                    module.to(self.args.device)
             self.on_policy = on_policy
             self._coin = random.Random(on_policy.seed if on_policy else 0)
             self.on_policy_batches = 0
 
         def create_optimizer(self, model=None):
             optimizer = super().create_optimizer(model)
-            aligner = self.objective.aligner
-            params = [p for p in aligner.parameters() if p.requires_grad] if aligner is not None else []
+            modules = [m for m in (self.objective.aligner, self.objective.experts) if m is not None]
+            params = [p for m in modules for p in m.parameters() if p.requires_grad]
             if params and not any(p is params[0] for g in optimizer.param_groups for p in g["params"]):
                 optimizer.add_param_group({"params": params, "weight_decay": 0.0})
             return optimizer
@@ -71,7 +72,8 @@ def distill_trainer_class():
                 )  # fmt: skip
                 hard_weight = 0.0  # the labels are the student's own samples
                 self.on_policy_batches += 1
-            loss, parts = batch_loss(model, self.teacher, ids, mask, labels, self.objective, hard_weight=hard_weight)
+            loss, parts = batch_loss(model, self.teacher, ids, mask, labels, self.objective, hard_weight=hard_weight,
+                                     step=self.state.global_step)
             mode = "train" if model.training else "eval"
             for key, value in parts.items():
                 push_metric(self, mode, f"distill/{key}", value)

@@ -55,21 +55,22 @@ def _train_with_teacher(method: DistillMethod, student, tokenizer, rows: list[di
     teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=teacher_dtype)
     check_shared_vocab(method.name, tokenizer, teacher_tokenizer, student, teacher_model)
     torch.manual_seed(seed)  # the alignment projections' init
-    objective = build_objective(method, dcfg, kernels, student, teacher_model)
+    dataset = tokenize_rows(tokenizer, rows, dcfg.sft.max_length)
+    args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(rows), run_name,
+                    model_dtype=next(student.parameters()).dtype)
+    objective = build_objective(method, dcfg, kernels, student, teacher_model, total_steps=planned_steps(args, len(rows)))
     on_policy = None
     if method.on_policy:
         on_policy = OnPolicy(fraction=dcfg.on_policy_fraction, max_new_tokens=dcfg.on_policy_max_new_tokens,
                              temperature=dcfg.on_policy_temperature, pad_id=tokenizer.pad_token_id,
                              eos_id=tokenizer.eos_token_id, seed=seed)
-    dataset = tokenize_rows(tokenizer, rows, dcfg.sft.max_length)
-    args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(rows), run_name,
-                    model_dtype=next(student.parameters()).dtype)
     trainer = distill_trainer_class()(model=student, args=args, train_dataset=dataset, processing_class=tokenizer,
                                       teacher=teacher_model, objective=objective, on_policy=on_policy)
     result = train_resumable(trainer)  # resumes from the latest complete checkpoint in out_dir
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
     aligns = [h["distill/align"] for h in history if "distill/align" in h]
+    experts = [h["distill/experts"] for h in history if "distill/experts" in h]
     sampled = trainer.on_policy_batches
     del trainer, teacher_model
     return {
@@ -82,4 +83,16 @@ def _train_with_teacher(method: DistillMethod, student, tokenizer, rows: list[di
         "align_weight": objective.align_weight,
         "final_align_loss": aligns[-1] if aligns else None,
         "on_policy_batches": sampled,
+        "expert_loss_curve": experts,
     }
+
+
+def planned_steps(args, n_rows: int) -> int:
+    """Optimizer steps the trainer will take: ``max_steps``, else epochs x batches per epoch (all ranks)."""
+    import math
+    import os
+
+    if args.max_steps and args.max_steps > 0:
+        return args.max_steps
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * int(os.environ.get("WORLD_SIZE", 1))
+    return max(1, math.ceil(math.ceil(n_rows / per_step) * args.num_train_epochs))

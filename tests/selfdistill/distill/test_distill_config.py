@@ -27,7 +27,9 @@ def test_every_method_names_an_objective_the_trainer_has():
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("distill.method=kd", "distill.method: unknown distillation method 'kd'; choose one of: hidden_align, logit_kd, on_policy, sft"),
+    ("distill.progressive_fraction=0", "distill.progressive_fraction: must be in"),
+    ("distill.progressive_final=kd", "distill.progressive_final"),
+    ("distill.method=kd", "distill.method: unknown distillation method 'kd'; choose one of: hidden_align, logit_kd, on_policy, progressive_experts, sft"),
     ("distill.divergence=kl", "'kl' is not allowed; choose one of: forward_kl, reverse_kl, jsd"),
     ("distill.hard_weight=1.5", "distill.hard_weight: must be in [0, 1], got 1.5"),
     ("distill.temperature=0", "distill.temperature: must be > 0, got 0"),

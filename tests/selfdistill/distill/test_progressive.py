@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _distill_helpers import ROWS, tiny_pair
+from _distill_helpers import ROWS, changed, state_copy, tiny_pair
 
+from selfdistill.config import DistillConfig, SFTConfig
 from selfdistill.distill.hidden_align import HiddenAligner
+from selfdistill.distill.methods import build_objective
 from selfdistill.distill.objective import Objective, batch_loss
 from selfdistill.distill.progressive import ProgressiveSchedule, capture_mlps, default_pairs
+from selfdistill.distill.trainer import distill_trainer_class
+from selfdistill.stages.distill import planned_steps
+from selfdistill.stages.sft import sft_args, tokenize_rows
 
 
 def test_default_pairs_span_both_depths():
@@ -83,3 +88,31 @@ def test_expert_phase_regresses_blocks_then_final_stage_uses_the_output_objectiv
     _, parts_final = batch_loss(student, teacher, ids, mask, labels, obj, step=3)
     kd = batch_loss(student, teacher, ids, mask, labels, Objective(kind="distill", kernels="eager", hard_weight=0.5))[0]
     assert set(parts_final) == {"main"} and parts_final["main"] == pytest.approx(kd.item(), rel=1e-6)
+
+
+def test_progressive_experts_trains_in_stages_and_leaves_the_teacher(tmp_path):
+    """4 real DistillTrainer steps: groups 0 then 0+1 regress MoE blocks (steps 0-1), then the output objective."""
+    tok, teacher, student = tiny_pair()
+    sft = SFTConfig(max_steps=4, batch_size=4, max_length=64, learning_rate=1e-2)
+    dcfg = DistillConfig(method="progressive_experts", sft=sft, progressive_groups=2, progressive_fraction=0.5,
+                         progressive_final="logit_kd")
+    args = sft_args(sft, tmp_path, 0, "none", "cpu", len(ROWS), "test")
+    objective = build_objective("progressive_experts", dcfg, "fused", student, teacher,
+                                total_steps=planned_steps(args, len(ROWS)))
+    assert objective.kind == "distill" and objective.schedule.progressive_steps == 2
+    t_before, s_before = state_copy(teacher), state_copy(student)
+    proj_before = [p.detach().clone() for p in objective.experts.parameters()]
+    trainer = distill_trainer_class()(model=student, args=args, train_dataset=tokenize_rows(tok, ROWS, 64),
+                                      processing_class=tok, teacher=teacher, objective=objective)
+    trainer.train()
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert [("distill/experts" in h) for h in logs] == [True, True, False, False]
+    assert not changed(t_before, teacher)
+    assert len(changed(s_before, student)) >= len(s_before) // 2
+    assert any(not torch.equal(a, b) for a, b in zip(proj_before, objective.experts.parameters()))
+
+
+def test_planned_steps_counts_epochs_and_batches(tmp_path):
+    by_epochs = sft_args(SFTConfig(epochs=3, batch_size=4), tmp_path, 0, "none", "cpu", 10, "t")
+    assert planned_steps(by_epochs, 10) == 9  # ceil(10 / 4) = 3 batches x 3 epochs
+    assert planned_steps(sft_args(SFTConfig(max_steps=7), tmp_path, 0, "none", "cpu", 10, "t"), 10) == 7
