@@ -1,8 +1,9 @@
-"""Command line: `selfdistill run|rl|collect|sft|distill|eval|score|sandbox-check|config`.
+"""Command line: `selfdistill run|rl|collect|sft|distill|eval|generate|score|sandbox-check|config`.
 
     selfdistill run                                  # the embedded demo (configs/demo.yaml)
     selfdistill run configs/demo.yaml rl.max_steps=20 run.name=quick
     selfdistill rl configs/demo.yaml --round 1       # one stage of a run, prerequisites done
+    selfdistill generate MODEL_DIR tasks.jsonl -o out.jsonl --n 4   # sample any model on any prompt file
     selfdistill score generations.jsonl -o scored.jsonl
     selfdistill config configs/demo.yaml             # validate and print the resolved config
 
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--fields", action="store_true", help="print every config key with type, default and meaning")
     p.add_argument("--plan", action="store_true", help="print the resolved plan: every step, its command and inputs")
+    sub.add_parser("generate", help="sample completions for a JSONL file of prompts (then `score` them)",
+                   add_help=False)
     sub.add_parser("score", help="score offline generations (JSONL) with the math/code rewards", add_help=False)
     sub.add_parser("sandbox-check", help="show the code sandbox's active isolation layers and canary results",
                    add_help=False)
@@ -81,6 +84,11 @@ def _setup_logging() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Delegated commands own their argument parsing.
+    if argv and argv[0] == "generate":
+        from selfdistill.generation.command import main as generate_main
+
+        _setup_logging()
+        return generate_main(argv[1:])
     if argv and argv[0] == "score":
         from rewards.scoring import main as score_main
 

@@ -378,6 +378,34 @@ class EvalConfig:
 
 
 @dataclass
+class GenerationConfig:
+    backend: str = opt(
+        "auto", "Sampling engine of collect, eval, on-policy distillation and `selfdistill generate`: hf (static "
+        "batches), paged (transformers' continuous batching), vllm (the vllm extra, CUDA), or auto (vllm on CUDA "
+        "when installed, else paged where it is not slower, else hf)."
+    )
+    paged_on_cpu: bool = opt(
+        True, "auto on CPU picks paged (True) or hf (False); measured in docs/benchmarks.md (generation backends)."
+    )
+    paged_page_size: int = opt(32, "paged: tokens per KV-cache page.")
+    paged_max_batch_tokens: int = opt(1024, "paged: most tokens (prefill + decode) in one forward.")
+    vllm_tensor_parallel_size: int = opt(1, "vllm: GPUs the engine spans (tensor parallel).")
+    vllm_gpu_memory_utilization: float = opt(0.85, "vllm: fraction of GPU memory the engine takes (weights + KV cache).")
+    vllm_prefix_caching: bool = opt(True, "vllm: share the KV cache of common prefixes (a prompt's k samples).")
+    vllm_max_model_len: int = opt(0, "vllm: context length (0 = the model's own).")
+
+    def __post_init__(self) -> None:
+        _check(self.paged_page_size >= 4, "generation.paged_page_size", f"must be >= 4, got {self.paged_page_size}")
+        _check(self.paged_max_batch_tokens >= 1, "generation.paged_max_batch_tokens",
+               f"must be >= 1, got {self.paged_max_batch_tokens}")
+        _check(self.vllm_tensor_parallel_size >= 1, "generation.vllm_tensor_parallel_size",
+               f"must be >= 1, got {self.vllm_tensor_parallel_size}")
+        _check(0 < self.vllm_gpu_memory_utilization <= 1, "generation.vllm_gpu_memory_utilization",
+               f"must be in (0, 1], got {self.vllm_gpu_memory_utilization}")
+        _check(self.vllm_max_model_len >= 0, "generation.vllm_max_model_len", f"must be >= 0, got {self.vllm_max_model_len}")
+
+
+@dataclass
 class TrackingConfig:
     report_to: Literal["wandb", "none"] = opt("wandb", "wandb: log every stage as a W&B run; none: no tracking.")
     project: str = opt("selfdistill", "W&B project.")
@@ -409,6 +437,7 @@ class Config:
     sft: SFTConfig = section(SFTConfig, "SFT of the policy on its own traces (cold start of the next round).")
     distill: DistillConfig = section(DistillConfig, "Distillation of the traces into dense students.")
     eval: EvalConfig = section(EvalConfig, "Held-out evaluation of every model.")
+    generation: GenerationConfig = section(GenerationConfig, "Sampling engine of collect, eval and on-policy distillation.")
     tracking: TrackingConfig = section(TrackingConfig, "Weights & Biases.")
     kernels: Literal["eager", "fused"] = opt("eager", "LM-head loss in SFT/distill: eager logits or fused kernels.")
     fused_kernels: FusedKernelsConfig = section(FusedKernelsConfig, "Options of the fused LM-head kernels (kernels: fused).")
@@ -456,6 +485,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
+def check_backend(name: str, key: str = "generation.backend") -> None:
+    """``name`` is ``auto`` or a registered generation backend."""
+    from selfdistill.registries import GENERATION_BACKENDS
+
+    if name != "auto":
+        try:
+            GENERATION_BACKENDS.check(name, key)
+        except ConfigError:
+            raise ConfigError(f"{key}: unknown generation backend {name!r}; choose one of: "
+                              f"auto, {', '.join(GENERATION_BACKENDS.names())}") from None
+
+
 def _validate_registries(cfg: Config) -> None:
     """Names that point into registries are checked here so a typo fails before any work."""
     from rewards.registry import reward_names
@@ -464,6 +505,7 @@ def _validate_registries(cfg: Config) -> None:
     from selfdistill.tasks.kinds import TASK_KINDS
 
     ALGORITHMS.check(cfg.rl.algorithm, "rl.algorithm")
+    check_backend(cfg.generation.backend)
     DISTILL_METHODS.check(cfg.distill.method, "distill.method")
     for i, src in enumerate(cfg.tasks.sources):
         TASK_SOURCES.check(src.type, f"tasks.sources[{i}].type")

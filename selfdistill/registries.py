@@ -112,3 +112,9 @@ TINY_ARCHS.register("qwen2", "selfdistill.models.tiny:qwen2_config")
 TINY_ARCHS.register("llama", "selfdistill.models.tiny:llama_config")
 
 # The distillation methods' table is `selfdistill.distill.methods.DISTILL_METHODS`.
+
+# Sampling engines of collect, eval, on-policy distillation and `selfdistill generate` (selfdistill/generation/).
+GENERATION_BACKENDS = Registry("generation backend")
+GENERATION_BACKENDS.register("hf", "selfdistill.generation.hf:HFBackend")
+GENERATION_BACKENDS.register("paged", "selfdistill.generation.paged:PagedBackend")
+GENERATION_BACKENDS.register("vllm", "selfdistill.generation.vllm_offline:VLLMBackend")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from selfdistill.distill.objective import Objective, batch_loss
 from selfdistill.distill.on_policy import sample_on_policy
@@ -26,6 +27,8 @@ class OnPolicy:
     pad_id: int = 0
     eos_id: int = 0
     seed: int = 0
+    backend: str = "auto"  # generation.backend (vllm is refused: the student changes every step)
+    settings: Any = None  # the `generation` config section (None = its defaults)
 
 
 def freeze_teacher(teacher) -> None:
@@ -51,6 +54,7 @@ def distill_trainer_class():
                     module.to(self.args.device)
             self.on_policy = on_policy
             self._coin = random.Random(on_policy.seed if on_policy else 0)
+            self._sample_seeds = random.Random(f"on-policy-{on_policy.seed if on_policy else 0}")  # one per batch
             self.on_policy_batches = 0
 
         def create_optimizer(self, model=None):
@@ -68,7 +72,8 @@ def distill_trainer_class():
             if op is not None and model.training and self._coin.random() < op.fraction:
                 ids, mask, labels = sample_on_policy(
                     self.accelerator.unwrap_model(model), ids, labels, pad_id=op.pad_id, eos_id=op.eos_id, max_new_tokens=op.max_new_tokens,
-                    temperature=op.temperature,
+                    temperature=op.temperature, seed=self._sample_seeds.randrange(2**31), backend=op.backend,
+                    settings=op.settings,
                 )  # fmt: skip
                 hard_weight = 0.0  # the labels are the student's own samples
                 self.on_policy_batches += 1

@@ -64,7 +64,7 @@ def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg
 
 
 def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccfg, rcfg, round_: int, seed: int,
-                  model_name: str, prompt_format: str, stage) -> dict[str, Any]:
+                  model_name: str, prompt_format: str, stage, gcfg=None) -> dict[str, Any]:
     """Fill the store with round ``round_``'s traces; returns counts (resumes finished chunks)."""
     tasks = select_prompts(train, ccfg.num_prompts, seed, round_)
     chunks = [tasks[i : i + ccfg.chunk_size] for i in range(0, len(tasks), ccfg.chunk_size)]
@@ -79,7 +79,8 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
         mine = dist.shard(list(range(len(chunk))))  # this rank's task indices in the chunk
         part = _collect_tasks([chunk[i] for i in mine], mine, model, tokenizer, ccfg=ccfg, rcfg=rcfg, round_=round_,
                               seed=chunk_seed * dist.world_size() + dist.rank(), model_name=model_name,
-                              prompt_format=prompt_format, progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}")
+                              prompt_format=prompt_format, progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}",
+                              gcfg=gcfg)
         parts = dist.gather(part)
         traces = [t for _, kept in sorted((kv for p in parts for kv in p["kept"]), key=lambda kv: kv[0]) for t in kept]  # task order
         added = store.append(traces, shard) if dist.is_main_process() else len(traces)
@@ -105,7 +106,7 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
 
 
 def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccfg, rcfg, round_: int, seed: int,
-                   model_name: str, prompt_format: str, progress: str) -> dict[str, Any]:
+                   model_name: str, prompt_format: str, progress: str, gcfg=None) -> dict[str, Any]:
     """Sample, score and filter ``tasks`` (``index``: their positions in the chunk); picklable result."""
     why: Counter = Counter()
     kept_by_task: list[tuple[int, list[Trace]]] = []
@@ -114,13 +115,13 @@ def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccf
     rows = [t.to_row(prompt_format) for t in tasks]
     samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=ccfg.k, temperature=ccfg.temperature,
                      top_p=ccfg.top_p, max_new_tokens=ccfg.max_new_tokens, batch_size=ccfg.batch_size,
-                     seed=seed, progress=progress)
+                     seed=seed, progress=progress, backend=gcfg.backend if gcfg else "auto", settings=gcfg)
     flat_prompts = [r["prompt"] for r in rows for _ in range(ccfg.k)]
     flat = [comp for comps in samples.completions for comp in comps]
     columns = {key: [r[key] for r in rows for _ in range(ccfg.k)] for key in ("kind", "answer", "tests")}
     scores = score_completions(rcfg, flat_prompts, flat, columns)
     sampling = {"temperature": ccfg.temperature, "top_p": ccfg.top_p, "max_new_tokens": ccfg.max_new_tokens,
-                "seed": seed, "k": ccfg.k}
+                "seed": seed, "k": ccfg.k, "backend": samples.backend}
     for t_idx, (task, comps) in enumerate(zip(tasks, samples.completions)):
         kept, reasons = filter_samples(task, comps, scores, t_idx * ccfg.k, ccfg)
         why.update(reasons)

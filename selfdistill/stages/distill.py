@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 
 def distill(method: str | DistillMethod, student, tokenizer, *, teacher: str, store, dcfg, out_dir: Path, seed: int,
             stage, device: str, run_name: str, prompt_format: str, kernels: str | KernelSpec,
-            teacher_dtype: str = "auto") -> dict[str, Any]:
+            teacher_dtype: str = "auto", gcfg=None) -> dict[str, Any]:
     """Distil the teacher at path ``teacher`` (loaded in ``teacher_dtype``) into ``student`` (in place) with
-    ``method``; returns metrics. ``store``'s traces at or above ``distill.min_reward`` are the data."""
+    ``method``; returns metrics. ``store``'s traces at or above ``distill.min_reward`` are the data. ``gcfg``: the
+    `generation` config section (the sampling backend of on-policy methods)."""
     record = get_method(method)
     rows = store.rows(prompt_format, min_reward=dcfg.min_reward)
     if not record.needs_teacher(dcfg):
@@ -37,12 +38,12 @@ def distill(method: str | DistillMethod, student, tokenizer, *, teacher: str, st
                          run_name=run_name, kernels=kernels)
     return _train_with_teacher(record, student, tokenizer, rows, teacher=teacher, dcfg=dcfg, out_dir=out_dir,
                                seed=seed, stage=stage, device=device, run_name=run_name, kernels=kernels,
-                               teacher_dtype=teacher_dtype)
+                               teacher_dtype=teacher_dtype, gcfg=gcfg)
 
 
 def _train_with_teacher(method: DistillMethod, student, tokenizer, rows: list[dict[str, Any]], *, teacher: str, dcfg,
                         out_dir: Path, seed: int, stage, device: str, run_name: str, kernels: str | KernelSpec,
-                        teacher_dtype: str) -> dict[str, Any]:
+                        teacher_dtype: str, gcfg=None) -> dict[str, Any]:
     """`DistillTrainer` with the teacher loaded from ``teacher`` and ``method``'s objective."""
     import torch
 
@@ -63,7 +64,8 @@ def _train_with_teacher(method: DistillMethod, student, tokenizer, rows: list[di
     if method.on_policy:
         on_policy = OnPolicy(fraction=dcfg.on_policy_fraction, max_new_tokens=dcfg.on_policy_max_new_tokens,
                              temperature=dcfg.on_policy_temperature, pad_id=tokenizer.pad_token_id,
-                             eos_id=tokenizer.eos_token_id, seed=seed)
+                             eos_id=tokenizer.eos_token_id, seed=seed,
+                             backend=gcfg.backend if gcfg is not None else "auto", settings=gcfg)
     trainer = distill_trainer_class()(model=student, args=args, train_dataset=dataset, processing_class=tokenizer,
                                       teacher=teacher_model, objective=objective, on_policy=on_policy)
     result = train_resumable(trainer)  # resumes from the latest complete checkpoint in out_dir

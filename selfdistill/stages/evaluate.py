@@ -48,7 +48,7 @@ def memory_mb(model) -> float:
 
 
 def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int, prompt_format: str,
-                   name: str) -> dict[str, Any]:
+                   name: str, gcfg=None) -> dict[str, Any]:
     """One report row (without model/role/round, which the caller adds) plus per-kind detail."""
     import torch
 
@@ -58,7 +58,7 @@ def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int
     n = ecfg.num_samples
     samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=n, temperature=ecfg.temperature,
                      top_p=ecfg.top_p, max_new_tokens=ecfg.max_new_tokens, batch_size=ecfg.batch_size,
-                     seed=seed, progress=f"eval {name}")
+                     seed=seed, progress=f"eval {name}", backend=gcfg.backend if gcfg else "auto", settings=gcfg)
     flat = [c for comps in samples.completions for c in comps]
     columns = {k: [r[k] for r in rows for _ in range(n)] for k in ("kind", "answer", "tests")}
     scores = score_completions(rcfg, [r["prompt"] for r in rows for _ in range(n)], flat, columns)
@@ -66,6 +66,7 @@ def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int
         "params": count_params(model),
         **accuracy_figures(tasks, samples.completions, scores),
         "tokens_per_s": samples.tokens_per_second,
+        "generation_backend": samples.backend,
         "memory_mb": memory_mb(model),
         "n_problems": len(tasks),
         "temperature": ecfg.temperature,

@@ -130,7 +130,7 @@ def collect_step(run, stage, step: Step) -> StepOutput:
     model, tokenizer = run.load(_model_of(run, step, "policy"), cfg.policy.dtype)
     out = collect_round(model, tokenizer, run.split.train, run.store, ccfg=cfg.collect, rcfg=cfg.rewards,
                         round_=step.round, seed=cfg.run.seed, model_name=step.name,
-                        prompt_format=cfg.tasks.prompt_format, stage=stage)
+                        prompt_format=cfg.tasks.prompt_format, stage=stage, gcfg=cfg.generation)
     return StepOutput(metrics={**out, **_sandbox(cfg.rewards)})
 
 
@@ -144,7 +144,7 @@ def student_collect_step(run, stage, step: Step) -> StepOutput:
     model, tokenizer = run.load(_model_of(run, step, "model"), model_config(cfg, name).dtype)
     out = collect_round(model, tokenizer, run.split.train, run.student_store(name), ccfg=cfg.collect,
                         rcfg=cfg.rewards, round_=0, seed=cfg.run.seed + 13, model_name=step.name,
-                        prompt_format=cfg.tasks.prompt_format, stage=stage)
+                        prompt_format=cfg.tasks.prompt_format, stage=stage, gcfg=cfg.generation)
     return StepOutput(metrics={"student": name, **out, **_sandbox(cfg.rewards)})
 
 
@@ -196,7 +196,7 @@ def distill_step(run, stage, step: Step) -> StepOutput:
     out = distill(cfg.distill.method, student, tokenizer, teacher=teacher_path, store=store, dcfg=cfg.distill,
                   out_dir=run.stage_dir(step.key), seed=cfg.run.seed + 11, stage=stage, device=run.device,
                   run_name=f"{cfg.run.name}/{step.key}", prompt_format=cfg.tasks.prompt_format,
-                  kernels=_kernels(cfg), teacher_dtype=model_config(cfg, scfg.teacher).dtype)
+                  kernels=_kernels(cfg), teacher_dtype=model_config(cfg, scfg.teacher).dtype, gcfg=cfg.generation)
     student = merged(student)
     out.update(_in_sync(student))
     path = run.save(student, tokenizer, step.name, trained_in=run.stage_dir(step.key))
@@ -211,7 +211,7 @@ def eval_step(run, stage, step: Step) -> StepOutput:
     dtype = model_config(cfg, step.name).dtype if step.params["role"] == "student" else cfg.policy.dtype
     model, tokenizer = run.load(path, dtype)
     row = evaluate_model(model, tokenizer, run.split.eval, ecfg=cfg.eval, rcfg=cfg.rewards, seed=cfg.run.seed + 5,
-                         prompt_format=cfg.tasks.prompt_format, name=step.name)
+                         prompt_format=cfg.tasks.prompt_format, name=step.name, gcfg=cfg.generation)
     examples = row.pop("examples")
     stage.table("eval/samples", ["kind", "prompt", "completion", "reward"], examples)
     stage.summary({k: v for k, v in row.items() if isinstance(v, int | float)})

@@ -1,0 +1,115 @@
+"""The `paged` backend: transformers' continuous batching with a paged KV cache (`init_continuous_batching`).
+
+Requests join and leave the running batch token by token, so a finished completion frees its slot at
+once instead of waiting for the longest one in a static batch, and the ``n`` samples of a prompt share
+its prefill (forked requests share the prompt's cache pages). On a GPU this is where the speed is; on
+CPU decoding is compute-bound and the gain comes only from not decoding padding (docs/benchmarks.md).
+
+Determinism: every request is queued *before* the generation thread starts, so the scheduler sees the
+same queue on every run and the thread's seeded sampler (``ContinuousBatchingConfig.seed``) draws the
+same tokens. The KV cache is sized from the workload (``batch_size`` sequences in flight, each up to
+its prompt + ``max_new_tokens``), not from free memory: on CPU transformers would otherwise reserve
+60% of RAM, and every forward's attention would scan that whole cache.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from typing import Any
+
+from selfdistill.generation.core import SamplingParams, SpecialTokens, decoding_kwargs, seeded
+
+SUPPORTED_ATTENTION = ("sdpa", "eager", "paged|eager", "paged|sdpa")
+
+
+class PagedBackend:
+    name = "paged"
+
+    def unavailable(self, model: Any, *, training: bool) -> str | None:
+        if isinstance(model, str):
+            return "needs a loaded model, got a checkpoint path"
+        if not hasattr(model, "init_continuous_batching"):
+            return f"{type(model).__name__} has no continuous batching (init_continuous_batching)"
+        attn = getattr(model.config, "_attn_implementation", None) or "eager"
+        if attn not in SUPPORTED_ATTENTION and "flash" not in attn:
+            return f"attention implementation {attn!r} does not support a paged cache"
+        if getattr(model.config.get_text_config(), "is_encoder_decoder", False):
+            return "encoder-decoder models are not supported"
+        return None
+
+    def generate(self, model, prompts: list[list[int]], params: SamplingParams, special: SpecialTokens,
+                 settings: Any, progress: str | None) -> list[list[list[int]]]:
+        from tqdm.auto import tqdm
+
+        gen_config = generation_config(model, params, special)
+        cb_config = continuous_batching_config(prompts, params, settings)
+        base = _base_model(model)
+        was_training = base.training
+        total = len(prompts) * params.n
+        results: dict[str, Any] = {}
+        manager = base.init_continuous_batching(generation_config=gen_config, continuous_batching_config=cb_config)
+        gc.freeze()  # the manager runs gc.collect() on stop: over a training process's heap that costs ~0.5 s a call
+        try:
+            with seeded(base, params.seed):
+                ids = manager.add_requests(prompts, max_new_tokens=params.max_new_tokens)
+                manager.start()  # after every request is queued: the same schedule, so the same samples, each run
+                with tqdm(total=total, desc=progress, disable=progress is None, leave=False) as bar:
+                    while len(results) < total:
+                        result = manager.get_result(timeout=1)
+                        if result is None:
+                            if not manager.is_running():
+                                raise RuntimeError("continuous batching stopped before every request finished "
+                                                   f"({len(results)}/{total} done)")
+                            continue
+                        if result.is_finished():
+                            if result.error is not None:
+                                raise RuntimeError(f"continuous batching request {result.request_id} failed: "
+                                                   f"{result.error}")
+                            results[result.request_id] = result
+                            bar.update(1)
+                manager.stop(block=True, timeout=60)
+        finally:
+            manager.destroy()
+            gc.unfreeze()
+            base.train(was_training)
+        return [[list(results[rid].generated_tokens) for rid in request_ids(rid0, params.n)] for rid0 in ids]
+
+
+def request_ids(parent: str, n: int) -> list[str]:
+    """The ids of a prompt's ``n`` samples: the parent request and its forked children."""
+    return [parent] + [f"{parent}__child#{i}" for i in range(n - 1)]
+
+
+def generation_config(model, params: SamplingParams, special: SpecialTokens):
+    """The model's own generation config with the request's decoding settings (as the hf backend uses)."""
+    import copy
+
+    gen_config = copy.deepcopy(model.generation_config)
+    kwargs = decoding_kwargs(params, special)
+    gen_config.update(**kwargs, num_return_sequences=params.n)
+    return gen_config
+
+
+def continuous_batching_config(prompts: list[list[int]], params: SamplingParams, settings: Any):
+    """Cache and batch sizes for this workload (see the module docstring), seeded by ``params.seed``."""
+    from transformers.generation.configuration_utils import ContinuousBatchingConfig
+
+    page = settings.paged_page_size
+    longest = max(len(p) for p in prompts) + params.max_new_tokens
+    in_flight = min(params.batch_size, len(prompts) * params.n)
+    num_blocks = in_flight * math.ceil(longest / page) + 1  # +1: a prompt's shared last page is copied on fork
+    return ContinuousBatchingConfig(
+        page_size=page,
+        num_blocks=num_blocks,
+        max_batch_tokens=settings.paged_max_batch_tokens,
+        max_requests_per_batch=in_flight,
+        seed=params.seed,
+        allow_block_sharing=True,
+    )
+
+
+def _base_model(model):
+    """The transformers model under a PEFT wrapper (adapters stay active: they live in its modules)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
