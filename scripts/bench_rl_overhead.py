@@ -1,0 +1,139 @@
+"""Our RL step against plain TRL on the same settings: what our wrappers cost.
+
+Runs the same GRPO settings (the config's `rl` section: GRPOConfig from `stages.rl.grpo_args`), the same
+model (the config's policy shape, one random init copied into every run), the same prompts and the same
+reward callables two ways:
+  trl        `trl.GRPOTrainer(model, reward_funcs, args)`, nothing of ours around it
+  ours       `selfdistill.stages.rl.train_rl` (the RL stage: MoE trainer subclass with the routing
+             measurement of `rl.routing`, resumable training, history extraction), no tracking
+  ours/routing=off  the same with `rl.routing=off` (no routing measurement: shows what measuring costs, an
+             extra no-grad scoring pass when TRL would skip it)
+  ours+wandb the same as ours with W&B offline tracking (`--wandb`), TRL's W&B callback logging every step
+Runs are interleaved (the order alternates each repetition) so a shared machine's load hits both alike;
+the ratio is taken per repetition (ours / trl) and its median reported. Per run: the median of TRL's
+``step_time`` (generation + rewards + forward/backward, first step dropped) and the wall time of the
+whole call (trainer construction and optimizer steps included) divided by the steps.
+
+Run (demo size on CPU, about 1 min per run on 2 idle cores):
+    python scripts/bench_rl_overhead.py --steps 6 --reps 3
+    python scripts/bench_rl_overhead.py configs/demo.yaml rl.routing=off --steps 6   # without routing measurement
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import tempfile
+import time
+
+
+def rows_for(cfg, n: int):
+    from selfdistill.tasks import code_gen, math_gen
+
+    ns = argparse.Namespace(n=n, difficulty=1)
+    tasks = [t for pair in zip(math_gen.generate_math_tasks(ns, 0), code_gen.generate_code_tasks(ns, 0)) for t in pair]
+    return [t.to_row(cfg.tasks.prompt_format) for t in tasks]
+
+
+def run_trl(model, tok, rows, cfg, out: str) -> tuple[list[float], float]:
+    import datasets
+    from trl import GRPOTrainer
+
+    from selfdistill.rewarding import build_reward_funcs
+    from selfdistill.stages.rl import grpo_args
+
+    start = time.perf_counter()
+    funcs, weights = build_reward_funcs(cfg.rewards)
+    args = grpo_args(cfg.rl, out, seed=0, report_to="none", device="cpu", run_name="bench-trl", weights=weights)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                          processing_class=tok)
+    trainer.train()
+    wall = time.perf_counter() - start
+    return [h["step_time"] for h in trainer.state.log_history if "step_time" in h], wall
+
+
+def run_ours(model, tok, rows, cfg, out: str, stage, routing: str | None = None) -> tuple[list[float], float]:
+    from dataclasses import replace
+
+    from selfdistill.stages.rl import train_rl
+
+    rl = replace(cfg.rl, routing=routing) if routing else cfg.rl
+    start = time.perf_counter()
+    res = train_rl(model, tok, rows, rl, cfg.rewards, out, seed=0, stage=stage, device="cpu", run_name="bench-ours")
+    wall = time.perf_counter() - start
+    return [h["step_time"] for h in res["history"] if "step_time" in h], wall
+
+
+def wandb_stage(out: str):
+    import wandb
+
+    from selfdistill.tracking import WandbStage
+
+    os.environ["WANDB_MODE"] = "offline"
+    return WandbStage(wandb.init(project="bench-rl-overhead", dir=out, mode="offline", reinit="finish_previous"))
+
+
+def main() -> None:
+    import torch
+
+    from selfdistill.config import load_config
+    from selfdistill.models.tiny import build_tiny
+    from selfdistill.models.tokenizer import build_char_tokenizer
+    from selfdistill.tracking import NullStage
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("config", nargs="?", default=None, help="YAML config (default: the demo)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides")
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--wandb", action="store_true", help="also run ours with W&B offline tracking")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, [*args.overrides, f"rl.max_steps={args.steps}", "rl.logging_steps=1",
+                                    "rl.save_steps=0"])
+    tok = build_char_tokenizer()
+    base = build_tiny(cfg.policy.tiny, tok, seed=0)
+    rows = rows_for(cfg, cfg.rl.prompts_per_step * args.steps)
+    variants = ["trl", "ours"] + (["ours/routing=off"] if cfg.rl.routing != "off" else []) + (
+        ["ours+wandb"] if args.wandb else [])
+    step: dict[str, list[float]] = {v: [] for v in variants}
+    wall: dict[str, list[float]] = {v: [] for v in variants}
+    with tempfile.TemporaryDirectory() as out:  # warm-up, not recorded: imports, reward pools, sandbox start-up
+        run_trl(copy.deepcopy(base), tok, rows, load_config(args.config, [*args.overrides, "rl.max_steps=1"]), out)
+    load_before = os.getloadavg()
+    for rep in range(args.reps):
+        for v in variants if rep % 2 == 0 else variants[::-1]:
+            model = copy.deepcopy(base)
+            with tempfile.TemporaryDirectory() as out:
+                if v == "trl":
+                    times, seconds = run_trl(model, tok, rows, cfg, out)
+                else:
+                    stage = wandb_stage(out) if v == "ours+wandb" else NullStage()
+                    times, seconds = run_ours(model, tok, rows, cfg, out, stage,
+                                              routing="off" if v == "ours/routing=off" else None)
+                    if v == "ours+wandb":
+                        stage.run.finish()
+            step[v].append(statistics.median(times[1:] or times))
+            wall[v].append(seconds / args.steps)
+            print(f"rep {rep} {v}: step_time median {step[v][-1]:.3f} s, wall {wall[v][-1]:.3f} s/step "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
+    print(f"\n{cfg.policy.tiny.arch} policy {sum(p.numel() for p in base.parameters()):,} params, "
+          f"{cfg.rl.prompts_per_step} prompts x {cfg.rl.num_generations} generations, <= "
+          f"{cfg.rl.max_completion_length} tokens, algorithm {cfg.rl.algorithm}, routing {cfg.rl.routing}, "
+          f"gradient checkpointing {cfg.rl.gradient_checkpointing}; {args.steps} steps x {args.reps} reps, "
+          f"{args.threads} torch thread(s)\n")
+    print("| runner | median TRL step_time (s) | ratio to trl | median wall s/step | ratio to trl |")
+    print("|---|---:|---:|---:|---:|")
+    for v in variants:
+        r_step = statistics.median(a / b for a, b in zip(step[v], step["trl"]))
+        r_wall = statistics.median(a / b for a, b in zip(wall[v], wall["trl"]))
+        print(f"| {v} | {statistics.median(step[v]):.3f} | {r_step:.3f} | {statistics.median(wall[v]):.3f} | "
+              f"{r_wall:.3f} |")
+    print(f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()
