@@ -134,8 +134,8 @@ def resolve_backend(name: str, model: Any, settings: Any = None, *, training: bo
     """The backend called ``name`` (or the one ``auto`` picks) for ``model``; a clear error when it cannot serve it.
 
     auto: vllm on CUDA when installed (not for a model being trained: vLLM holds its own copy of the weights),
-    else paged where the model supports it and is not slower than hf there (CUDA always; CPU for models of at
-    least ``settings.paged_cpu_min_params`` parameters), else hf.
+    else paged where the model supports it and is not slower than hf there (CUDA; CPU only with
+    ``settings.paged_on_cpu``: measured slower on CPU, docs/benchmarks.md), else hf.
     """
     from selfdistill.registries import GENERATION_BACKENDS
 
@@ -151,7 +151,7 @@ def resolve_backend(name: str, model: Any, settings: Any = None, *, training: bo
     device = _device_type(model)
     order = ["vllm", "paged", "hf"] if device == "cuda" else ["paged", "hf"]
     settings = settings if settings is not None else default_settings()
-    if device != "cuda" and _num_params(model) < settings.paged_cpu_min_params:
+    if device != "cuda" and not settings.paged_on_cpu:
         order.remove("paged")
     for candidate in order:
         backend = GENERATION_BACKENDS.get(candidate)()
@@ -160,10 +160,6 @@ def resolve_backend(name: str, model: Any, settings: Any = None, *, training: bo
             return backend
         log.debug("generation.backend=auto: %s skipped (%s)", candidate, why)
     raise RuntimeError("generation.backend=auto: no backend can sample from this model")  # hf serves any model
-
-
-def _num_params(model: Any) -> int:
-    return 0 if isinstance(model, str) else sum(p.numel() for p in model.parameters())
 
 
 def _device_type(model: Any) -> str:
