@@ -42,9 +42,14 @@ class RunConfig:
     rounds: int = opt(2, "Number of RL -> collect -> SFT rounds.")
     device: Literal["auto", "cpu", "cuda"] = opt("auto", "Where models run; auto picks CUDA when available.")
     threads: int = opt(0, "torch CPU threads (0 = torch's default).")
+    dist_timeout_s: int = opt(
+        1800, "Distributed jobs: seconds a rank waits in a collective (e.g. for rank 0 writing the report) before the "
+        "job fails; raise it when one rank does long work the others wait for."
+    )
 
     def __post_init__(self) -> None:
         _check(self.rounds >= 1, "run.rounds", f"must be >= 1, got {self.rounds}")
+        _check(self.dist_timeout_s >= 1, "run.dist_timeout_s", f"must be >= 1, got {self.dist_timeout_s}")
         _check(bool(self.name) and "/" not in self.name, "run.name", f"must be a non-empty name without '/', got {self.name!r}")
         _check(self.threads >= 0, "run.threads", f"must be >= 0, got {self.threads}")
 

@@ -49,17 +49,22 @@ def is_sharded() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true") for v in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
 
 
-def init(device: str = "cpu") -> None:
+def init(device: str = "cpu", timeout_s: int | None = None) -> None:
     """Start the process group once (no-op in a single process or when already started).
 
     ``device`` is ``cpu`` or ``cuda``: accelerate picks gloo for the first and NCCL for the
-    second, and sets this process's CUDA device to ``cuda:<local_rank>``.
+    second, and sets this process's CUDA device to ``cuda:<local_rank>``. ``timeout_s``: how long
+    a collective waits for the other ranks (`run.dist_timeout_s`; None = torch's default). The
+    trainers reuse this group, so it is the timeout of the whole job.
     """
     if not is_distributed() or _group_ready():
         return
+    from datetime import timedelta
+
     from accelerate import PartialState
 
-    PartialState(cpu=device == "cpu")
+    kwargs = {"timeout": timedelta(seconds=timeout_s)} if timeout_s else {}
+    PartialState(cpu=device == "cpu", **kwargs)
 
 
 def device_for(device: str) -> str:

@@ -15,8 +15,8 @@ resumes where it stopped; collect additionally resumes inside the round (see
 ``selfdistill rl|collect|sft|distill|eval``.
 
 Under `accelerate launch`/`torchrun` every rank runs this same plan: training steps run on all
-ranks (TRL's trainers do the data parallelism), collect splits its prompts across ranks, and
-eval/report run on rank 0 only. Rank 0 alone writes state files, models, trace shards, the
+ranks (TRL's trainers do the data parallelism), collect and eval split their prompts across ranks,
+and the report runs on rank 0 only. Rank 0 alone writes state files, models, trace shards, the
 report and the W&B runs; its view of what is done is broadcast so every rank takes the same
 path, and the broadcast at the end of each step keeps the ranks in step (see `distributed`).
 The run directory must be on a filesystem every rank sees.
@@ -63,7 +63,7 @@ class Run:
         self.state_dir = self.dir / "state"
         self.models_dir = self.dir / "models"
         device = resolve_device(cfg.run.device)
-        dist.init(device)
+        dist.init(device, timeout_s=cfg.run.dist_timeout_s)
         self.device = dist.device_for(device)
         self.main = dist.is_main_process()
         for d in (self.state_dir, self.models_dir):
@@ -164,8 +164,8 @@ class Run:
         return d
 
 
-# Steps that only rank 0 runs (the others wait): nothing in them is worth splitting yet.
-MAIN_ONLY = frozenset({"eval", "report"})
+# Steps that only rank 0 runs (the others wait): nothing in them is worth splitting.
+MAIN_ONLY = frozenset({"report"})
 
 
 def execute(run: Run, step: Step, force: bool = False) -> StepOutput:

@@ -73,7 +73,9 @@ def output_records(lines: list[Line], completions: list[list[str]]) -> list[dict
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="selfdistill generate", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p = argparse.ArgumentParser(prog="selfdistill generate",
+                                description="Sample K completions per prompt of a JSONL file (see `selfdistill "
+                                            "score` to score them).")
     p.add_argument("model", help="a local Hugging Face model directory")
     p.add_argument("prompts", help="JSONL file, one object with a 'prompt' per line ('-' for stdin)")
     p.add_argument("-o", "--output", required=True, help="output JSONL")

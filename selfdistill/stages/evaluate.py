@@ -18,7 +18,7 @@ from typing import Any
 
 from selfdistill.generation import sample
 from selfdistill.models.tiny import count_params
-from selfdistill.rewarding import score_completions
+from selfdistill.rewarding import Scores, score_completions
 from selfdistill.tasks.base import Task
 from selfdistill.tasks.kinds import get_kind, kinds
 
@@ -49,30 +49,60 @@ def memory_mb(model) -> float:
 
 def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int, prompt_format: str,
                    name: str, gcfg=None) -> dict[str, Any]:
-    """One report row (without model/role/round, which the caller adds) plus per-kind detail."""
+    """One report row (without model/role/round, which the caller adds) plus per-kind detail.
+
+    Under a distributed launcher each rank samples and scores its share of the problems (`distributed.shard`);
+    the per-problem results are gathered and every rank computes the same figures over all of them.
+    tokens/s is the job's: all ranks' new tokens over the slowest rank's sampling time.
+    """
     import torch
+
+    from selfdistill import distributed as dist
 
     if next(model.parameters()).device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    rows = [t.to_row(prompt_format) for t in tasks]
     n = ecfg.num_samples
+    mine = dist.shard(list(range(len(tasks))))  # this rank's problems
+    rows = [tasks[i].to_row(prompt_format) for i in mine]
     samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=n, temperature=ecfg.temperature,
                      top_p=ecfg.top_p, max_new_tokens=ecfg.max_new_tokens, batch_size=ecfg.batch_size,
-                     seed=seed, progress=f"eval {name}", backend=gcfg.backend if gcfg else "auto", settings=gcfg)
+                     seed=seed * dist.world_size() + dist.rank(), progress=f"eval {name}",
+                     backend=gcfg.backend if gcfg else "auto", settings=gcfg)
     flat = [c for comps in samples.completions for c in comps]
     columns = {k: [r[k] for r in rows for _ in range(n)] for k in ("kind", "answer", "tests")}
     scores = score_completions(rcfg, [r["prompt"] for r in rows for _ in range(n)], flat, columns)
+    parts = dist.gather({"index": mine, "completions": samples.completions, "scores": scores,
+                         "new_tokens": samples.new_tokens, "seconds": samples.seconds})
+    completions, scores = merge_parts(parts, n)
+    seconds = max(p["seconds"] for p in parts)
     return {
         "params": count_params(model),
-        **accuracy_figures(tasks, samples.completions, scores),
-        "tokens_per_s": samples.tokens_per_second,
+        **accuracy_figures(tasks, completions, scores),
+        "tokens_per_s": sum(p["new_tokens"] for p in parts) / seconds if seconds > 0 else 0.0,
         "generation_backend": samples.backend,
         "memory_mb": memory_mb(model),
         "n_problems": len(tasks),
         "temperature": ecfg.temperature,
-        "examples": [[tasks[i].kind, tasks[i].prompt, samples.completions[i][0], scores.correct[i * n]]
+        "examples": [[tasks[i].kind, tasks[i].prompt, completions[i][0], scores.correct[i * n]]
                      for i in range(min(8, len(tasks)))],
     }
+
+
+def merge_parts(parts: list[dict[str, Any]], n: int) -> tuple[list[list[str]], Scores]:
+    """Per-rank results (problem indices, [problems][n] completions, task-major `Scores`) back in problem order."""
+    from dataclasses import fields
+
+    names = [f.name for f in fields(Scores)]  # every per-sample list of `Scores`
+    by_index: dict[int, tuple[list[str], dict[str, list]]] = {}
+    for part in parts:
+        sc = part["scores"]
+        for k, i in enumerate(part["index"]):
+            window = slice(k * n, (k + 1) * n)
+            by_index[i] = (part["completions"][k], {f: getattr(sc, f)[window] for f in names})
+    order = sorted(by_index)
+    completions = [by_index[i][0] for i in order]
+    merged = {f: [v for i in order for v in by_index[i][1][f]] for f in names}
+    return completions, Scores(**merged)
 
 
 def accuracy_figures(tasks: list[Task], completions: list[list[str]], scores) -> dict[str, Any]:

@@ -44,6 +44,11 @@ def test_overrides_are_typed():
     ("tracking.report_to=tensorboard", "choose one of: wandb, none"),
     ("tasks.eval_fraction=1.5", "tasks.eval_fraction: must be in (0, 1)"),
     ("run.rounds=0", "run.rounds: must be >= 1"),
+    ("run.dist_timeout_s=0", "run.dist_timeout_s: must be >= 1"),
+    ("generation.backend=fast", "generation.backend: unknown generation backend 'fast'; choose one of: auto, hf, "
+                                "paged, vllm"),
+    ("generation.paged_page_size=2", "generation.paged_page_size: must be >= 4"),
+    ("generation.vllm_gpu_memory_utilization=1.5", "generation.vllm_gpu_memory_utilization: must be in (0, 1]"),
     ("rewards.weights={mathh: 1.0}", "unknown reward 'mathh'"),
     ("policy.source=pretrained", "model.path: is required"),
     ("distill.students.0.teacher=nobody", "must be 'policy' or an earlier student"),

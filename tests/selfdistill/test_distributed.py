@@ -109,3 +109,32 @@ def test_two_rank_torchrun_job_stays_in_sync_and_stores_each_trace_once(tmp_path
     seeds = {t["sampling"]["seed"] % 2 for t in lines}
     assert seeds == {0, 1}, "traces did not come from both ranks"
     assert (run / "report.json").exists()
+
+
+RANK_SCRIPT = """
+import os, sys, time
+from selfdistill import distributed as dist
+dist.init("cpu", timeout_s=3)
+if dist.rank() == 0:
+    time.sleep(15)  # never reaches the barrier in time
+    sys.exit(0)
+start = time.perf_counter()
+try:
+    dist.barrier()
+    print("BARRIER PASSED")
+except Exception as exc:
+    print(f"FAILED after {time.perf_counter() - start:.1f} s: {type(exc).__name__}")
+"""
+
+
+@pytest.mark.slow
+def test_process_group_timeout_comes_from_the_config_value(tmp_path):
+    """`run.dist_timeout_s` reaches the process group: a rank left waiting fails after it, not after torch's 30 min."""
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29541", "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    procs = [subprocess.Popen([sys.executable, "-c", RANK_SCRIPT], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    out1, err1 = procs[1].communicate(timeout=120)
+    procs[0].communicate(timeout=120)
+    assert "FAILED after" in out1, out1 + err1[-2000:]
+    assert float(out1.split("FAILED after ")[1].split(" s")[0]) < 12  # 3 s timeout (+ load), well before rank 0 wakes
