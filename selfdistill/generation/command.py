@@ -101,7 +101,9 @@ def load(model: str, device: str):
     return load_model(model, device=resolve_device(device))
 
 
-def run(args: argparse.Namespace, err=sys.stderr) -> int:
+def run(args: argparse.Namespace, err=None) -> int:
+    """Generate for every valid line of ``args.prompts``; progress and the summary go to ``err`` (stderr)."""
+    err = err if err is not None else sys.stderr  # looked up per call: stderr may be replaced (pytest, redirects)
     from tqdm.auto import tqdm
 
     from selfdistill.config import GenerationConfig, check_backend
