@@ -5,6 +5,8 @@ and impossible values raise `ConfigError` naming the key. `selfdistill config` p
 file's documentation as a table. Each field is documented once, here.
 """
 
+# long module: the whole schema (every section's fields, defaults, docs and checks) in one place, by design
+
 from __future__ import annotations
 
 import hashlib
