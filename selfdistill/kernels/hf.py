@@ -39,8 +39,18 @@ _LOGIT_TRANSFORMS: dict[str, float | None] = {
 }
 
 
+_PARALLEL_WRAPPERS = ("DistributedDataParallel", "DataParallel", "FullyShardedDataParallel")
+
+
+def _parallel_wrapped(model: torch.nn.Module) -> bool:
+    """Whether ``model`` is a data-parallel wrapper (DDP, DataParallel, FSDP1) around the real model."""
+    return type(model).__name__ in _PARALLEL_WRAPPERS and hasattr(model, "module")
+
+
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The underlying transformers model of a PEFT wrapper, or the model itself."""
+    """The underlying transformers model of data-parallel and PEFT wrappers, or the model itself."""
+    while _parallel_wrapped(model):
+        model = model.module
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
@@ -80,12 +90,31 @@ def causal_lm_hidden(
     attention_mask: torch.Tensor | None = None,  # [B, T]
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The decoder's final hidden states `[B, T, H]` (no lm_head) and the MoE aux loss (None unless configured)."""
-    model = _unwrap(model)
-    decoder = model.get_decoder()
-    kwargs = {"output_router_logits": True} if _wants_router_aux(model) else {}
-    out = decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs)
+    inner = _unwrap(model)
+    decoder = inner.get_decoder()
+    kwargs = {"output_router_logits": True} if _wants_router_aux(inner) else {}
+    if _parallel_wrapped(model):
+        out = _decoder_output_through(model, decoder, input_ids, attention_mask, kwargs)
+    else:
+        out = decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs)
     hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-    return hidden, (_router_aux_loss(model, out.router_logits, attention_mask) if kwargs else None)
+    return hidden, (_router_aux_loss(inner, out.router_logits, attention_mask) if kwargs else None)
+
+
+def _decoder_output_through(wrapper, decoder, input_ids, attention_mask, kwargs):
+    """The decoder's output from a forward of the data-parallel ``wrapper`` itself.
+
+    DDP prepares its gradient all-reduce (and FSDP1 its unsharding) in the wrapper's forward; calling
+    the inner decoder directly would skip that. The LM head runs on the last position only
+    (``logits_to_keep=1``: `[B, 1, V]`), and a forward hook hands back the decoder's full output.
+    """
+    box: dict = {}
+    handle = decoder.register_forward_hook(lambda _m, _a, out: box.__setitem__("out", out))
+    try:
+        wrapper(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=1, **kwargs)
+    finally:
+        handle.remove()
+    return box["out"]
 
 
 def _router_aux_loss(model, router_logits, attention_mask) -> torch.Tensor:

@@ -159,3 +159,30 @@ def test_vocab_mismatch_is_refused():
         fused_causal_lm_distill_loss(
             _model("qwen2"), _model("qwen2", vocab_size=101), input_ids, attention_mask, labels
         )
+
+
+@pytest.mark.parametrize(("model_type", "overrides"), [("qwen2", {"tie_word_embeddings": True}), ("qwen3_moe", MOE)])
+def test_fused_loss_runs_through_a_ddp_wrapper(model_type, overrides, tmp_path):
+    """Under DDP the trainer hands the wrapper: the fused loss must go through its forward (DDP prepares the
+    gradient all-reduce there) and give the unwrapped model's loss and gradients (one gloo rank on CPU)."""
+    import torch.distributed as torch_dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch_dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        model = _model(model_type, **overrides)
+        input_ids, attention_mask, labels = _batch()
+        ref = causal_lm_loss_fn("fused")(model, input_ids, attention_mask, labels, impl="torch")
+        ref.backward()
+        ref_grads = _grads(model)
+        model.zero_grad(set_to_none=True)
+        ddp = DistributedDataParallel(model)
+        got = causal_lm_loss_fn("fused")(ddp, input_ids, attention_mask, labels, impl="torch")
+        got.backward()  # DDP all-reduces (world size 1: the same gradients) only if its forward ran
+        assert rel_err(got, ref) < 1e-6
+        got_grads = _grads(model)
+        assert got_grads.keys() == ref_grads.keys()
+        for name, grad in ref_grads.items():
+            assert rel_err(got_grads[name], grad) < 1e-5, name
+    finally:
+        torch_dist.destroy_process_group()
