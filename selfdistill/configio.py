@@ -202,4 +202,7 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         item = get_args(tp)[0] if get_origin(tp) is list and get_args(tp) else None
         if item is not None and dataclasses.is_dataclass(item):
             rows.extend(describe(item, key + "[i]."))
+        optional = [a for a in get_args(tp) if dataclasses.is_dataclass(a)] if get_origin(tp) in (typing.Union, types.UnionType) else []
+        for inner in optional:  # an optional section (null = off): document its keys too
+            rows.extend(describe(inner, key + "."))
     return rows
