@@ -56,9 +56,10 @@ def test_cut_keeps_chosen_layers_and_shared_parts(tied):
 
 def test_per_layer_config_follows_kept_layers():
     dense = _dense(False, "qwen3")
-    dense.config.layer_types = [f"full_attention" for _ in range(6)]
-    student = cut_layers(dense, 2)
-    assert student.config.layer_types == ["full_attention"] * 2
+    dense.config.layer_types = ["full_attention", "sliding_attention"] * 3
+    dense.config.sliding_window = 4
+    student = cut_layers(dense, 2)  # keeps layers 0 and 5
+    assert student.config.layer_types == ["full_attention", "sliding_attention"]
 
 
 def test_moe_cannot_be_cut():
