@@ -91,3 +91,13 @@ def test_imported_gguf_generates_what_the_gguf_model_generates(tmp_path):
             a = ref.generate(**ref_ids, max_new_tokens=24, do_sample=False)
             b = model.generate(**ids, max_new_tokens=24, do_sample=False)
         assert torch.equal(a, b), (tok.decode(a[0]), tok.decode(b[0]))
+
+
+def test_cli_import_model(tmp_path, tokenizer, capsys):
+    from selfdistill.cli import main
+
+    src = _tiny_checkpoint(tmp_path, tokenizer)
+    assert main(["import-model", str(src), str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / IMPORT_MARKER).is_file()
+    assert main(["import-model", str(tmp_path / "missing.gguf"), str(tmp_path / "o2")]) == 1
+    assert "GGUF file not found" in capsys.readouterr().err

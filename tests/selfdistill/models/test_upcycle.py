@@ -95,3 +95,17 @@ def test_upcycle_checkpoint_round_trip(tmp_path, tokenizer):
     x = torch.randint(0, SIZES["vocab_size"], (2, 11))
     with torch.no_grad():
         assert (dense(x).logits - moe(x).logits).abs().max().item() <= 1e-4
+
+
+def test_cli_upcycle_and_its_errors(tmp_path, tokenizer, capsys):
+    from selfdistill.cli import main
+
+    dense = tiny_dense("llama")
+    dense.save_pretrained(tmp_path / "dense")
+    tokenizer.save_pretrained(tmp_path / "dense")
+    assert main(["upcycle", str(tmp_path / "dense"), str(tmp_path / "moe"), "--experts", "3", "--top-k", "2"]) == 0
+    moe = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "moe")
+    assert moe.config.model_type == "mixtral" and moe.config.num_local_experts == 3
+    assert main(["upcycle", str(tmp_path / "dense"), str(tmp_path / "x"), "--experts", "2", "--top-k", "2",
+                 "--arch", "olmoe"]) == 1
+    assert "cannot upcycle llama into 'olmoe'" in capsys.readouterr().err
