@@ -1,4 +1,4 @@
-"""Command line: `selfdistill run|rl|collect|sft|distill|eval|generate|score|sandbox-check|config`.
+"""Command line: `selfdistill run|rl|collect|sft|distill|eval|generate|score|sandbox-check|config|import-model|upcycle`.
 
     selfdistill run                                  # the embedded demo (configs/demo.yaml)
     selfdistill run configs/demo.yaml rl.max_steps=20 run.name=quick
@@ -6,6 +6,8 @@
     selfdistill generate MODEL_DIR tasks.jsonl -o out.jsonl --n 4   # sample any model on any prompt file
     selfdistill score generations.jsonl -o scored.jsonl
     selfdistill config configs/demo.yaml             # validate and print the resolved config
+    selfdistill import-model model.gguf models/dense # a .gguf / HF dir / hub id -> plain HF checkpoint
+    selfdistill upcycle models/dense models/moe --experts 4 --top-k 2
 
 Thin by design: parse, load the config, call one function.
 """
@@ -61,6 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", action="store_true", help="print the resolved plan: every step, its command and inputs")
     sub.add_parser("generate", help="sample completions for a JSONL file of prompts (then `score` them)",
                    add_help=False)
+    p = sub.add_parser("import-model", help="convert a .gguf file, HF directory or hub id into a plain HF checkpoint",
+                       description="Write SRC as safetensors + config + tokenizer (with its chat template) to OUT, "
+                                   "loadable by from_pretrained with no extra package. A .gguf is dequantised.")
+    p.add_argument("src", help="a .gguf file, a local HF directory or a hub id")
+    p.add_argument("out", help="output directory")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="weights dtype (default float32)")
+    p = sub.add_parser("upcycle", help="sparse-upcycle a dense checkpoint into a MoE with the same function",
+                       description="Every expert starts as a copy of the dense MLP; the MoE computes the dense "
+                                   "model's function at initialisation (llama/mistral -> mixtral, qwen3 -> qwen3_moe, "
+                                   "qwen2 -> qwen2_moe).")
+    p.add_argument("dense", help="dense checkpoint: a directory, hub id or .gguf file")
+    p.add_argument("out", help="output directory")
+    p.add_argument("--experts", type=int, required=True, help="experts per MoE layer")
+    p.add_argument("--top-k", type=int, required=True, help="experts per token")
+    p.add_argument("--arch", default="auto", help="target MoE model_type (default auto: the registered pair)")
+    p.add_argument("--router-std", type=float, default=0.02, help="std of the random router init (exact at any value)")
+    p.add_argument("--expert-noise", type=float, default=0.0,
+                   help="relative noise on the expert copies (breaks exact function preservation; default 0)")
+    p.add_argument("--seed", type=int, default=0)
     sub.add_parser("score", help="score offline generations (JSONL) with the math/code rewards", add_help=False)
     sub.add_parser("sandbox-check", help="show the code sandbox's active isolation layers and canary results",
                    add_help=False)
@@ -101,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     from selfdistill.config import load_config
     from selfdistill.configio import ConfigError
 
+    if args.command in ("import-model", "upcycle"):
+        return _convert(args)
     try:
         config, overrides = _split_config(args)
         cfg = load_config(config, overrides)
@@ -126,6 +149,28 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError) as exc:
         print(f"selfdistill: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _convert(args) -> int:
+    """`import-model` and `upcycle`: one model in, one plain HF checkpoint out."""
+    from selfdistill.configio import ConfigError
+
+    _setup_logging()
+    try:
+        if args.command == "import-model":
+            from selfdistill.models.importing import import_model
+
+            out = import_model(args.src, args.out, args.dtype)
+        else:
+            from selfdistill.models.upcycle import upcycle_checkpoint
+
+            out = upcycle_checkpoint(args.dense, args.out, args.experts, args.top_k, args.arch,
+                                     router_std=args.router_std, expert_noise=args.expert_noise, seed=args.seed)
+    except (ConfigError, ValueError, RuntimeError) as exc:
+        print(f"selfdistill: error: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
 
 
 def _print_config(cfg, fields: bool, plan: bool = False) -> int:

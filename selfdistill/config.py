@@ -122,11 +122,42 @@ class BootstrapConfig:
 
 
 @dataclass
+class UpcycleConfig:
+    num_experts: int = opt(4, "Experts per MoE layer; each starts as a copy of the dense MLP.")
+    experts_per_token: int = opt(2, "Top-k experts per token (>= 2, or the router never gets a gradient).")
+    arch: str = opt("auto", "Target MoE model_type; auto: llama/mistral -> mixtral, qwen3 -> qwen3_moe, qwen2 -> qwen2_moe.")
+    router_std: float = opt(
+        0.02, "Std of the random router init. Exact at any value (identical experts, renormalised weights); "
+        "non-zero so different tokens pick different experts and the copies can diverge."
+    )
+    expert_noise: float = opt(0.0, "Relative noise added to the expert copies (breaks exact function preservation).")
+    seed: int = opt(0, "Seed of the router init and expert noise.")
+
+    def __post_init__(self) -> None:
+        _check(self.num_experts >= 2, "upcycle.num_experts", f"must be >= 2, got {self.num_experts}")
+        _check(2 <= self.experts_per_token <= self.num_experts, "upcycle.experts_per_token",
+               f"must be in [2, num_experts={self.num_experts}], got {self.experts_per_token} (top-1 routing "
+               "renormalises to weight 1: the router would never learn)")
+        _check(self.router_std >= 0 and self.expert_noise >= 0, "upcycle", "router_std and expert_noise must be >= 0")
+
+
+@dataclass
 class ModelConfig:
     source: Literal["tiny", "pretrained"] = opt(
         "tiny", "tiny: build from scratch and pre-train on the bootstrap corpus; pretrained: load `path`."
     )
-    path: str | None = opt(None, "Local directory or hub id of an AutoModelForCausalLM (source=pretrained).")
+    path: str | None = opt(
+        None, "Local directory, hub id or .gguf file of an AutoModelForCausalLM (source=pretrained); a .gguf is "
+        "converted once into <run_dir>/models/imported-<name> (`selfdistill import-model` does the same by hand)."
+    )
+    upcycle: UpcycleConfig | None = opt(
+        None, "source=pretrained, policy only: sparse-upcycle the dense `path` into a MoE that computes the same "
+        "function (see models/upcycle.py), e.g. {num_experts: 4, experts_per_token: 2}."
+    )
+    cold_start: bool = opt(
+        False, "source=pretrained: SFT on the bootstrap corpus (procedural worked solutions, `bootstrap` settings) "
+        "in the tasks' prompt format before round 1 (R1's order: cold-start SFT, then RL)."
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = opt(
         "auto", "Weights dtype; auto = bfloat16 on CUDA, float32 on CPU."
     )
@@ -145,6 +176,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.source == "pretrained":
             _check(bool(self.path), "model.path", "is required when source=pretrained")
+        _check(self.upcycle is None or self.source == "pretrained", "model.upcycle", "needs source=pretrained")
+        _check(not self.cold_start or self.source != "tiny", "model.cold_start",
+               "is for pretrained models (a tiny model is always pre-trained on the bootstrap corpus)")
         _check(self.lora_r >= 0, "model.lora_r", f"must be >= 0, got {self.lora_r}")
         _check(0.0 <= self.lora_dropout < 1.0, "model.lora_dropout", f"must be in [0, 1), got {self.lora_dropout}")
         _check(self.lora_r == 0 or bool(self.lora_target_modules), "model.lora_target_modules",
@@ -153,10 +187,26 @@ class ModelConfig:
 
 @dataclass
 class StudentConfig(ModelConfig):
+    source: Literal["tiny", "pretrained", "layers"] = opt(
+        "tiny", "tiny: build from scratch and pre-train; pretrained: load `path`; layers: keep `num_layers` evenly "
+        "spaced decoder layers of the dense `path` (first and last included; embeddings, norm, LM head copied)."
+    )
     name: str = opt("student", "Name of the student in reports and on disk.")
     teacher: str = opt(
         "policy", "Whom this student learns from: the final policy, or the name of an earlier student (progressive chains)."
     )
+    num_layers: int = opt(0, "source=layers: decoder layers the student keeps (1 <= num_layers <= the model's layers).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        key = f"distill.students[{self.name}]"
+        if self.source == "layers":
+            _check(bool(self.path), f"{key}.path", "is required when source=layers (a dense checkpoint or .gguf)")
+            _check(self.num_layers >= 1, f"{key}.num_layers", f"must be >= 1 when source=layers, got {self.num_layers}")
+        else:
+            _check(self.num_layers == 0, f"{key}.num_layers", "is only read when source=layers")
+        _check(self.upcycle is None, f"{key}.upcycle", "students are dense; upcycling is for the policy")
+        _check(not self.cold_start, f"{key}.cold_start", "is for the policy; students learn from the traces")
 
 
 @dataclass

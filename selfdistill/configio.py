@@ -55,6 +55,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 return _convert(arg, value, path)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1:  # X | None: X's own error says what is wrong inside the value
+            raise ConfigError(errors[0])
         raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         allowed = get_args(tp)
@@ -202,4 +204,7 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         item = get_args(tp)[0] if get_origin(tp) is list and get_args(tp) else None
         if item is not None and dataclasses.is_dataclass(item):
             rows.extend(describe(item, key + "[i]."))
+        optional = [a for a in get_args(tp) if dataclasses.is_dataclass(a)] if get_origin(tp) in (typing.Union, types.UnionType) else []
+        for inner in optional:  # an optional section (null = off): document its keys too
+            rows.extend(describe(inner, key + "."))
     return rows

@@ -1,6 +1,8 @@
 """Pre-training of the tiny demo models on a procedurally generated corpus of worked solutions.
 
-A random-init policy earns no reward, so RL has nothing to sharpen. The demo therefore first
+A random-init policy earns no reward, so RL has nothing to sharpen. A pretrained chat model
+earns almost none either (SmolLM2-135M-Instruct solves 0/32 of the easiest prompts: it does not
+box its answers), so `cold_start_sft` gives it the same corpus as a short SFT, R1's cold start. The demo therefore first
 pre-trains its tiny models on worked solutions of freshly generated tasks, a fraction of which
 contain a realistic mistake (see `tasks.math_gen` / `tasks.code_gen`). The result solves some
 tasks but not all. No held-out prompt is ever in the corpus (checked by hash).
@@ -37,7 +39,8 @@ def bootstrap_corpus(boot, kinds: dict[str, int], seed: int, exclude: set[str]) 
             continue
         for i in range(per_kind):
             task = tasks[i % len(tasks)]
-            rows.append({"prompt": task.prompt, "completion": solve(task, rng, rng.random() < boot.mistake_rate)})
+            rows.append({"prompt": task.prompt, "kind": task.kind,
+                         "completion": solve(task, rng, rng.random() < boot.mistake_rate)})
     rng.shuffle(rows)
     return rows
 
@@ -51,3 +54,20 @@ def pretrain_tiny(model, tokenizer, boot, rows, out_dir: Path, *, seed: int, sta
                     max_steps=boot.steps, gradient_checkpointing=False)
     return train_sft(model, tokenizer, rows, sft, out_dir, seed=seed, stage=stage, device=device, run_name=run_name,
                      router_diagnostics=False)
+
+
+def cold_start_sft(model, tokenizer, boot, rows, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
+                   prompt_format: str, kernels="eager"):
+    """A pretrained model's cold start: ``boot.steps`` SFT steps on ``rows`` rendered in ``prompt_format``
+    (by `tasks.base.render_prompt`, as sampling renders them)."""
+    from selfdistill.config import SFTConfig
+    from selfdistill.stages.sft import train_sft
+    from selfdistill.tasks.base import Task, render_prompt
+
+    rows = [{"prompt": render_prompt(Task("", r["kind"], r["prompt"]), prompt_format), "completion": r["completion"]}
+            for r in rows]
+
+    sft = SFTConfig(epochs=1.0, learning_rate=boot.learning_rate, batch_size=boot.batch_size, max_length=256,
+                    max_steps=boot.steps, gradient_checkpointing=False)
+    return train_sft(model, tokenizer, rows, sft, out_dir, seed=seed, stage=stage, device=device, run_name=run_name,
+                     kernels=kernels, router_diagnostics=False)

@@ -77,22 +77,70 @@ def model_config(cfg, name: str):
 
 
 def _pretrained_or_tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
-    """A model to start from: a local/hub path as is, or a tiny model built and pre-trained here."""
-    from selfdistill.models.bootstrap import bootstrap_corpus, pretrain_tiny
+    """A model to start from: a tiny model built and pre-trained here, or a pretrained one (a `.gguf` is
+    imported once), optionally cold-started on the bootstrap corpus, then upcycled into a MoE (policy) or
+    cut to fewer layers (student)."""
+    from selfdistill.models.tiny import count_params
+
+    if mcfg.source == "tiny":
+        return _tiny(run, mcfg, step, stage, seed)
+    from selfdistill import distributed as dist
+    from selfdistill.models.importing import ensure_plain
+
+    # a .gguf is converted once, by rank 0; the broadcast holds the other ranks until the copy exists
+    path = dist.broadcast(ensure_plain(mcfg.path, run.models_dir) if run.main else None)
+    model, tokenizer = run.load(path, mcfg.dtype, train=True)  # fail now, with a clear error, if the path is wrong
+    out: dict[str, Any] = {}
+    derived = False
+    if mcfg.cold_start:  # on the dense model, before upcycling: the same SFT at a fraction of the cost
+        from selfdistill.models.bootstrap import cold_start_sft
+
+        rows = _corpus(run, mcfg)
+        metrics = cold_start_sft(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(step.key), seed=seed,
+                                 stage=stage, device=run.device, run_name=f"{run.cfg.run.name}/{step.name}",
+                                 prompt_format=run.cfg.tasks.prompt_format, kernels=_kernels(run.cfg))
+        out.update(cold_start_rows=len(rows), cold_start_loss=metrics["final_loss"], **_in_sync(model))
+        derived = True
+    if mcfg.source == "layers":
+        from selfdistill.models.cutting import cut_layers, evenly_spaced
+
+        out["kept_layers"] = evenly_spaced(model.config.num_hidden_layers, mcfg.num_layers)
+        model = cut_layers(model, mcfg.num_layers).to(run.device)
+        derived = True
+    if mcfg.upcycle is not None:
+        from selfdistill.models.upcycle import upcycle_model
+
+        u = mcfg.upcycle
+        out["dense_params"] = count_params(model)
+        model = upcycle_model(model, u.num_experts, u.experts_per_token, u.arch, router_std=u.router_std,
+                              expert_noise=u.expert_noise, seed=u.seed).to(run.device)
+        out["upcycled"] = {"arch": model.config.model_type, "num_experts": u.num_experts, "top_k": u.experts_per_token}
+        derived = True
+    model_path = run.save(model, tokenizer, step.name, run.stage_dir(step.key)) if derived else path
+    return StepOutput(model_path, {"params": count_params(model), **out})
+
+
+def _corpus(run, mcfg) -> list[dict[str, str]]:
+    """The bootstrap corpus in the training split's task mix, held-out prompts excluded."""
+    from selfdistill.models.bootstrap import bootstrap_corpus
+
+    kinds: dict[str, int] = {}
+    for t in run.split.train:
+        kinds[t.kind] = kinds.get(t.kind, 0) + 1
+    return bootstrap_corpus(mcfg.bootstrap, kinds, run.cfg.run.seed, _eval_hashes(run))
+
+
+def _tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
+    """A tiny model built here and pre-trained on the bootstrap corpus."""
+    from selfdistill.models.bootstrap import pretrain_tiny
     from selfdistill.models.loading import resolve_dtype
     from selfdistill.models.tiny import build_tiny, count_params
 
-    if mcfg.source == "pretrained":
-        model, _ = run.load(mcfg.path, mcfg.dtype, train=True)  # fail now, with a clear error, if the path is wrong
-        return StepOutput(mcfg.path, {"params": count_params(model)})
     tokenizer = _tokenizer_for_tiny()
     model = build_tiny(mcfg.tiny, tokenizer, seed).to(run.device)
     if mcfg.dtype != "auto":  # auto: a tiny model pre-trains in float32 (mixed precision on CUDA)
         model = model.to(resolve_dtype(mcfg.dtype, run.device))
-    kinds: dict[str, int] = {}
-    for t in run.split.train:
-        kinds[t.kind] = kinds.get(t.kind, 0) + 1
-    rows = bootstrap_corpus(mcfg.bootstrap, kinds, run.cfg.run.seed, _eval_hashes(run))
+    rows = _corpus(run, mcfg)
     metrics = pretrain_tiny(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(step.key), seed=seed, stage=stage,
                             device=run.device, run_name=f"{run.cfg.run.name}/{step.name}")
     return StepOutput(run.save(model, tokenizer, step.name), {"params": count_params(model), "corpus_rows": len(rows),

@@ -55,6 +55,11 @@ def test_overrides_are_typed():
     ("policy.tiny.arch=gpt9", "unknown tiny architecture 'gpt9'"),
     ("bogus=1", "unknown key bogus"),
     ("fused_kernels.dw_accumulation=bf16", "choose one of: fp32, weight"),
+    ("policy.upcycle={num_experts: 4, experts_per_token: 2}", "model.upcycle: needs source=pretrained"),
+    ("policy.cold_start=true", "model.cold_start: is for pretrained models"),
+    ("policy.source=layers", "choose one of: tiny, pretrained"),
+    ("distill.students.0.source=layers", "distill.students[student-dense].path: is required when source=layers"),
+    ("distill.students.0.num_layers=3", "num_layers: is only read when source=layers"),
 ])
 def test_bad_values_name_the_key(override, needle):
     with pytest.raises(ConfigError, match=None) as exc:
@@ -97,3 +102,31 @@ def test_fingerprint_tracks_results_not_tracking():
 def test_every_field_documented():
     missing = [key for key, _, _, doc in describe(Config) if not doc]
     assert not missing, f"undocumented config fields: {missing}"
+
+
+REAL = ["policy.source=pretrained", "policy.path=models/dense"]
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["policy.upcycle={num_experts: 1}"], "upcycle.num_experts: must be >= 2"),
+    (["policy.upcycle={num_experts: 4, experts_per_token: 1}"], "upcycle.experts_per_token: must be in [2, num_experts=4]"),
+    (["policy.upcycle={num_experts: 4, experts_per_token: 5}"], "upcycle.experts_per_token: must be in [2, num_experts=4]"),
+    (["policy.upcycle={num_experts: 4, routers: 2}"], "unknown key policy.upcycle.routers"),
+    (["distill.students.0.source=layers", "distill.students.0.path=m", "distill.students.0.num_layers=0"],
+     "num_layers: must be >= 1 when source=layers"),
+    (["distill.students.0.source=pretrained", "distill.students.0.path=m",
+      "distill.students.0.upcycle={num_experts: 2}"], "students are dense; upcycling is for the policy"),
+])
+def test_real_model_fields_are_validated(overrides, needle):
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, REAL + overrides)
+    assert needle in str(exc.value)
+
+
+def test_real_model_fields_load():
+    cfg = load_config(None, REAL + ["policy.upcycle={num_experts: 8, experts_per_token: 2}", "policy.cold_start=true",
+                                    "distill.students.0.source=layers", "distill.students.0.path=x.gguf",
+                                    "distill.students.0.num_layers=6"])
+    assert cfg.policy.upcycle.num_experts == 8 and cfg.policy.upcycle.experts_per_token == 2
+    assert cfg.policy.upcycle.arch == "auto" and cfg.policy.upcycle.expert_noise == 0.0
+    assert cfg.distill.students[0].num_layers == 6 and cfg.policy.cold_start
