@@ -29,7 +29,9 @@ Rules, in order (each documented where it is implemented):
   a solution set (repeats collapse); a bare ``1, 2`` stands for the tuple ``(1, 2)`` in order;
 * a spaced comma (``32, 349``) is a list, never a thousands separator;
 * percentages: ``X\\%`` equals ``X`` and ``X/100``; degrees (``^\\circ``) are dropped;
-* numbers: exact (Fraction) equality. **Decimal tolerance**: a decimal prediction with d
+* numbers: exact (Fraction) equality, also for expressions of rationals (``2^{-40}``, ``10^{20}+1``:
+  :func:`rewards.math.fastexpr.exact`); irrational values compare relatively, never with an absolute
+  tolerance (:mod:`rewards.math.fastexpr`, :mod:`rewards.math.symbolic`). **Decimal tolerance**: a decimal prediction with d
   places matches a reference that is not a terminating decimal (``1/3``, ``\\sqrt 2``) when it is
   within one unit of its last place *and* within relative 1e-3 (so ``0.333`` = 1/3, ``0.3`` is
   not). A decimal reference with d places matches an irrational prediction that rounds to it;
@@ -43,7 +45,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from rewards.math.fastexpr import constant, constant_ratio, numeric_equal
+from rewards.math.fastexpr import constant, constant_ratio, exact, numeric_equal
 from rewards.math.normalize import Norm, Number, brackets, matrix_rows, normalize, read_number, split_top
 from rewards.math.relations import compare_relation
 
@@ -313,7 +315,7 @@ def _abs_chain_as_union(s: str) -> str | None:
         return None
     lo, hi = split_top(interval[1:-1], ",")
     a, b = constant(lo), constant(hi)
-    if a is None or b is None or abs(a.imag) > 1e-12 or abs(b.imag) > 1e-12 or not 0 < a.real <= b.real:
+    if a is None or b is None or abs(a.imag) > 1e-12 * abs(a) or abs(b.imag) > 1e-12 * abs(b) or not 0 < a.real <= b.real:
         return None
     left, right = interval[0], interval[-1]
     mirror = {"(": ")", "[": "]", ")": "(", "]": "["}
@@ -480,15 +482,22 @@ def _base_number(s: str) -> tuple[int, int] | None:
 
 
 def _numeric(pt: str, rt: str, pn: Number | None, rn: Number | None) -> bool | None:
-    """Float evaluation (see :mod:`rewards.math.fastexpr`), with the decimal-tolerance rules."""
-    if pn is not None and pn.places is not None and rn is None:  # 1.414 vs \sqrt{2}
+    """Exact rational value first, then float evaluation (see :mod:`rewards.math.fastexpr`), with the
+    decimal-tolerance rules (the decimal side is a literal; the other side an expression)."""
+    if pn is not None and pn.places is not None and rn is None:  # 1.414 vs \sqrt{2}, 0.00000095 vs 2^{-20}
+        ev = exact(rt)
+        if ev is not None:
+            return _num_match(pn, Number(ev))
         v = constant(rt)
-        if v is None or abs(v.imag) > 1e-12 or abs(v.real) > 1e9:
+        if v is None or abs(v.imag) > 1e-12 * abs(v):
             return None
         return _close_decimal(pn.value, pn.places, Fraction(v.real))
     if rn is not None and rn.places is not None and pn is None:  # \sqrt{2} vs 1.414
+        ev = exact(pt)
+        if ev is not None:
+            return _num_match(Number(ev), rn)
         v = constant(pt)
-        if v is None or abs(v.imag) > 1e-12 or abs(v.real) > 1e9:
+        if v is None or abs(v.imag) > 1e-12 * abs(v):
             return None
         return round(v.real, rn.places) == float(rn.value)
     return numeric_equal(pt, rt)

@@ -6,11 +6,17 @@ unit and Euler's number. Every string passes :func:`rewards.math.guards.check` f
 
 Equivalence:
 
-* constants: both sides evaluated to 30 digits; equal when they agree to 1e-20 relative (a
-  numeric zero test is far faster than ``simplify`` and does not hang); the decimal tolerance of
-  :mod:`rewards.math.compare` applies to decimal predictions and decimal references;
-* expressions with symbols: equal values at 4 fixed points (each symbol its own value) (two
-  negative, one complex) to 1e-12 relative, ignoring points where either side is undefined (at
+* constants, exact where they can be: two rational values (``2^{-1000}``, ``10^{300}+1``) compare
+  as sympy Rationals, exactly. Otherwise the *difference* is evaluated with ``evalf``, which
+  raises its working precision until the result has significant digits (sympy numbers have
+  arbitrary exponents: 1e-400 and 1e400 neither underflow nor overflow): a difference with digits
+  is a real difference (``\\pi 10^{30} + 1`` vs ``\\pi 10^{30}``), one with none is zero. A side
+  written with a decimal (a binary float in sympy) is only as exact as its digits: then equal
+  means within ``FLOAT_REL`` (1e-12) *relative* to the larger value. There is no absolute
+  tolerance anywhere: 0 equals only 0. The decimal tolerance of :mod:`rewards.math.compare`
+  applies to decimal predictions and decimal references (also computed with sympy numbers);
+* expressions with symbols: equal values at 4 fixed rational points (each symbol its own value,
+  two negative) by the same difference test, ignoring points where either side is undefined (at
   least 2 must remain). This is probabilistic identity testing; a counterexample needs two
   different expressions agreeing at all the points, which the fixed irrational-looking points
   make unlikely;
@@ -56,25 +62,75 @@ def parse(latex: str):
     return expr
 
 
+FLOAT_REL = 1e-12  # relative tolerance when a side holds a decimal (a sympy Float): its digits are all we know
+_DIGITS = 30  # significant digits asked of evalf
+
+
 def _value(expr, at: dict | None = None):
+    """A finite sympy number for ``expr`` (at ``at``), or None when it is undefined or infinite."""
     v = expr.xreplace(at) if at else expr
-    v = sympy.N(v, 30)
-    return complex(v) if v.is_number and v.is_finite is not False else None
+    v = sympy.N(v, _DIGITS)
+    return v if v.is_number and v.is_finite is not False and not v.has(sympy.nan, sympy.zoo) else None
 
 
-def _close(a: complex, b: complex, rel: float) -> bool:
-    return abs(a - b) <= rel * max(1.0, abs(b))
+def _no_digits(x) -> bool:
+    """``x`` (a real sympy number from evalf) is 0, or evalf found no significant digit of it."""
+    return x == 0 or (isinstance(x, sympy.Float) and x._prec < 10)
+
+
+def _is_zero(d) -> bool:
+    re_, im_ = d.as_real_imag()
+    return _no_digits(re_) and _no_digits(im_)
+
+
+def _rational(expr):
+    """``expr`` as a sympy Rational when it is one (only rationals, + - * / and integer powers), else None."""
+    if expr.has(sympy.Float) or expr.free_symbols or not all(isinstance(a, sympy.Rational) for a in expr.atoms(sympy.Number)):
+        return None
+    try:
+        v = expr.doit()
+    except Exception:  # noqa: BLE001 - not a plain rational expression
+        return None
+    return v if isinstance(v, sympy.Rational) else None
+
+
+def _same(a, b, va, vb) -> bool:
+    """Are the finite numbers ``a`` and ``b`` (values ``va``, ``vb``) equal? Exact difference test, or
+    relative ``FLOAT_REL`` when a decimal is involved (see the module docstring)."""
+    if a.has(sympy.Float) or b.has(sympy.Float):
+        return bool(abs(va - vb) <= FLOAT_REL * max(abs(va), abs(vb)))
+    d = sympy.N(a - b, 15)
+    if not d.is_number or d.has(sympy.nan, sympy.zoo):
+        return bool(abs(va - vb) <= FLOAT_REL * max(abs(va), abs(vb)))
+    return _is_zero(d)
 
 
 def _numbers_equal(a, b, decimal_places: int | None, ref_places: int | None) -> bool:
+    ra, rb = _rational(a), _rational(b)
+    if ra is not None and rb is not None and ra == rb:
+        return True
     va, vb = _value(a), _value(b)
     if va is None or vb is None:
         return bool(sympy.simplify(a - b) == 0)
-    if decimal_places is not None and ref_places is None and abs(va.imag) < 1e-30 and abs(vb.imag) < 1e-30:
-        return abs(va.real - vb.real) <= min(10.0**-decimal_places, abs(vb.real) / 1000) or _close(va, vb, 1e-20)
-    if ref_places is not None and decimal_places is None and abs(va.imag) < 1e-30:
-        return round(va.real, ref_places) == round(vb.real, ref_places)
-    return _close(va, vb, 1e-20)
+    real = abs(sympy.im(va)) <= FLOAT_REL * abs(va) and abs(sympy.im(vb)) <= FLOAT_REL * abs(vb)
+    if decimal_places is not None and ref_places is None and real:
+        x, y = sympy.re(va), sympy.re(vb)
+        if rb is not None and _terminates(rb):  # a terminating reference needs exact equality
+            return ra is not None and ra == rb
+        return bool(abs(x - y) <= min(sympy.Rational(1, 10**decimal_places), abs(y) / 1000)) or _same(a, b, va, vb)
+    if ref_places is not None and decimal_places is None and real:
+        return sympy.re(va).round(ref_places) == sympy.re(vb).round(ref_places)
+    if ra is not None and rb is not None:
+        return False  # both exact rationals and different
+    return _same(a, b, va, vb)
+
+
+def _terminates(r) -> bool:
+    q = int(r.q)
+    for f in (2, 5):
+        while q % f == 0:
+            q //= f
+    return q == 1
 
 
 def _sample_equal(a, b) -> bool:
@@ -84,12 +140,12 @@ def _sample_equal(a, b) -> bool:
         at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
         try:
             va, vb = _value(a, at), _value(b, at)
+            if va is None or vb is None:
+                continue
+            if not _same(a.xreplace(at), b.xreplace(at), va, vb):
+                return False
         except (TypeError, ValueError, ZeroDivisionError):
             continue
-        if va is None or vb is None:
-            continue
-        if not _close(va, vb, 1e-12):
-            return False
         checked += 1
     return checked >= 2
 
@@ -180,10 +236,12 @@ def equations_equivalent(pred: str, ref: str) -> bool:
     for k in range(len(_POINTS)):
         at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
         va, vb = _value(da, at), _value(db, at)
-        if va is None or vb is None or abs(vb) < 1e-15:
+        if va is None or vb is None or _is_zero(vb):
             continue
         ratios.append(va / vb)
-    return len(ratios) >= 2 and abs(ratios[0]) > 1e-12 and all(_close(r, ratios[0], 1e-10) for r in ratios)
+    if len(ratios) < 2 or _is_zero(ratios[0]):
+        return False
+    return all(abs(r - ratios[0]) <= 1e-10 * abs(ratios[0]) for r in ratios)
 
 
 def warm_up() -> None:
