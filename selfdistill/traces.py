@@ -114,12 +114,12 @@ def read_shard(path: Path) -> Iterator[tuple[int, Trace]]:
     """
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():  # ASCII whitespace only
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise TraceStoreError(f"{path}:{lineno}: corrupt trace (not UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1})") from None
-            if not line.strip():
-                continue
             try:
                 data = json.loads(line)
             except (json.JSONDecodeError, RecursionError) as exc:

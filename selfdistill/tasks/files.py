@@ -72,14 +72,14 @@ def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
         for lineno, raw in enumerate(fh, 1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
+            if not raw.strip():  # ASCII whitespace only
+                continue
             where = f"{path}:{lineno}"
             intact = f"; the {len(rows)} row(s) before it are intact"
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise ConfigError(f"{where}: not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}){intact}") from None
-            if not line.strip():
-                continue
             try:
                 row = json.loads(line)
             except (json.JSONDecodeError, RecursionError) as exc:
