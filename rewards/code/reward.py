@@ -133,8 +133,9 @@ class CodeReward:
         try:
             spec = parse_tests(tests)
             plan = asserts.plan(spec) if isinstance(spec, AssertSpec) else None
-        except (SpecError, SyntaxError, ValueError) as e:
-            return _Item(None, None, Score(0.0, Status.INVALID, 0, 0, str(e)))
+        except (SpecError, SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as e:
+            why = str(e) if isinstance(e, SpecError) else f"tests cannot be read: {type(e).__name__}: {e}"
+            return _Item(None, None, Score(0.0, Status.INVALID, 0, 0, why[:300]))
         total = len(spec.inputs) if isinstance(spec, CallSpec) else (
             len(spec.cases) if isinstance(spec, StdioSpec) else plan.n_tests)
         code = extract_code(text, self.config.extraction)

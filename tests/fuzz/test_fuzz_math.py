@@ -329,12 +329,20 @@ test_structures_slow = slow(given(structure_cases())(check_magnitude))
 
 
 # -- the magnitude families swept deterministically: 0 FP and 0 FN ------------------------------
-FAMILIES = {
-    "m*10^k": lambda k: ("3\\times10^{%d}" % k, "3e%d" % k, ["6\\times10^{%d}" % k, "3\\times10^{%d}" % (k + 1), "-3\\times10^{%d}" % k]),
-    "2^k": lambda k: ("2^{%d}" % k, "\\frac{1}{2^{%d}}" % -k, ["2^{%d}" % (k + 1), "3\\cdot 2^{%d}" % k, "2^{%d}+1" % k]),
-    "pi*10^k": lambda k: ("\\pi\\cdot10^{%d}" % k, "\\frac{\\pi}{10^{%d}}" % -k,
-                          ["2\\pi\\cdot10^{%d}" % k, "\\pi\\cdot10^{%d}+10^{%d}" % (k, k - 25), "-\\pi\\cdot10^{%d}" % k]),
-}
+def _sci(k: int) -> tuple[str, str, list[str]]:
+    return f"3\\times10^{{{k}}}", f"3e{k}", [f"6\\times10^{{{k}}}", f"3\\times10^{{{k + 1}}}", f"-3\\times10^{{{k}}}"]
+
+
+def _pow2(k: int) -> tuple[str, str, list[str]]:
+    return f"2^{{{k}}}", f"\\frac{{1}}{{2^{{{-k}}}}}", [f"2^{{{k + 1}}}", f"3\\cdot 2^{{{k}}}", f"2^{{{k}}}+1"]
+
+
+def _pi(k: int) -> tuple[str, str, list[str]]:
+    return (f"\\pi\\cdot10^{{{k}}}", f"\\frac{{\\pi}}{{10^{{{-k}}}}}",
+            [f"2\\pi\\cdot10^{{{k}}}", f"\\pi\\cdot10^{{{k}}}+10^{{{k - 25}}}", f"-\\pi\\cdot10^{{{k}}}"])
+
+
+FAMILIES = {"m*10^k": _sci, "2^k": _pow2, "pi*10^k": _pi}  # exponent -> (reference, rewrite, mutations)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
