@@ -32,6 +32,7 @@ Callers must run :func:`rewards.math.guards.check` first (it bounds exponents an
 from __future__ import annotations
 
 import cmath
+import functools
 import re
 from collections.abc import Callable
 from fractions import Fraction
@@ -266,14 +267,16 @@ def _root(arg: Node, n: Node) -> Node:
     return node
 
 
-def compile_expr(s: str) -> tuple[Node, set[str]] | None:
-    """(evaluator, variable names) for ``s``, or None when ``s`` is outside the grammar."""
+@functools.lru_cache(maxsize=1 << 12)
+def compile_expr(s: str) -> tuple[Node, frozenset[str]] | None:
+    """(evaluator, variable names) for ``s``, or None when ``s`` is outside the grammar (cached:
+    one comparison asks for the variables, the exact value and the float values of each side)."""
     try:
         p = _Parser(_tokens(s))
         node = p.expr()
         if p.peek() is not None:
             return None
-        return node, p.vars
+        return node, frozenset(p.vars)
     except (_Unsupported, RecursionError, KeyError, ValueError):
         return None
 
@@ -326,7 +329,7 @@ def constant(s: str) -> complex | None:
     return v if cmath.isfinite(v) else None
 
 
-def variables(s: str) -> set[str] | None:
+def variables(s: str) -> frozenset[str] | None:
     got = compile_expr(s)
     return None if got is None else got[1]
 
