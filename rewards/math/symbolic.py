@@ -94,35 +94,55 @@ def _rational(expr):
     return v if isinstance(v, sympy.Rational) else None
 
 
-def _same(a, b, va, vb) -> bool:
-    """Are the finite numbers ``a`` and ``b`` (values ``va``, ``vb``) equal? Exact difference test, or
-    relative ``FLOAT_REL`` when a decimal is involved (see the module docstring)."""
-    if a.has(sympy.Float) or b.has(sympy.Float):
-        return bool(abs(va - vb) <= FLOAT_REL * max(abs(va), abs(vb)))
+def _has_float(*exprs) -> bool:
+    return any(x.has(sympy.Float) for x in exprs)
+
+
+def _relative_equal(va, vb) -> bool:
+    """Relative comparison of two evaluated numbers: within ``FLOAT_REL`` of the larger (0 equals only 0)."""
+    return bool(abs(va - vb) <= FLOAT_REL * max(abs(va), abs(vb)))
+
+
+def _difference_is_zero(a, b) -> bool | None:
+    """Exact-input test: does ``a - b`` evaluate to zero? evalf raises its working precision until the
+    difference has significant digits (then it is a real difference) or gives up (then it is zero).
+    None when the difference is not a finite number (a side undefined)."""
     d = sympy.N(a - b, 15)
-    if not d.is_number or d.has(sympy.nan, sympy.zoo):
-        return bool(abs(va - vb) <= FLOAT_REL * max(abs(va), abs(vb)))
+    if not d.is_number or d.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+        return None
     return _is_zero(d)
+
+
+def _decimal_value(x):
+    """The exact value of a decimal literal parsed as a sympy Float (``0.5`` -> 1/2), else None."""
+    return sympy.Rational(str(x)) if isinstance(x, sympy.Float) else None
 
 
 def _numbers_equal(a, b, decimal_places: int | None, ref_places: int | None) -> bool:
     ra, rb = _rational(a), _rational(b)
-    if ra is not None and rb is not None and ra == rb:
-        return True
+    if ra is not None and rb is not None:
+        if ra == rb:
+            return True
+        if decimal_places is None and ref_places is None:
+            return False  # two different exact rationals
+    if decimal_places is None and ref_places is None and not _has_float(a, b):
+        zero = _difference_is_zero(a, b)
+        return bool(sympy.simplify(a - b) == 0) if zero is None else zero
     va, vb = _value(a), _value(b)
     if va is None or vb is None:
         return bool(sympy.simplify(a - b) == 0)
     real = abs(sympy.im(va)) <= FLOAT_REL * abs(va) and abs(sympy.im(vb)) <= FLOAT_REL * abs(vb)
     if decimal_places is not None and ref_places is None and real:
-        x, y = sympy.re(va), sympy.re(vb)
         if rb is not None and _terminates(rb):  # a terminating reference needs exact equality
-            return ra is not None and ra == rb
-        return bool(abs(x - y) <= min(sympy.Rational(1, 10**decimal_places), abs(y) / 1000)) or _same(a, b, va, vb)
+            return (ra if ra is not None else _decimal_value(a)) == rb
+        x, y = sympy.re(va), sympy.re(vb)
+        return bool(abs(x - y) <= min(sympy.Rational(1, 10**decimal_places), abs(y) / 1000)) or _relative_equal(va, vb)
     if ref_places is not None and decimal_places is None and real:
         return sympy.re(va).round(ref_places) == sympy.re(vb).round(ref_places)
-    if ra is not None and rb is not None:
-        return False  # both exact rationals and different
-    return _same(a, b, va, vb)
+    if _has_float(a, b):
+        return _relative_equal(va, vb)
+    zero = _difference_is_zero(a, b)
+    return _relative_equal(va, vb) if zero is None else zero
 
 
 def _terminates(r) -> bool:
@@ -134,18 +154,24 @@ def _terminates(r) -> bool:
 
 
 def _sample_equal(a, b) -> bool:
+    """Equal values at the sample points (see the module docstring); points where a side is undefined are skipped."""
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
+    floats = _has_float(a, b)
     checked = 0
     for k in range(len(_POINTS)):
         at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
         try:
-            va, vb = _value(a, at), _value(b, at)
-            if va is None or vb is None:
-                continue
-            if not _same(a.xreplace(at), b.xreplace(at), va, vb):
-                return False
+            if floats:
+                va, vb = _value(a, at), _value(b, at)
+                same = None if va is None or vb is None else _relative_equal(va, vb)
+            else:
+                same = _difference_is_zero(a.xreplace(at), b.xreplace(at))
         except (TypeError, ValueError, ZeroDivisionError):
             continue
+        if same is None:
+            continue
+        if not same:
+            return False
         checked += 1
     return checked >= 2
 
