@@ -92,7 +92,7 @@ def check_edited_demo(case) -> None:
 
 
 test_edited_demo = fast(120)(example(({"run": {"rounds": float("nan")}}, ["run.rounds"]))(given(edited_demo())(check_edited_demo)))
-test_edited_demo_slow = slow(given(edited_demo())(check_edited_demo))
+test_edited_demo_slow = slow(given(edited_demo())(check_edited_demo), of=3)
 
 
 documents = st.one_of(
@@ -118,7 +118,7 @@ test_documents = fast(150)(
         example("run: [" * 3000)(  # deep nesting
             example("1: 2\nrun: {}\nzz: 3")(  # int and str keys, both unknown: was TypeError in sorted()
                 example("? [a, b]\n: 1")(given(documents)(check_document))))))
-test_documents_slow = slow(given(documents)(check_document))
+test_documents_slow = slow(given(documents)(check_document), of=3)
 
 
 override_values = st.one_of(
@@ -147,7 +147,7 @@ def check_overrides(ovs) -> None:
 
 test_overrides = fast(150)(
     example(["rl.max_steps=1e400"])(example(["run.seed=.nan"])(example(["tasks.sources.7.n=3"])(given(overrides())(check_overrides)))))
-test_overrides_slow = slow(given(overrides())(check_overrides))
+test_overrides_slow = slow(given(overrides())(check_overrides), of=3)
 
 
 def test_nan_and_inf_numbers_name_their_key():

@@ -114,7 +114,7 @@ test_trace_store = fast(150)(
     example(([{"prompt": "é", "answer": "a"}, {"prompt": "p", "answer": "a"}], "latin1", b"", 0))(
         example(([{"prompt": "p", "answer": "a"}], "append", b"[1, 2]\n", 0))(  # JSON, not an object: was AttributeError
             example(([{"prompt": "p", "answer": "a"}], "append", b"\xff\xfe", 0))(given(damaged())(check_trace_store)))))
-test_trace_store_slow = slow(given(damaged())(check_trace_store))
+test_trace_store_slow = slow(given(damaged())(check_trace_store), of=3)
 
 
 def check_task_jsonl(case) -> None:
@@ -142,7 +142,7 @@ test_task_jsonl = fast(150)(
     example(([{"prompt": "p", "answer": "a"}], "append", b'{"prompt": "q"}\n', 0))(  # a later row without the answer: was KeyError
         example(([{"prompt": "p", "answer": "a"}], "append", b'{"prompt": "q", "answer": null}\n', 0))(
             given(damaged())(check_task_jsonl))))
-test_task_jsonl_slow = slow(given(damaged())(check_task_jsonl))
+test_task_jsonl_slow = slow(given(damaged())(check_task_jsonl), of=3)
 
 
 def test_task_jsonl_bom_and_blank_lines(tmp_path):
@@ -187,4 +187,4 @@ def check_task_parquet(case) -> None:
 
 
 test_task_parquet = fast(80)(given(parquet_files())(check_task_parquet))
-test_task_parquet_slow = slow(given(parquet_files())(check_task_parquet))
+test_task_parquet_slow = slow(given(parquet_files())(check_task_parquet), of=3)

@@ -146,7 +146,7 @@ def _middle(forms: list[str]) -> str:
 
 
 test_rationals = fast(60)(given(rational_cases())(check_rational))
-test_rationals_slow = slow(given(rational_cases())(check_rational))
+test_rationals_slow = slow(given(rational_cases())(check_rational), of=7)
 
 
 # -- magnitudes 1e-300 .. 1e300: scientific notation, powers, irrational multiples ----------------
@@ -189,7 +189,7 @@ def check_magnitude(case) -> None:
 test_magnitudes = fast(60)(
     example(("1.5\\times10^{-20}", "1.5e-20", "3\\times10^{-20}"))(  # the report: off by 2, both tiny
         example(("1\\times10^{-300}", "1e-300", "2\\times10^{-300}"))(given(magnitude_cases())(check_magnitude))))
-test_magnitudes_slow = slow(given(magnitude_cases())(check_magnitude))
+test_magnitudes_slow = slow(given(magnitude_cases())(check_magnitude), of=7)
 
 
 @st.composite
@@ -215,7 +215,7 @@ def power_cases(draw):
 test_powers = fast(40)(
     example(("2^{-1000}", "\\frac{1}{2^{1000}}", "2^{-999}"))(
         example(("10^{20}", "10\\cdot10^{19}", "10^{20}+1"))(given(power_cases())(check_magnitude))))
-test_powers_slow = slow(given(power_cases())(check_magnitude))
+test_powers_slow = slow(given(power_cases())(check_magnitude), of=7)
 
 
 @st.composite
@@ -238,7 +238,7 @@ def irrational_magnitude_cases(draw):
 
 test_irrational_magnitudes = fast(25)(
     example(("\\pi\\cdot 10^{30}", "10^{30}\\pi", "\\pi\\cdot 10^{30}+10^{5}"))(given(irrational_magnitude_cases())(check_magnitude)))
-test_irrational_magnitudes_slow = slow(given(irrational_magnitude_cases())(check_magnitude))
+test_irrational_magnitudes_slow = slow(given(irrational_magnitude_cases())(check_magnitude), of=7)
 
 
 # -- expressions: reordered sums and products ------------------------------------------------------
@@ -270,7 +270,7 @@ def surd_cases(draw):
 
 
 test_surds = fast(50)(given(surd_cases())(check_magnitude))
-test_surds_slow = slow(given(surd_cases())(check_magnitude))
+test_surds_slow = slow(given(surd_cases())(check_magnitude), of=7)
 
 
 @st.composite
@@ -287,7 +287,7 @@ def product_cases(draw):
 
 
 test_products = fast(40)(given(product_cases())(check_magnitude))
-test_products_slow = slow(given(product_cases())(check_magnitude))
+test_products_slow = slow(given(product_cases())(check_magnitude), of=7)
 
 
 # -- structures: tuples, sets, intervals ---------------------------------------------------------
@@ -325,7 +325,7 @@ def structure_cases(draw):
 
 
 test_structures = fast(50)(given(structure_cases())(check_magnitude))
-test_structures_slow = slow(given(structure_cases())(check_magnitude))
+test_structures_slow = slow(given(structure_cases())(check_magnitude), of=7)
 
 
 # -- the magnitude families swept deterministically: 0 FP and 0 FN ------------------------------
