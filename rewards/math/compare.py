@@ -35,7 +35,8 @@ Rules, in order (each documented where it is implemented):
   places matches a reference that is not a terminating decimal (``1/3``, ``\\sqrt 2``) when it is
   within one unit of its last place *and* within relative 1e-3 (so ``0.333`` = 1/3, ``0.3`` is
   not). A decimal reference with d places matches an irrational prediction that rounds to it;
-  integer and terminating-decimal references need exact equality (``0.05`` != ``5``).
+  integer and terminating-decimal references need exact equality (``0.05`` != ``5``); a zero
+  decimal reference (``0.00``) is matched by zero only, not by every value that rounds to it.
 * words (``\\text{Monday}``): case-insensitive equality;
 * otherwise (symbolic only): sympy, see :mod:`rewards.math.symbolic`.
 """
@@ -496,6 +497,8 @@ def _numeric(pt: str, rt: str, pn: Number | None, rn: Number | None) -> bool | N
         ev = exact(pt)
         if ev is not None:
             return _num_match(Number(ev), rn)
+        if rn.value == 0:  # 0.00 has no significant digit to round to: only zero (exact, above) matches
+            return False if constant(pt) is not None else None
         v = constant(pt)
         if v is None or abs(v.imag) > 1e-12 * abs(v):
             return None

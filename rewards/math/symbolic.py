@@ -138,6 +138,8 @@ def _numbers_equal(a, b, decimal_places: int | None, ref_places: int | None) -> 
         x, y = sympy.re(va), sympy.re(vb)
         return bool(abs(x - y) <= min(sympy.Rational(1, 10**decimal_places), abs(y) / 1000)) or _relative_equal(va, vb)
     if ref_places is not None and decimal_places is None and real:
+        if vb == 0:  # 0.00 has no significant digit to round to: only zero matches
+            return _relative_equal(va, vb)
         return sympy.re(va).round(ref_places) == sympy.re(vb).round(ref_places)
     if _has_float(a, b):
         return _relative_equal(va, vb)

@@ -374,6 +374,11 @@ def test_magnitude_families_sweep(family):
     ("\\frac{\\sqrt{2}}{10^{300}}", "\\sqrt{2}\\cdot10^{-300}", True),
     ("x\\cdot 10^{-15}", "\\frac{x}{10^{15}}", True),
     ("x\\cdot 10^{-15}", "2x\\cdot10^{-15}", False),
+    ("\\frac{\\pi}{1000}", "0.00", False),  # a zero decimal reference: only zero, not all that rounds to it
+    ("-\\frac{\\pi}{100}", "0.0", False),
+    ("\\frac{\\pi}{10^{7}}", "0.000", False),
+    ("\\frac{\\sqrt{2}}{100}", "0.01", True),  # the documented rounding rule (a decimal reference, an irrational answer)
+    ("\\frac{\\pi}{10^{7}}", "0.0000003", True),
 ])
 def test_magnitude_regressions(pred, ref, want):
     assert (judged(pred, ref) == Status.PASS) is want
