@@ -109,6 +109,10 @@ def _row_problem(data: Any) -> str | None:
 def read_shard(path: Path) -> Iterator[tuple[int, Trace]]:
     """``(line number, trace)`` for every line of one shard, in order (blank lines skipped).
 
+    A stored ``trace_id`` must still be the hash of the stored prompt and completion, so a line whose
+    text was altered but is still valid (a Latin-1 re-encoding that happens to be valid UTF-8) is
+    reported too.
+
     Lines are split on ``\\n`` only and decoded one at a time, so a bad line is reported by its
     own number, and every line before it has already been yielded.
     """
@@ -125,6 +129,8 @@ def read_shard(path: Path) -> Iterator[tuple[int, Trace]]:
             except (json.JSONDecodeError, RecursionError) as exc:
                 raise TraceStoreError(f"{path}:{lineno}: corrupt trace (not valid JSON: {exc}; torn or truncated line?)") from None
             why = _row_problem(data)
+            if why is None and data.get("trace_id") and data["trace_id"] != trace_id(data["prompt"], data["completion"]):
+                why = "its trace_id does not match its prompt and completion: the line was altered (edited or re-encoded)"
             if why is None:
                 try:
                     yield lineno, Trace.from_json(data)
