@@ -124,7 +124,7 @@ def check_batch(reward: CodeReward, batch) -> None:
 
 _HELPER = ("```python\ndef f(x):\n    return x\n```", {"asserts": ASSERTS[2], "entry_point": "f"})
 
-test_code_fuzz = fast(60)(
+test_code_fuzz = fast(40)(
     example(batch=[("", {"asserts": "pass", "entry_point": "f", "imports": [None]})])(  # was TypeError out of score()
     example(batch=[_HELPER])(  # INVALID for a helper the tests use: must say to pass it as imports
         example(batch=[("```python\nprint(1/0)\n```", {"stdio": [{"stdin": "", "stdout": "1"}]})])(  # reason: exit + stderr

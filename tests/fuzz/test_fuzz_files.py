@@ -119,7 +119,7 @@ def check_trace_store(case) -> None:
     assert [asdict(t) for t in got[:n_good]] == [asdict(t) for t in traces[:n_good]], "an earlier row was lost or altered"
 
 
-test_trace_store = fast(150)(
+test_trace_store = fast(80)(
     example(([{"prompt": "0", "answer": "Â\x80"}], "latin1", b"", 0))(  # Latin-1 bytes that are valid UTF-8: caught by the trace_id
     example(([{"prompt": "é", "answer": "a"}, {"prompt": "p", "answer": "a"}], "latin1", b"", 0))(
         example(([{"prompt": "p", "answer": "a"}], "append", b"[1, 2]\n", 0))(  # JSON, not an object: was AttributeError
@@ -148,7 +148,7 @@ def check_task_jsonl(case) -> None:
     assert [(t.prompt, t.answer) for t in tasks[:n_good]] == [(r["prompt"], r["answer"]) for r in rows[:n_good]]
 
 
-test_task_jsonl = fast(150)(
+test_task_jsonl = fast(80)(
     example(([{"prompt": "p", "answer": "a"}], "append", b'{"prompt": "q"}\n', 0))(  # a later row without the answer: was KeyError
         example(([{"prompt": "p", "answer": "a"}], "append", b'{"prompt": "q", "answer": null}\n', 0))(
             given(damaged())(check_task_jsonl))))
@@ -196,5 +196,5 @@ def check_task_parquet(case) -> None:
     assert all(isinstance(t.prompt, str) and t.prompt.strip() and t.answer.strip() for t in tasks)
 
 
-test_task_parquet = fast(80)(given(parquet_files())(check_task_parquet))
+test_task_parquet = fast(50)(given(parquet_files())(check_task_parquet))
 test_task_parquet_slow = slow(given(parquet_files())(check_task_parquet), of=3)
