@@ -329,6 +329,15 @@ def constant(s: str) -> complex | None:
     return v if cmath.isfinite(v) else None
 
 
+def real_value(s: str) -> Fraction | float | None:
+    """A variable-free real expression's value: exact (Fraction) when rational, else a trusted double, else None."""
+    ev = exact(s)
+    if ev is not None:
+        return ev
+    v = constant(s)
+    return None if v is None or abs(v.imag) > 1e-12 * abs(v) else v.real
+
+
 def variables(s: str) -> frozenset[str] | None:
     got = compile_expr(s)
     return None if got is None else got[1]
