@@ -19,7 +19,9 @@ How two answers are compared (:func:`numeric_equal`), exact where it can be, rel
   (lost digits), or a literal with more
   than 12 significant digits makes the answer *delicate*: None, and sympy decides with exact
   numbers and arbitrary exponents (:mod:`rewards.math.symbolic`). Signs are compared like any
-  other part of the value (``-x`` vs ``x`` differ relatively by 2).
+  other part of the value (``-x`` vs ``x`` differ relatively by 2). What remains: two irrational
+  answers whose values differ by less than 1e-12 relative *without* any of those signs (say
+  ``\\sqrt2`` times a product of near-1 rationals that multiply to 1 - 1e-14) are called equal.
 
 Anything outside the grammar (functions other than sqrt/sin/cos/tan/ln/log/exp, subscripts,
 sets, relations ...) returns None and goes to sympy.
