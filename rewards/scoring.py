@@ -3,7 +3,8 @@
 Each input line is a JSON object with ``kind`` ("math", "code", ...) plus what that kind's scorer
 reads (math: ``completion`` and ``answer``; other keys are carried through). Records are grouped by
 ``kind`` and each group goes to :func:`rewards.registry.get_scorer`; each output line is the input
-record plus the scorer's keys (at least ``reward`` in [0, 1] and ``status``), in input order.
+record plus the scorer's keys (at least ``reward`` in [0, 1], ``status`` and ``detail``: why the
+verdict is not PASS, empty for PASS), in input order.
 
 Bad input never stops the rest:
 
@@ -93,8 +94,20 @@ def score_all(records: list[dict | None], workers: int, options: dict[str, dict[
             print(f"score: {why}", file=sys.stderr)
             scored = [_invalid(why) for _ in idx]
         for i, res in zip(idx, scored):
-            out[i] = dict(res)
+            out[i] = _with_detail(dict(res))
     return out
+
+
+def _with_detail(res: dict) -> dict:
+    """Every output line carries ``detail``: the scorer's reason, or one naming the status when a
+    (plug-in) scorer gave none for a verdict other than PASS."""
+    detail = res.get("detail")
+    if not isinstance(detail, str):
+        detail = "" if detail is None else str(detail)
+    if not detail and res.get("status") != str(Status.PASS):
+        detail = f"{res.get('status')}: the scorer gave no reason"
+    res["detail"] = detail
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ rendered by `describe()`; each field is documented once, where it is declared.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, get_args, get_origin
@@ -86,7 +87,13 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            out = float(value)
+        except OverflowError:  # an integer too large for a double
+            raise ConfigError(f"{path}: {value} is too large for a number") from None
+        if not math.isfinite(out):  # nan passes every `>= 0` range check by being incomparable
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+        return out
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
@@ -104,7 +111,7 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted((k for k in data if k not in fields), key=str)  # YAML keys may be ints, None ...
     if unknown:
         where = f"{path}." if path else ""
         raise ConfigError(
@@ -127,7 +134,7 @@ def to_dict(obj: Any) -> Any:
 def _parse_scalar(text: str) -> Any:
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # not YAML (or nested too deeply): the text itself
         return text
 
 
@@ -168,10 +175,21 @@ def apply_override(data: dict, override: str) -> None:
 def load_yaml(path: str) -> dict:
     """Read a YAML mapping, turning parse errors into `ConfigError` with the file and line."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} (line {line}): not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"malformed YAML in {path}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

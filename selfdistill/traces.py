@@ -83,6 +83,63 @@ def training_rows(traces: Iterable[Trace], prompt_format: str) -> list[dict[str,
              "completion": t.completion} for t in traces]
 
 
+class TraceStoreError(ValueError):
+    """A stored line is not a valid trace; the message names the file and line."""
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "prompt": str, "completion": str, "reward": (int, float), "kind": str, "task_id": str, "round": int,
+    "model": str, "rewards": dict, "status": str, "sampling": dict, "trace_id": str, "created_at": (int, float),
+}
+
+
+def _row_problem(data: Any) -> str | None:
+    """Why ``data`` (one decoded JSON line) is not a trace, or None."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {type(data).__name__}"
+    missing = [k for k in ("prompt", "completion", "reward", "kind", "task_id", "round", "model") if k not in data]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}"
+    for key, tp in _FIELD_TYPES.items():
+        if key in data and (not isinstance(data[key], tp) or isinstance(data[key], bool)):
+            return f"field {key!r} must be {getattr(tp, '__name__', 'a number')}, got {type(data[key]).__name__}"
+    return None
+
+
+def read_shard(path: Path) -> Iterator[tuple[int, Trace]]:
+    """``(line number, trace)`` for every line of one shard, in order (blank lines skipped).
+
+    A stored ``trace_id`` must still be the hash of the stored prompt and completion, so a line whose
+    text was altered but is still valid (a Latin-1 re-encoding that happens to be valid UTF-8) is
+    reported too.
+
+    Lines are split on ``\\n`` only and decoded one at a time, so a bad line is reported by its
+    own number, and every line before it has already been yielded.
+    """
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():  # ASCII whitespace only
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise TraceStoreError(f"{path}:{lineno}: corrupt trace (not UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1})") from None
+            try:
+                data = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise TraceStoreError(f"{path}:{lineno}: corrupt trace (not valid JSON: {exc}; torn or truncated line?)") from None
+            why = _row_problem(data)
+            if why is None and data.get("trace_id") and data["trace_id"] != trace_id(data["prompt"], data["completion"]):
+                why = "its trace_id does not match its prompt and completion: the line was altered (edited or re-encoded)"
+            if why is None:
+                try:
+                    yield lineno, Trace.from_json(data)
+                    continue
+                except (TypeError, ValueError) as exc:
+                    why = str(exc)
+            raise TraceStoreError(f"{path}:{lineno}: corrupt trace ({why})")
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -141,23 +198,23 @@ class TraceStore:
         return len(fresh)
 
     def iter(self, round: int | None = None, min_reward: float | None = None) -> Iterator[Trace]:
-        """Every stored trace once, in shard order, optionally filtered."""
+        """Every stored trace once, in shard order, optionally filtered.
+
+        A line that is not a valid trace (bytes that are not UTF-8, a torn or truncated line, JSON
+        that is not an object, a field of the wrong type) raises :class:`TraceStoreError` naming the
+        file and line, after every trace before it has been yielded intact.
+        """
         seen: set[str] = set()
         for path in self.shards():
-            with path.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    try:
-                        t = Trace.from_json(json.loads(line))
-                    except (json.JSONDecodeError, TypeError) as exc:
-                        raise ValueError(f"{path}:{lineno}: corrupt trace ({exc})") from None
-                    if t.trace_id in seen:
-                        continue
-                    seen.add(t.trace_id)
-                    if round is not None and t.round != round:
-                        continue
-                    if min_reward is not None and t.reward < min_reward:
-                        continue
-                    yield t
+            for _, t in read_shard(path):
+                if t.trace_id in seen:
+                    continue
+                seen.add(t.trace_id)
+                if round is not None and t.round != round:
+                    continue
+                if min_reward is not None and t.reward < min_reward:
+                    continue
+                yield t
 
     def __len__(self) -> int:
         return len(self._known_ids())

@@ -3,7 +3,7 @@
 Public API::
 
     code_reward(prompts, completions, tests, kind=None, **kw) -> list[float | None]   # TRL
-    score_records(records, workers) -> list[{"reward", "status", "passed", "total"}]  # offline
+    score_records(records, workers) -> list[{"reward", "status", "passed", "total", "detail"}]  # offline
     CodeReward(CodeRewardConfig(...))                                                 # configurable
 
 The module-level functions share one lazily created sandbox (a zygote fork server spawned on
@@ -39,7 +39,7 @@ def code_reward(prompts: list, completions: list, tests: list | None = None, kin
 
 
 def score_records(records: list[dict], workers: int = 0) -> list[dict]:
-    """Score ``{"completion", "tests"}`` records; per record reward, status, passed, total."""
+    """Score ``{"completion", "tests"}`` records; per record reward, status, passed, total, detail (why not PASS)."""
     reward = default_reward(workers)
     texts, tests, bad = [], [], {}
     for i, rec in enumerate(records):
@@ -52,7 +52,7 @@ def score_records(records: list[dict], workers: int = 0) -> list[dict]:
             tests.append(None)
     out = [s.as_dict() for s in reward.score(texts, tests)]
     for i in bad:
-        out[i] = {"reward": 0.0, "status": "INVALID", "passed": 0, "total": 0}
+        out[i] = {"reward": 0.0, "status": "INVALID", "passed": 0, "total": 0, "detail": f"completion: {bad[i]}"}
     return out
 
 

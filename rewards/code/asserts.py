@@ -121,9 +121,19 @@ def _run_one(fn) -> tuple[Status, str]:
     except AssertionError:
         return Status.FAIL, "assertion failed"
     except NameError as e:
-        return Status.INVALID, f"unsafe: the test needs a name from the solution ({e})"
+        return Status.INVALID, missing_name_reason(e)
     except Exception as e:  # noqa: BLE001 -- the values were wrong enough to break the test code
-        return Status.FAIL, f"test raised {type(e).__name__}"
+        return Status.FAIL, f"test raised {type(e).__name__}: {e}"[:300]
+
+
+def missing_name_reason(e: NameError) -> str:
+    """INVALID reason for test code that uses a name it does not define: what is missing and how to supply it."""
+    name = getattr(e, "name", None) or str(e)
+    return (
+        f"the test code uses {name!r}, which neither it nor 'imports' defines (only the entry point is taken "
+        f"from the solution, which runs sandboxed). Supply the code that defines {name!r} as 'imports' in the "
+        "tests; for HumanEval, pass the problem's prompt as 'imports'"
+    )
 
 
 def run_harness(session, spec: AssertSpec) -> tuple[list[Status], str]:
@@ -140,7 +150,9 @@ def run_harness(session, spec: AssertSpec) -> tuple[list[Status], str]:
             status, why = _run_one(lambda: ns["check"](candidate))
             return [status], why
     except Exception as e:  # noqa: BLE001 -- the test code itself is broken
-        return [Status.INVALID], f"test code failed to load: {type(e).__name__}: {e}"
+        if isinstance(e, NameError):
+            return [Status.INVALID], missing_name_reason(e)
+        return [Status.INVALID], f"test code failed to load: {type(e).__name__}: {e}"[:300]
     statuses, whys = [], []
     for node in tree.body:
         mod = ast.Module(body=[node], type_ignores=[])

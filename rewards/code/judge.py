@@ -51,12 +51,15 @@ def values_equal(got: Any, expected: Any, rel_tol: float = 1e-9, abs_tol: float 
 
 def stdout_equal(got: str, expected: str) -> bool:
     """Same lines after stripping trailing spaces and trailing blank lines; same line count."""
-    def lines(s: str) -> list[str]:
-        out = [line.rstrip() for line in s.replace("\r\n", "\n").split("\n")]
-        while out and not out[-1]:
-            out.pop()
-        return out
-    return lines(got) == lines(expected)
+    return _lines(got) == _lines(expected)
+
+
+def _lines(s: str) -> list[str]:
+    """Lines without trailing spaces, trailing blank lines dropped (what stdout comparison sees)."""
+    out = [line.rstrip() for line in s.replace("\r\n", "\n").split("\n")]
+    while out and not out[-1]:
+        out.pop()
+    return out
 
 
 def _error_status(err: str) -> Status:
@@ -151,3 +154,86 @@ def overall(statuses: list[Status]) -> Status:
         if s in statuses:
             return s
     return Status.FAIL
+
+
+# -- reasons: every non-PASS verdict says why, in one line ------------------------------------
+_SHOW = 80  # characters of a value or a line shown in a reason
+
+
+def _short(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= _SHOW else text[: _SHOW - 3] + "..."
+
+
+def _process_reason(res: JobResult) -> str:
+    """How the job ended, in words (for tests that left no result)."""
+    if res.infra:
+        return f"sandbox failure: {res.infra}"
+    if res.memory:
+        return "memory limit exceeded"
+    if res.output_limit:
+        return "output limit exceeded"
+    if res.timeout or res.signal == 24:
+        return f"time limit exceeded (ran {res.wall_s:.1f} s)"
+    if res.signal:
+        return f"killed by signal {res.signal}"
+    if res.exit:
+        return f"exited with code {res.exit}"
+    return "the program ended without returning a result"
+
+
+def _stderr_tail(res: JobResult) -> str:
+    tail = res.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:] if res.stderr else []
+    return f" ({tail[0][:_SHOW]})" if tail else ""
+
+
+def _head_reason(res: JobResult) -> str | None:
+    for rec in res.records:
+        k = rec.get("k")
+        if k == "infra":
+            return f"sandbox failure: {rec.get('err', '')}"[:300]
+        if k == "syntax":
+            return f"syntax error: {rec.get('err', '')}"[:300]
+        if k == "load_error":
+            return f"the program failed to load: {rec.get('err', '')}"[:300]
+    return None
+
+
+def call_reason(res: JobResult, expected: tuple, statuses: list[Status], compare=None, **tol: float) -> str:
+    """Why a call-based job did not pass: the first failing test, what was expected and what came back."""
+    head = _head_reason(res) or (_process_reason(res) if res.infra else None)
+    if head is not None:
+        return head
+    bad = [i for i, s in enumerate(statuses) if s != Status.PASS]
+    if not bad:
+        return "no tests" if not statuses else ""
+    i = bad[0]
+    recs = [r for r in res.records if r.get("k") == "r" and r.get("i") == i]
+    prefix = f"test {i + 1} of {len(statuses)}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+    if len(recs) > 1:
+        return f"{prefix}: duplicate result records"
+    if not recs:
+        return f"{prefix}: no result: {_process_reason(res)}{_stderr_tail(res)}"
+    rec = recs[0]
+    if "err" in rec:
+        return f"{prefix}: raised {str(rec['err'])[:200]}"
+    try:
+        got = codec._dec(rec.get("v"), 0)
+    except codec.CodecError as e:
+        return f"{prefix}: returned a value that is not plain data ({e})"
+    return f"{prefix}: expected {_short(expected[i])}, got {_short(got)}"
+
+
+def stdio_reason(res: JobResult, expected_stdout: str, status: Status, index: int, total: int) -> str:
+    """Why one stdin/stdout run did not pass (``index`` counts from 0)."""
+    prefix = f"test {index + 1} of {total}"
+    head = _head_reason(res)
+    if head is not None:
+        return f"{prefix}: {head}"
+    if status != Status.FAIL:
+        return f"{prefix}: {_process_reason(res)}{_stderr_tail(res)}"
+    got, want = _lines(res.stdout.decode("utf-8", errors="replace")), _lines(expected_stdout)
+    for n, (g, w) in enumerate(zip(got, want), 1):
+        if g != w:
+            return f"{prefix}: stdout line {n}: expected {_short(w)}, got {_short(g)}"
+    return f"{prefix}: stdout has {len(got)} lines, expected {len(want)}"

@@ -53,7 +53,9 @@ class Score:
         return None if self.status == Status.INFRA_ERROR else self.reward
 
     def as_dict(self) -> dict:
-        return {"reward": self.reward, "status": str(self.status), "passed": self.passed, "total": self.total}
+        """The record ``selfdistill score`` writes: every verdict carries its ``detail`` (why it is not PASS)."""
+        return {"reward": self.reward, "status": str(self.status), "passed": self.passed, "total": self.total,
+                "detail": self.detail}
 
 
 @dataclass
@@ -131,8 +133,9 @@ class CodeReward:
         try:
             spec = parse_tests(tests)
             plan = asserts.plan(spec) if isinstance(spec, AssertSpec) else None
-        except (SpecError, SyntaxError, ValueError) as e:
-            return _Item(None, None, Score(0.0, Status.INVALID, 0, 0, str(e)))
+        except (SpecError, SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as e:
+            why = str(e) if isinstance(e, SpecError) else f"tests cannot be read: {type(e).__name__}: {e}"
+            return _Item(None, None, Score(0.0, Status.INVALID, 0, 0, why[:300]))
         total = len(spec.inputs) if isinstance(spec, CallSpec) else (
             len(spec.cases) if isinstance(spec, StdioSpec) else plan.n_tests)
         code = extract_code(text, self.config.extraction)
@@ -170,13 +173,19 @@ class CodeReward:
         if it.plan is not None:  # converted asserts: Python == on plain data, as the assert would
             spec: CallSpec = it.plan.call
             statuses, _ = judge.judge_call(results[0], spec.expected, compare=judge.python_eq)
+            why = judge.call_reason(results[0], spec.expected, statuses)
         elif isinstance(it.spec, CallSpec):
             statuses, _ = judge.judge_call(results[0], it.spec.expected,
                                            rel_tol=self.config.rel_tol, abs_tol=self.config.abs_tol)
+            why = judge.call_reason(results[0], it.spec.expected, statuses)
         else:
-            statuses = [judge.judge_stdio(r, exp) for r, (_, exp) in zip(results, it.spec.cases)]
-        infra = next((r.infra for r in results if r.infra), "")
-        return self._score(statuses, infra)
+            cases = it.spec.cases
+            statuses = [judge.judge_stdio(r, exp) for r, (_, exp) in zip(results, cases)]
+            bad = [i for i, s in enumerate(statuses) if s != Status.PASS]
+            why = judge.stdio_reason(results[bad[0]], cases[bad[0]][1], statuses[bad[0]], bad[0], len(cases)) if bad else ""
+            if len(bad) > 1:
+                why += f" (and {len(bad) - 1} more failing)"
+        return self._score(statuses, why)
 
     def _harness(self, it: _Item) -> Score:
         try:
@@ -189,6 +198,8 @@ class CodeReward:
     def _score(self, statuses: list[Status], detail: str = "") -> Score:
         passed, total = sum(s == Status.PASS for s in statuses), len(statuses)
         status = judge.overall(statuses)
+        if status != Status.PASS and not detail:  # a safety net: every reason source above should say why
+            detail = f"{status}: {total - passed} of {total} tests did not pass" if total else f"{status}: no tests ran"
         if status == Status.INFRA_ERROR:
             return Score(0.0, status, passed, total, detail)
         if self.config.all_or_nothing:

@@ -84,9 +84,13 @@ def _asserts(t: dict) -> AssertSpec:
     if not isinstance(entry, str) or not entry.isidentifier():
         raise SpecError(f"assert-style tests need an identifier 'entry_point', got {entry!r}")
     imports = t.get("imports", "")
-    if isinstance(imports, list):
+    if isinstance(imports, list) and all(isinstance(x, str) for x in imports):
         imports = "\n".join(imports)
-    return AssertSpec(code, entry, imports or "")
+    if imports is None:
+        imports = ""
+    if not isinstance(imports, str):
+        raise SpecError(f"'imports' must be set-up code: a string or a list of strings, got {imports!r:.80}")
+    return AssertSpec(code, entry, imports)
 
 
 _FORMATS = {"cases": _call, "stdio": _stdio, "asserts": _asserts}

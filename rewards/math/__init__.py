@@ -28,7 +28,7 @@ from typing import Any
 
 from rewards.common import Status, completion_text
 from rewards.math.extract import Extraction, extract
-from rewards.math.verify import Pending, Verdict, judge, symbolic_task, verify
+from rewards.math.verify import Pending, Verdict, differs, judge, symbolic_task, verify
 from rewards.pool import DeadlinePool, TaskResult
 
 __all__ = ["Extraction", "Verdict", "extract", "judge", "judge_batch", "math_reward", "reward_of", "score_records",
@@ -68,13 +68,13 @@ def _prompt_text(prompt: Any) -> str | None:
     return None
 
 
-def _from_task(result: TaskResult) -> Verdict:
+def _from_task(result: TaskResult, pending: Pending) -> Verdict:
     if result.ok:
-        return Verdict(1.0, Status.PASS) if result.value else Verdict(0.0, Status.FAIL)
+        return Verdict(1.0, Status.PASS) if result.value else differs(" = ".join(pending.preds), pending.ref, "sympy")
     if result.kind == "timeout":
-        return Verdict(0.0, Status.TIMEOUT, result.error or "")
+        return Verdict(0.0, Status.TIMEOUT, result.error or "the symbolic check ran past its deadline")
     if result.kind == "crashed":
-        return Verdict(0.0, Status.INFRA_ERROR, result.error or "")
+        return Verdict(0.0, Status.INFRA_ERROR, result.error or "the verifier worker died")
     return Verdict(0.0, Status.FAIL, f"verifier error: {result.error}")
 
 
@@ -105,8 +105,8 @@ def judge_batch(
             verdicts[i] = v
     if pending:
         results = (pool or default_pool()).map(symbolic_task, [(p.preds, p.ref) for _, p in pending])
-        for (i, _), res in zip(pending, results):
-            verdicts[i] = _from_task(res)
+        for (i, p), res in zip(pending, results):
+            verdicts[i] = _from_task(res, p)
     return [v if v is not None else Verdict(0.0, Status.INFRA_ERROR, "lost") for v in verdicts]
 
 

@@ -29,11 +29,12 @@ Rules, in order (each documented where it is implemented):
   a solution set (repeats collapse); a bare ``1, 2`` stands for the tuple ``(1, 2)`` in order;
 * a spaced comma (``32, 349``) is a list, never a thousands separator;
 * percentages: ``X\\%`` equals ``X`` and ``X/100``; degrees (``^\\circ``) are dropped;
-* numbers: exact (Fraction) equality. **Decimal tolerance**: a decimal prediction with d
+* numbers: exact (Fraction) equality, also of rational expressions (``2^{-40}``); irrational values
+  only relatively (:mod:`rewards.math.fastexpr`, :mod:`rewards.math.symbolic`). **Decimal tolerance**: a decimal prediction with d
   places matches a reference that is not a terminating decimal (``1/3``, ``\\sqrt 2``) when it is
   within one unit of its last place *and* within relative 1e-3 (so ``0.333`` = 1/3, ``0.3`` is
   not). A decimal reference with d places matches an irrational prediction that rounds to it;
-  integer and terminating-decimal references need exact equality (``0.05`` != ``5``).
+  integer and terminating-decimal references need exact equality (``0.05`` != ``5``); ``0.00`` only zero.
 * words (``\\text{Monday}``): case-insensitive equality;
 * otherwise (symbolic only): sympy, see :mod:`rewards.math.symbolic`.
 """
@@ -43,7 +44,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from rewards.math.fastexpr import constant, constant_ratio, numeric_equal
+from rewards.math.fastexpr import constant, constant_ratio, numeric_equal, real_value
 from rewards.math.normalize import Norm, Number, brackets, matrix_rows, normalize, read_number, split_top
 from rewards.math.relations import compare_relation
 
@@ -313,7 +314,7 @@ def _abs_chain_as_union(s: str) -> str | None:
         return None
     lo, hi = split_top(interval[1:-1], ",")
     a, b = constant(lo), constant(hi)
-    if a is None or b is None or abs(a.imag) > 1e-12 or abs(b.imag) > 1e-12 or not 0 < a.real <= b.real:
+    if a is None or b is None or abs(a.imag) > 1e-12 * abs(a) or abs(b.imag) > 1e-12 * abs(b) or not 0 < a.real <= b.real:
         return None
     left, right = interval[0], interval[-1]
     mirror = {"(": ")", "[": "]", ")": "(", "]": "["}
@@ -480,17 +481,17 @@ def _base_number(s: str) -> tuple[int, int] | None:
 
 
 def _numeric(pt: str, rt: str, pn: Number | None, rn: Number | None) -> bool | None:
-    """Float evaluation (see :mod:`rewards.math.fastexpr`), with the decimal-tolerance rules."""
-    if pn is not None and pn.places is not None and rn is None:  # 1.414 vs \sqrt{2}
-        v = constant(rt)
-        if v is None or abs(v.imag) > 1e-12 or abs(v.real) > 1e9:
-            return None
-        return _close_decimal(pn.value, pn.places, Fraction(v.real))
-    if rn is not None and rn.places is not None and pn is None:  # \sqrt{2} vs 1.414
-        v = constant(pt)
-        if v is None or abs(v.imag) > 1e-12 or abs(v.real) > 1e9:
-            return None
-        return round(v.real, rn.places) == float(rn.value)
+    """Exact rational value first, then doubles (:mod:`rewards.math.fastexpr`); decimal-tolerance rules."""
+    if pn is not None and pn.places is not None and rn is None:  # 1.414 vs \sqrt{2}, 0.00000095 vs 2^{-20}
+        v = real_value(rt)
+        if isinstance(v, Fraction):
+            return _num_match(pn, Number(v))
+        return None if v is None else _close_decimal(pn.value, pn.places, Fraction(v))
+    if rn is not None and rn.places is not None and pn is None:  # \sqrt{2} vs 1.414; 0.00 matches zero only
+        v = real_value(pt)
+        if isinstance(v, Fraction):
+            return _num_match(Number(v), rn)
+        return None if v is None else rn.value != 0 and round(v, rn.places) == float(rn.value)
     return numeric_equal(pt, rt)
 
 

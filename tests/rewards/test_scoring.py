@@ -83,3 +83,39 @@ def test_math_text_fallback_flag_reads_prose_answers_only_when_asked(tmp_path):
     _, on = _run(tmp_path, [json.dumps(rec)], "--workers", "1", "--math-text-fallback")
     _, after = _run(tmp_path, [json.dumps(rec)], "--workers", "1")  # the flag does not leak into later calls
     assert [off[0]["status"], on[0]["status"], after[0]["status"]] == ["NO_ANSWER", "PASS", "NO_ANSWER"]
+
+
+def test_every_line_has_a_detail_and_every_non_pass_says_why(tmp_path):
+    """Issue 18: `detail` on every verdict of every kind; code FAIL names the failing test."""
+    wrong = {"fn_name": "f", "cases": [{"args": [1], "expected": 5}]}
+    recs = [
+        {"kind": "math", "completion": "\\boxed{4}", "answer": "3"},
+        {"kind": "math", "completion": "\\boxed{3}", "answer": "3"},
+        {"kind": "code", "completion": _code("def f(x):\n    return x * 3 + 2"), "tests": CODE_TESTS},
+        {"kind": "code", "completion": _code("def f(x):\n    return x"), "tests": wrong},
+        {"kind": "code", "completion": "no code", "tests": wrong},
+        {"kind": "code", "completion": _code("def f(x):\n    return x"), "tests": {"stdio": "nope"}},
+        {"kind": "nope"},
+    ]
+    rc, out = _run(tmp_path, [json.dumps(r) for r in recs], "--workers", "1")
+    assert rc == 0 and all(isinstance(o.get("detail"), str) for o in out)
+    assert [o["status"] for o in out] == ["FAIL", "PASS", "PASS", "FAIL", "NO_CODE", "INVALID", "INVALID"]
+    assert all(o["detail"].strip() for o in out if o["status"] != "PASS")
+    assert "'4'" in out[0]["detail"] and "expected 5, got 1" in out[3]["detail"]
+
+
+def test_a_plugin_scorer_without_reasons_still_gets_a_detail(tmp_path):
+    from rewards import registry
+
+    registry.register_scorer("silent", "tests.rewards.test_scoring:_silent_scorer")
+    try:
+        from rewards.scoring import score_all
+
+        out = score_all([{"kind": "silent"}], workers=1)
+    finally:
+        registry._SCORERS.pop("silent", None)
+    assert out == [{"reward": 0.0, "status": "FAIL", "detail": "FAIL: the scorer gave no reason"}]
+
+
+def _silent_scorer(records, workers):
+    return [{"reward": 0.0, "status": "FAIL"} for _ in records]
