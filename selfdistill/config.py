@@ -187,15 +187,19 @@ class ModelConfig:
 
 @dataclass
 class StudentConfig(ModelConfig):
-    source: Literal["tiny", "pretrained", "layers"] = opt(
+    source: Literal["tiny", "pretrained", "layers", "merge_experts"] = opt(
         "tiny", "tiny: build from scratch and pre-train; pretrained: load `path`; layers: keep `num_layers` evenly "
-        "spaced decoder layers of the dense `path` (first and last included; embeddings, norm, LM head copied)."
+        "spaced decoder layers of the dense `path` (first and last included; embeddings, norm, LM head copied); "
+        "merge_experts: the dense counterpart of the MoE `path` (or `policy`: the final policy) whose MLPs are "
+        "router-usage-weighted expert averages, usage measured on the training prompts (`num_layers` > 0 cuts it)."
     )
     name: str = opt("student", "Name of the student in reports and on disk.")
     teacher: str = opt(
         "policy", "Whom this student learns from: the final policy, or the name of an earlier student (progressive chains)."
     )
-    num_layers: int = opt(0, "source=layers: decoder layers the student keeps (1 <= num_layers <= the model's layers).")
+    num_layers: int = opt(0, "source=layers: decoder layers the student keeps (1 <= num_layers <= the model's layers); "
+                          "source=merge_experts: the same cut after merging (0 = keep every layer).")
+    usage_prompts: int = opt(256, "source=merge_experts: training prompts the expert usage is measured on.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -203,6 +207,10 @@ class StudentConfig(ModelConfig):
         if self.source == "layers":
             _check(bool(self.path), f"{key}.path", "is required when source=layers (a dense checkpoint or .gguf)")
             _check(self.num_layers >= 1, f"{key}.num_layers", f"must be >= 1 when source=layers, got {self.num_layers}")
+        elif self.source == "merge_experts":
+            _check(bool(self.path), f"{key}.path", "is required when source=merge_experts (an MoE checkpoint, or policy)")
+            _check(self.num_layers >= 0, f"{key}.num_layers", f"must be >= 0, got {self.num_layers}")
+            _check(self.usage_prompts >= 1, f"{key}.usage_prompts", f"must be >= 1, got {self.usage_prompts}")
         else:
             _check(self.num_layers == 0, f"{key}.num_layers", "is only read when source=layers")
         _check(self.upcycle is None, f"{key}.upcycle", "students are dense; upcycling is for the policy")

@@ -116,7 +116,9 @@ def _students(cfg, final: str) -> list[Step]:
     for s in cfg.distill.students:
         teacher = final if s.teacher == "policy" else f"distill.{s.teacher}"
         base = f"student.{s.name}.base"
-        steps.append(Step(base, "student_base", "distill", name=f"student-{s.name}-base", params={"student": s.name}))
+        merges_policy = s.source == "merge_experts" and s.path == "policy"  # its base is built from the final policy
+        steps.append(Step(base, "student_base", "distill", {"moe": final} if merges_policy else {},
+                          name=f"student-{s.name}-base", params={"student": s.name}))
         inputs = {"student": base, "teacher": teacher}
         if s.teacher != "policy" and sequences:
             collect = f"collect.{s.teacher}"

@@ -84,6 +84,8 @@ def _pretrained_or_tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
 
     if mcfg.source == "tiny":
         return _tiny(run, mcfg, step, stage, seed)
+    if mcfg.source == "merge_experts":
+        return _merged_student(run, mcfg, step)
     from selfdistill import distributed as dist
     from selfdistill.models.importing import ensure_plain
 
@@ -118,6 +120,46 @@ def _pretrained_or_tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
         derived = True
     model_path = run.save(model, tokenizer, step.name, run.stage_dir(step.key)) if derived else path
     return StepOutput(model_path, {"params": count_params(model), **out})
+
+
+def _merged_student(run, mcfg, step: Step) -> StepOutput:
+    """A dense student merged from an MoE's experts, weighted by their usage on the training prompts."""
+    from selfdistill import distributed as dist
+    from selfdistill.generation import prompt_ids
+    from selfdistill.models.importing import ensure_plain
+    from selfdistill.models.merging import expert_usage, merge_experts
+    from selfdistill.models.tiny import count_params
+
+    if mcfg.path == "policy":
+        path = _model_of(run, step, "moe")
+    else:
+        path = dist.broadcast(ensure_plain(mcfg.path, run.models_dir) if run.main else None)
+    moe, tokenizer = run.load(path, mcfg.dtype)
+    prompts = [t.to_row(run.cfg.tasks.prompt_format)["prompt"] for t in run.split.train[: mcfg.usage_prompts]]
+    usage = expert_usage(moe, _padded_batches(prompt_ids(tokenizer, prompts), tokenizer.pad_token_id or 0, moe.device))
+    model = merge_experts(moe, usage).to(run.device)
+    out: dict[str, Any] = {"merged_from": path, "usage_prompts": len(prompts),
+                           "expert_usage": {str(k): [round(float(x), 4) for x in v] for k, v in usage.items()}}
+    if mcfg.num_layers:
+        from selfdistill.models.cutting import cut_layers, evenly_spaced
+
+        out["kept_layers"] = evenly_spaced(model.config.num_hidden_layers, mcfg.num_layers)
+        model = cut_layers(model, mcfg.num_layers).to(run.device)
+    return StepOutput(run.save(model, tokenizer, step.name), {"params": count_params(model), **out})
+
+
+def _padded_batches(ids: list[list[int]], pad_id: int, device, size: int = 16):
+    """Right-padded `input_ids` / `attention_mask` batches `[b, T]` of token-id lists."""
+    import torch
+
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        width = max(map(len, chunk))
+        input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        for row, seq in enumerate(chunk):
+            input_ids[row, : len(seq)], mask[row, : len(seq)] = torch.tensor(seq), 1
+        yield {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
 
 
 def _corpus(run, mcfg) -> list[dict[str, str]]:
