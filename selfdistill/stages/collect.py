@@ -2,7 +2,8 @@
 
 For each training prompt (a seeded subset per round), sample ``k`` completions, score them
 with the same rewards RL uses, and keep those that are correct (correctness reward >=
-``min_reward``), well formed (format reward 1, when required), not degenerate and not
+``min_reward``), well formed (format reward 1, when required), scored at least
+``judge_min_score`` by the judge (when set; see `judge_scores`), not degenerate and not
 duplicates, at most ``max_per_prompt`` per prompt. Prompts are processed in chunks of
 ``chunk_size``; each chunk becomes one immutable shard named ``r<round>-collect-<chunk>``.
 Sampling is seeded per chunk, so a run killed mid-collect and resumed redoes only the
