@@ -45,27 +45,35 @@ class LocalJudge:
         return None if res.ok else (res.error or res.kind)
 
     def complete(self, items: list[JudgeItem]) -> list[Outcome]:
-        """Judge ``items`` in batches of ``batch_size``; outcomes in input order."""
+        """Judge ``items`` in batches of ``batch_size``; outcomes in input order.
+
+        Items are batched by length (left padding makes a batch as long as its longest prompt, so
+        one flood among short answers would cost the whole batch its length).
+        """
+        order = sorted(range(len(items)), key=lambda i: len(items[i].completion) + len(items[i].problem))
+        size = self.cfg.batch_size
+        out: list[Outcome | None] = [None] * len(items)
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            for i, outcome in zip(idx, self._batch([items[i] for i in idx])):
+                out[i] = outcome
+        return out  # type: ignore[return-value]
+
+    def _batch(self, batch: list[JudgeItem]) -> list[Outcome]:
+        """One batch through the worker; failures become one outcome per item."""
         from rewards.judge.worker import judge_batch
 
-        out: list[Outcome] = []
-        size = self.cfg.batch_size
-        for start in range(0, len(items), size):
-            batch = items[start : start + size]
-            error = self._load()
-            if error:
-                out += [Outcome(None, str(Status.INFRA_ERROR), f"judge worker cannot load the model: {error}")] * len(batch)
-                continue
-            (res,) = self.pool.map(judge_batch, [(self.spec, self.settings, [tuple(it) for it in batch])])
-            if res.ok:
-                out += [Outcome(*o) for o in res.value]
-            elif res.kind == "timeout":
-                self.restarts += 1
-                out += [Outcome(None, str(Status.TIMEOUT), f"judge batch passed {self.cfg.timeout_s} s")] * len(batch)
-            else:
-                self.restarts += res.kind == "crashed"
-                out += [Outcome(None, str(Status.INFRA_ERROR), f"judge worker {res.kind}: {res.error}")] * len(batch)
-        return out
+        error = self._load()
+        if error:
+            return [Outcome(None, str(Status.INFRA_ERROR), f"judge worker cannot load the model: {error}")] * len(batch)
+        (res,) = self.pool.map(judge_batch, [(self.spec, self.settings, [tuple(it) for it in batch])])
+        if res.ok:
+            return [Outcome(*o) for o in res.value]
+        if res.kind == "timeout":
+            self.restarts += 1
+            return [Outcome(None, str(Status.TIMEOUT), f"judge batch passed {self.cfg.timeout_s} s")] * len(batch)
+        self.restarts += res.kind == "crashed"
+        return [Outcome(None, str(Status.INFRA_ERROR), f"judge worker {res.kind}: {res.error}")] * len(batch)
 
     def close(self) -> None:
         self.pool.close()

@@ -5,6 +5,7 @@ correct answers to the same problems, in both answer modes (free reasoning + SCO
 For each completion: no exception, a score in [0, 1] or None, and a judge prompt whose structure is
 intact (checked by the worker before generating, and here by counting turns in the token ids). The
 mean scores are printed as a table (run with ``-s``); a 135M judge is noisy, so no threshold is set.
+Completions are clipped to 2,000 characters (``max_chars``), which keeps the CPU cost at minutes.
 
     python -m pytest tests/rewards/judge/test_judge_smollm2.py -m slow -s
 """
@@ -33,7 +34,8 @@ def _mean(xs: list[float | None]) -> str:
 @pytest.mark.parametrize("score_first", [False, True], ids=["free", "score_first"])
 def test_smollm2_judge_over_injection_suite(score_first, tmp_path):
     judge = JudgeReward(JudgeConfig(model=str(GGUF), device="cpu", score_first=score_first,
-                                    max_new_tokens=4 if score_first else 64, batch_size=8, timeout_s=600),
+                                    max_new_tokens=4 if score_first else 48, batch_size=8, timeout_s=900,
+                                    max_chars=2000),
                         cache_dir=tmp_path)
     try:
         groups: dict[str, list[tuple[str, str, str]]] = {"correct": [], "wrong": [], "hostile": []}
