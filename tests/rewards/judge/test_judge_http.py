@@ -9,7 +9,7 @@ import time
 
 import pytest
 from _hostile import HOSTILE, PROBLEMS
-from _judge_servers import sleepy
+from _judge_helpers import sleepy
 
 from rewards.judge import JudgeConfig, JudgeReward
 from rewards.scoring import main as score_main

