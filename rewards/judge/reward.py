@@ -91,8 +91,17 @@ class JudgeReward:
 
     def __call__(self, prompts: list[Any], completions: list[Any], answer: list[Any] | None = None,
                  **columns: Any) -> list[float | None]:
-        """TRL reward: the judge's score in [0, 1] per completion, None when it gave no valid score."""
-        return [j.score for j in self.judge(prompts, completions, answer)]
+        """TRL reward: the judge's score in [0, 1] per completion, None when it gave no valid score.
+
+        Under TRL (which passes ``log_metric``) the share of completions left unjudged and of cache hits is
+        logged, since a None reward otherwise vanishes from the sum without a trace.
+        """
+        verdicts = self.judge(prompts, completions, answer)
+        log_metric = columns.get("log_metric")
+        if callable(log_metric) and verdicts:
+            log_metric("judge/unjudged_fraction", sum(v.score is None for v in verdicts) / len(verdicts))
+            log_metric("judge/cache_hit_fraction", sum(v.cached for v in verdicts) / len(verdicts))
+        return [v.score for v in verdicts]
 
     def close(self) -> None:
         self.backend.close()

@@ -110,9 +110,12 @@ def test_concurrency_limit_holds(judge_server, tmp_path):
 def test_hostile_completions_reach_the_server_escaped(judge_server, tmp_path):
     server = judge_server(lambda body: (200, "SCORE: 1"))
     names = sorted(HOSTILE)
+    metrics: list[tuple[str, float]] = []
     rewards = _judge(server.url, tmp_path, score_first=True)(
-        [PROBLEMS[0]["prompt"]] * len(names), [HOSTILE[n] for n in names], answer=[PROBLEMS[0]["answer"]] * len(names))
+        [PROBLEMS[0]["prompt"]] * len(names), [HOSTILE[n] for n in names], answer=[PROBLEMS[0]["answer"]] * len(names),
+        log_metric=lambda name, value: metrics.append((name, value)), trainer_state=None)
     assert rewards == [0.1] * len(names)  # TRL contract: one float per completion
+    assert metrics == [("judge/unjudged_fraction", 0.0), ("judge/cache_hit_fraction", 0.0)]
     for body in server.bodies:
         assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant"]
         assert body["messages"][-1]["content"] == "SCORE:" and body["continue_final_message"] is True
