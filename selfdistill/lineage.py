@@ -27,6 +27,7 @@ have sent (an artifact record flagged ``use_after_commit``) into the run's trans
 
 from __future__ import annotations
 
+import logging
 import re
 import struct
 import zlib
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 COPY_MAX_BYTES = 32 * 2**20  # larger models / trace sets are added by reference, not copied
 
 
@@ -142,13 +144,19 @@ def used(run, key: str, needs_of, done_keys: list[str], read_shards: set[str]) -
 
 
 def record(run, stage, key: str, needs_of, done_keys: list[str], outputs: Any, read_shards: set[str]) -> None:
-    """Declare step ``key``'s inputs and outputs on its tracked run (a no-op when tracking is off)."""
+    """Declare step ``key``'s inputs and outputs on its tracked run (a no-op when tracking is off).
+
+    A failure here is logged, not raised: the step's outputs are already saved.
+    """
     if getattr(stage, "report_to", "none") == "none":
         return
-    for spec in used(run, key, needs_of, done_keys, read_shards):
-        stage.use(spec)
-    for spec in produced(run, key, list(needs_of(key)), outputs):
-        stage.produce(spec)
+    try:
+        for spec in used(run, key, needs_of, done_keys, read_shards):
+            stage.use(spec)
+        for spec in produced(run, key, list(needs_of(key)), outputs):
+            stage.produce(spec)
+    except Exception as exc:  # noqa: BLE001 - the step's work is done and saved; lineage must not undo it
+        log.warning("W&B lineage of %s not recorded: %s: %s", key, type(exc).__name__, exc)
 
 
 # --- reading offline runs back ---------------------------------------------------------------------------------
