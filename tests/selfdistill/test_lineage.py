@@ -85,3 +85,25 @@ def test_offline_log_reader_rejects_other_files(tmp_path):
     bad.write_bytes(b"not a log")
     with pytest.raises(ValueError, match="not a W&B transaction log"):
         lineage.read_offline_run(bad)
+
+
+def test_use_and_produce_in_offline_runs_match_by_digest(tmp_path):
+    """Two tracked stages, no pipeline: what one produces the other uses, read back from the transaction logs."""
+    from selfdistill.config import TrackingConfig
+    from selfdistill.tracking import Tracker
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"weights")
+    spec = lineage.model_artifact("g", "base", str(model))
+    tracker = Tracker(TrackingConfig(mode="offline"), tmp_path, "g", {})
+    with tracker.stage("base", "base") as stage:
+        stage.produce(spec)
+    with tracker.stage("r1.rl", "rl") as stage:
+        stage.use(lineage.model_artifact("g", "base", str(model)))  # rebuilt, as the consumer does
+    runs = {r["name"]: r for r in map(lineage.read_offline_run, sorted((tmp_path / "wandb").glob("offline-run-*")))}
+    (made,) = runs["g/base"]["logged"]
+    (used,) = runs["g/r1.rl"]["used"]
+    assert made["name"] == used["name"] == "g-base" and made["type"] == "model"
+    assert made["digest"] == used["digest"] and [p for p, _ in made["entries"]] == ["w.bin"]
+    assert not runs["g/base"]["used"] and not runs["g/r1.rl"]["logged"]
