@@ -105,9 +105,9 @@ def produced(run, key: str, needs: list[str], outputs: Any) -> list[ArtifactSpec
     path = out.get("model_path")
     if path and all((_state(run, n) or {}).get("model_path") != path for n in needs):
         specs.append(model_artifact(group, key, path))
-    if out.get("shards"):
-        shards = [run.store.root / s for s in out["shards"] if (run.store.root / s).exists()]
-        specs.append(ArtifactSpec(artifact_name(group, key), "dataset", metadata={"step": key, "shards": out["shards"]},
+    shards = [Path(s) for s in out.get("shards") or [] if Path(s).exists()]
+    if shards:
+        specs.append(ArtifactSpec(artifact_name(group, key), "dataset", metadata={"step": key, "shards": len(shards)},
                                   **_files_or_refs(shards)))
     if out.get("files"):
         specs.append(ArtifactSpec(artifact_name(group, key), "report", files=tuple(out["files"]), metadata={"step": key}))
@@ -115,7 +115,7 @@ def produced(run, key: str, needs: list[str], outputs: Any) -> list[ArtifactSpec
 
 
 def _trace_producers(run, keys: list[str]) -> dict[str, str]:
-    """Shard file name -> the step that wrote it, over the finished steps ``keys``."""
+    """Shard file path -> the step that wrote it, over the finished steps ``keys``."""
     owners: dict[str, str] = {}
     for key in keys:
         for shard in (_state(run, key) or {}).get("shards", []):

@@ -163,7 +163,7 @@ class TraceStore:
 
     @contextmanager
     def reading(self) -> Iterator[set[str]]:
-        """Record the names of the shards whose traces `iter` yields inside this block (W&B lineage)."""
+        """Record the paths of the shards whose traces `iter` yields inside this block (W&B lineage)."""
         self.read_shards = read = set()
         try:
             yield read
@@ -230,7 +230,7 @@ class TraceStore:
                 if min_reward is not None and t.reward < min_reward:
                     continue
                 if self.read_shards is not None:
-                    self.read_shards.add(path.name)
+                    self.read_shards.add(str(path))
                 yield t
 
     def __len__(self) -> int:

@@ -106,7 +106,7 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
     shards: list[str] = []
     for c, chunk in enumerate(chunks):
         shard = f"r{round_}-collect-{c:05d}"
-        shards.append(f"{shard}.jsonl")
+        shards.append(str(store.root / f"{shard}.jsonl"))
         if dist.broadcast(store.has_shard(shard)):  # rank 0's view, so every rank skips the same chunks
             totals["chunks_resumed"] += 1
             continue
@@ -136,7 +136,7 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
     if dist.is_main_process():  # other ranks' outputs are dropped (rank 0 records the step)
         out["store_total"] = len(store)
         out["store_round"] = sum(1 for _ in store.iter(round=round_))
-        out["shards"] = shards  # the files this round's traces are in (its dataset artifact, W&B lineage)
+        out["shards"] = shards  # the files of this round's traces (its dataset artifact, W&B lineage)
     stage.summary(out)
     return out
 

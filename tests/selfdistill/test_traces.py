@@ -115,4 +115,4 @@ def test_reading_records_the_shards_whose_traces_were_used(tmp_path):
         fresh.append([make(3, round_=3)], "r3-collect-00000")  # reading every id to dedupe is not a use
         assert read == set()
         assert [t.round for t in fresh.iter(round=2)] == [2]
-    assert read == {"r2-collect-00000.jsonl"} and fresh.read_shards is None
+    assert read == {str(tmp_path / "r2-collect-00000.jsonl")} and fresh.read_shards is None
