@@ -178,6 +178,8 @@ def _log_records(path: Path):
             pos += _BLOCK - pos % _BLOCK
             continue
         crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if pos + 7 + length > len(data):  # a chunk still being written: the log ends before it
+            return
         chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind == 0 and length == 0:
@@ -196,25 +198,40 @@ def _log_records(path: Path):
 
 
 def read_offline_run(path: str | Path) -> dict[str, Any]:
-    """One offline run's name, job type and artifacts: ``{"name", "job_type", "used": [...], "logged": [...]}``.
+    """One offline run's name, job type and artifacts: ``{"name", "job_type", "used", "logged", "complete"}``.
 
     Each artifact is ``{"name", "type", "digest", "entries": [(path, ref)]}``; ``used`` holds those the run
-    declared as inputs (records flagged ``use_after_commit``), ``logged`` its outputs.
+    declared as inputs (records flagged ``use_after_commit``), ``logged`` its outputs. ``complete``: the log
+    holds the run's exit record (wandb's writer may still be flushing a run that just finished).
     """
     from wandb.proto import wandb_internal_pb2 as pb
 
     path = Path(path)
     log = path if path.suffix == ".wandb" else next(path.glob("run-*.wandb"))
-    out: dict[str, Any] = {"name": None, "job_type": None, "used": [], "logged": []}
+    out: dict[str, Any] = {"name": None, "job_type": None, "used": [], "logged": [], "complete": False}
     for payload in _log_records(log):
         rec = pb.Record()
         rec.ParseFromString(payload)
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             out["name"], out["job_type"] = rec.run.display_name, rec.run.job_type
+        elif kind == "exit":
+            out["complete"] = True
         elif kind == "artifact":
             a = rec.artifact
             art = {"name": a.name, "type": a.type, "digest": a.digest,
                    "entries": [(e.path, e.ref) for e in a.manifest.contents]}
             out["used" if a.use_after_commit else "logged"].append(art)
     return out
+
+
+def read_offline_runs(run_dir: str | Path, timeout_s: float = 120.0) -> list[dict[str, Any]]:
+    """Every offline W&B run under ``<run_dir>/wandb``, read once each log holds its exit record."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = [read_offline_run(d) for d in sorted((Path(run_dir) / "wandb").glob("offline-run-*"))]
+        if all(r["complete"] for r in runs) or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.2)

@@ -43,7 +43,8 @@ def _edges(runs: list[dict]) -> set[tuple[str, str, str]]:
 def test_offline_pipeline_records_lineage(tmp_path):
     cfg = load_config(None, [*TINY_TRACKED, f"run.output_dir={tmp_path}"])
     run_pipeline(cfg)
-    runs = [lineage.read_offline_run(d) for d in sorted((cfg.run_dir / "wandb").glob("offline-run-*"))]
+    runs = lineage.read_offline_runs(cfg.run_dir)
+    assert all(r["complete"] for r in runs)
     by_name = {r["name"]: r for r in runs}
     student = cfg.distill.students[0].name
     expected_runs = {"lin/base", "lin/r1.rl", "lin/r1.collect", "lin/r1.sft", f"lin/student.{student}.base",
@@ -101,7 +102,8 @@ def test_use_and_produce_in_offline_runs_match_by_digest(tmp_path):
         stage.produce(spec)
     with tracker.stage("r1.rl", "rl") as stage:
         stage.use(lineage.model_artifact("g", "base", str(model)))  # rebuilt, as the consumer does
-    runs = {r["name"]: r for r in map(lineage.read_offline_run, sorted((tmp_path / "wandb").glob("offline-run-*")))}
+    runs = {r["name"]: r for r in lineage.read_offline_runs(tmp_path)}  # waits for wandb to finish writing
+    assert set(runs) == {"g/base", "g/r1.rl"}, runs
     (made,) = runs["g/base"]["logged"]
     (used,) = runs["g/r1.rl"]["used"]
     assert made["name"] == used["name"] == "g-base" and made["type"] == "model"
