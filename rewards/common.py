@@ -21,6 +21,8 @@ class Status(StrEnum):
     SYNTAX_ERROR = "SYNTAX_ERROR"
     NO_CODE = "NO_CODE"
     INFRA_ERROR = "INFRA_ERROR"
+    JUDGED = "JUDGED"  # judge: it answered with a valid SCORE line
+    UNPARSEABLE = "UNPARSEABLE"  # judge: its answer did not end with a valid SCORE line (reward None, not 0)
 
 
 def completion_text(completion: Any) -> str:

@@ -17,6 +17,7 @@ _REWARDS: dict[str, str] = {
     "math": "rewards.math:math_reward",
     "code": "rewards.code:code_reward",
     "format": "rewards.format:format_reward",
+    "judge": "rewards.judge:judge_reward",  # needs settings: selfdistill builds rewards.judge.JudgeReward
 }
 
 _SCORERS: dict[str, str] = {

@@ -1,4 +1,4 @@
-"""``selfdistill score INPUT.jsonl [-o OUTPUT.jsonl] [--workers N] [--math-text-fallback]``: score offline generations.
+"""``selfdistill score INPUT.jsonl [-o OUTPUT.jsonl] [--workers N] [--math-text-fallback] [--judge MODEL]``: score offline generations.
 
 Each input line is a JSON object with ``kind`` ("math", "code", ...) plus what that kind's scorer
 reads (math: ``completion`` and ``answer``; other keys are carried through). Records are grouped by
@@ -14,10 +14,20 @@ Bad input never stops the rest:
 * a record without ``kind``, with a kind that has no scorer, or whose scorer fails to import or
   raises, gets ``status: INVALID`` with a ``detail`` message.
 
-A summary (counts per kind and status) goes to stderr. Exit code 0 unless INPUT cannot be read.
+With ``--judge MODEL`` every record with a ``completion`` is also scored by the judge reward
+(`rewards.judge`: the same prompt, escaping, strict parsing and cache as in RL), against its
+``prompt`` and, when present, its ``answer``: the output gains ``judge_score`` (in [0, 1], or null
+when the judge gave no valid score), ``judge_status`` and ``judge_output``. Records without ``kind``
+are then judged only, not marked INVALID. ``--judge-url`` points at an OpenAI-compatible server
+instead of loading MODEL here.
+
+A summary (counts per kind and status) goes to stderr. Exit code 0 unless INPUT cannot be read
+(or the judge cannot be built: exit 2).
 Run::
 
     selfdistill score generations.jsonl -o scored.jsonl --workers 4
+    selfdistill score generations.jsonl --judge path/to/judge-model --judge-cache /tmp/judge
+    selfdistill score generations.jsonl --judge Qwen/Qwen3-8B --judge-url http://localhost:8000/v1
     python -m rewards.scoring generations.jsonl     # same, without the CLI wrapper
 """
 
@@ -61,10 +71,12 @@ def read_records(lines: list[str]) -> tuple[list[dict | None], list[dict]]:
     return records, results
 
 
-def score_all(records: list[dict | None], workers: int, options: dict[str, dict[str, Any]] | None = None) -> list[dict]:
+def score_all(records: list[dict | None], workers: int, options: dict[str, dict[str, Any]] | None = None,
+              kind_optional: bool = False) -> list[dict]:
     """Scorer keys for every record (None entries are left empty for the caller to fill).
 
     ``options``: per kind, keyword arguments for that kind's scorer (``{"math": {"text_fallback": True}}``).
+    ``kind_optional``: a record without ``kind`` gets no keys instead of INVALID (the judge scores it).
     """
     out: list[dict] = [{} for _ in records]
     groups: dict[str, list[int]] = defaultdict(list)
@@ -72,6 +84,8 @@ def score_all(records: list[dict | None], workers: int, options: dict[str, dict[
         if rec is None:
             continue
         kind = rec.get("kind")
+        if kind is None and kind_optional:
+            continue
         if not isinstance(kind, str):
             out[i] = _invalid(f"record has no 'kind' (got {kind!r})")
         else:
@@ -120,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="math: read an answer stated in prose when a completion boxes nothing (rewards/math/prose.py)",
     )
+    judge = parser.add_argument_group("judge", "score every completion with a judge model too (rewards.judge)")
+    judge.add_argument("--judge", metavar="MODEL", help="judge model: a local dir, hub id or .gguf (the served "
+                       "model name with --judge-url)")
+    judge.add_argument("--judge-url", help="base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1")
+    judge.add_argument("--judge-rubric", help="rubric text (default: correctness against the reference answer)")
+    judge.add_argument("--judge-cache", help="directory of the judgement cache (default: memory only)")
+    judge.add_argument("--judge-score-first", action="store_true", help="prefill 'SCORE:' (small judges)")
+    judge.add_argument("--judge-timeout", type=float, default=60.0, help="seconds per request or local batch")
     args = parser.parse_args(argv)
     return _score_file(args)
 
@@ -136,7 +158,15 @@ def _score_file(args: argparse.Namespace) -> int:
         return 2
     records, parse_results = read_records(lines)
     options = {"math": {"text_fallback": True}} if args.math_text_fallback else {}
-    scored = score_all(records, max(1, args.workers), options)
+    scored = score_all(records, max(1, args.workers), options, kind_optional=bool(args.judge))
+    if args.judge:
+        try:
+            judged = _judge_records(records, args)
+        except (ValueError, RuntimeError) as exc:
+            print(f"score: cannot build the judge: {exc}", file=sys.stderr)
+            return 2
+        for res, extra in zip(scored, judged):
+            res.update(extra)
     counts: Counter = Counter()
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
@@ -151,6 +181,26 @@ def _score_file(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{k}/{s}: {c}" for (k, s), c in sorted(counts.items()))
     print(f"score: {total} records ({summary})", file=sys.stderr)
     return 0
+
+
+def _judge_records(records: list[dict | None], args: argparse.Namespace) -> list[dict]:
+    """The judge's keys for every record (empty for malformed lines)."""
+    from rewards.judge import JudgeConfig, JudgeReward, score_records
+
+    settings = {"backend": "http" if args.judge_url else "local", "model": args.judge, "url": args.judge_url,
+                "score_first": args.judge_score_first, "timeout_s": args.judge_timeout, "cache_dir": args.judge_cache}
+    if args.judge_rubric:
+        settings["rubric"] = args.judge_rubric
+    judge = JudgeReward(JudgeConfig(**settings))
+    try:
+        idx = [i for i, r in enumerate(records) if r is not None]
+        out: list[dict] = [{} for _ in records]
+        for i, res in zip(idx, score_records([records[i] for i in idx], judge)):
+            out[i] = res
+        print(f"score: judge {dict(judge.stats)}", file=sys.stderr)
+        return out
+    finally:
+        judge.close()
 
 
 if __name__ == "__main__":

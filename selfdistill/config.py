@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rewards.judge.config import JudgeConfig
 from selfdistill.configio import ConfigError, apply_override, from_dict, load_yaml, to_dict
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
@@ -229,6 +230,9 @@ class RewardConfig:
         "Math: read an answer stated in prose when a completion boxes nothing (rewards.math.prose). For scoring "
         "other models' outputs; keep it off for RL, where a lenient reader is what the policy learns to game.",
     )
+    judge: JudgeConfig = section(
+        JudgeConfig, "The judge reward (`judge` in weights, or collect.judge_min_score): a judge model scores each "
+        "completion against a rubric (see docs/pipelines.md).")
 
     sandbox_layers: list[str] = opt(
         [],
@@ -307,8 +311,13 @@ class CollectConfig:
     max_per_prompt: int = opt(2, "Keep at most this many distinct completions per prompt.")
     chunk_size: int = opt(100, "Prompts per trace-store shard; a killed run resumes from the last full chunk.")
     batch_size: int = opt(128, "Sequences generated per forward batch.")
+    judge_min_score: float | None = opt(
+        None, "Keep only completions the judge (rewards.judge) scores at least this, in [0, 1]; unjudged ones are "
+        "dropped (null = no judge filter).")
 
     def __post_init__(self) -> None:
+        _check(self.judge_min_score is None or 0.0 <= self.judge_min_score <= 1.0, "collect.judge_min_score",
+               f"must be in [0, 1] or null, got {self.judge_min_score}")
         _check(self.k >= 1, "collect.k", f"must be >= 1, got {self.k}")
         _check(self.temperature > 0, "collect.temperature", f"must be > 0, got {self.temperature}")
         _check(0 < self.top_p <= 1, "collect.top_p", f"must be in (0, 1], got {self.top_p}")
@@ -514,6 +523,12 @@ class Config:
         for i, s in enumerate(self.distill.students):
             _check(s.teacher == "policy" or s.teacher in names[:i], f"distill.students[{i}].teacher",
                    f"must be 'policy' or an earlier student ({', '.join(names[:i]) or 'none'}), got {s.teacher!r}")
+        if "judge" in self.rewards.weights or self.collect.judge_min_score is not None:
+            try:
+                self.rewards.judge.require_model()
+            except ValueError as exc:
+                raise ConfigError(f"rewards.judge.{exc}") from None
+        self.rewards.run_dir = self.run_dir  # not a field: where the judge cache goes by default
 
     @property
     def run_dir(self) -> Path:

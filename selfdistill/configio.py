@@ -122,7 +122,7 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
         kwargs[name] = _convert(hints[name], value, f"{path}.{name}" if path else name)
     try:
         return cls(**kwargs)
-    except ConfigError as exc:
+    except ValueError as exc:  # ConfigError, or a ValueError of a dataclass that lives outside selfdistill
         raise ConfigError(f"{path + ': ' if path else ''}{exc}") from None
 
 

@@ -28,10 +28,12 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from selfdistill import distributed as dist
+from selfdistill import lineage
 from selfdistill.checkpoints import remove_checkpoints
 from selfdistill.config import Config
 from selfdistill.configio import ConfigError, to_dict
@@ -164,6 +166,16 @@ class Run:
         return d
 
 
+def _needs_of(run: Run) -> Callable[[str], list[str]]:
+    """Step key -> the keys it needs, over this run's plan (for lineage)."""
+    needs = {s.key: list(s.needs) for s in plan(run.cfg)}
+    return lambda key: needs.get(key, [])
+
+
+def _done_keys(run: Run) -> list[str]:
+    return [p.stem for p in sorted(run.state_dir.glob("*.json"))]
+
+
 # Steps that only rank 0 runs (the others wait): nothing in them is worth splitting.
 MAIN_ONLY = frozenset({"report"})
 
@@ -184,8 +196,10 @@ def execute(run: Run, step: Step, force: bool = False) -> StepOutput:
         remove_checkpoints(run.dir / "work" / step.key)
     log.info("▶ %s", step.key)
     start, cpu_start = time.perf_counter(), time.process_time()
-    with run.tracker.stage(step.key, step.command) as stage:
+    with run.tracker.stage(step.key, step.command) as stage, run.store.reading() as read_shards:
         output = ACTIONS[step.action](run, stage, step) if run.main or step.command not in MAIN_ONLY else StepOutput()
+        if run.main:  # W&B lineage: what this step used and made (nothing when tracking is off)
+            lineage.record(run, stage, step.key, _needs_of(run), _done_keys(run), output, read_shards)
     output.seconds = round(time.perf_counter() - start, 2)
     # CPU time of this process: on a busy machine it tells what the step costs on an idle one.
     output.cpu_seconds = round(time.process_time() - cpu_start, 2)

@@ -75,14 +75,27 @@ def _math_reward(rcfg):
     return math_reward
 
 
+def _judge_reward(rcfg):
+    """The judge reward (rewards.judge): loads the judge now, caches under rewards.judge.cache_dir or the run dir.
+
+    A local judge loads with selfdistill's own `load_model`, so it accepts any path ``policy.path`` does.
+    """
+    from rewards.judge import JudgeReward
+
+    run_dir = getattr(rcfg, "run_dir", None)  # set by Config (not a field); absent for a bare RewardConfig
+    return JudgeReward(rcfg.judge, cache_dir=None if run_dir is None else run_dir / "judge_cache",
+                       loader="selfdistill.models.loading:load_model")
+
+
 # Rewards that take settings from the config; the others are the registry's plain functions.
-_FACTORIES = {"code": _code_reward, "math": _math_reward}
-_SETTINGS = {"code": ("code_timeout_s", "code_all_or_nothing", "sandbox_layers"), "math": ("math_text_fallback",)}
+_FACTORIES = {"code": _code_reward, "math": _math_reward, "judge": _judge_reward}
+_SETTINGS = {"code": ("code_timeout_s", "code_all_or_nothing", "sandbox_layers"), "math": ("math_text_fallback",),
+             "judge": ("judge", "run_dir")}
 _BUILT: dict[tuple, Any] = {}  # one instance per (name, settings): the sandbox starts once per process
 
 
 def _key(rcfg, name: str) -> tuple:
-    values = (getattr(rcfg, k) for k in _SETTINGS.get(name, ()))
+    values = (getattr(rcfg, k, None) for k in _SETTINGS.get(name, ()))  # run_dir: not a field, may be absent
     return (name, *(tuple(v) if isinstance(v, list) else v for v in values))
 
 

@@ -23,6 +23,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,16 @@ class TraceStore:
         for stale in self.root.glob("*.tmp") if clean else ():
             stale.unlink()  # a shard whose writer was killed: never became visible
         self._ids: set[str] | None = None
+        self.read_shards: set[str] | None = None  # while `reading()`: shards a yielded trace came from
+
+    @contextmanager
+    def reading(self) -> Iterator[set[str]]:
+        """Record the paths of the shards whose traces `iter` yields inside this block (W&B lineage)."""
+        self.read_shards = read = set()
+        try:
+            yield read
+        finally:
+            self.read_shards = None
 
     def shards(self) -> list[Path]:
         return sorted(self.root.glob("*.jsonl"))
@@ -167,7 +178,11 @@ class TraceStore:
 
     def _known_ids(self) -> set[str]:
         if self._ids is None:
-            self._ids = {t.trace_id for t in self.iter()}
+            watching, self.read_shards = self.read_shards, None  # reading ids to dedupe is not using the traces
+            try:
+                self._ids = {t.trace_id for t in self.iter()}
+            finally:
+                self.read_shards = watching
         return self._ids
 
     def append(self, traces: Iterable[Trace], shard: str) -> int:
@@ -214,6 +229,8 @@ class TraceStore:
                     continue
                 if min_reward is not None and t.reward < min_reward:
                     continue
+                if self.read_shards is not None:
+                    self.read_shards.add(str(path))
                 yield t
 
     def __len__(self) -> int:

@@ -4,6 +4,10 @@ The loop never asks "is logging on?": it calls `tracker.stage(...)` and logs int
 gets back. With ``tracking.report_to=none`` that is a `NullStage`. W&B runs offline unless
 ``WANDB_API_KEY`` is set (or ``tracking.mode=online``); offline runs live under
 ``<run_dir>/wandb`` and upload later with ``wandb sync <run_dir>/wandb/offline-run-*``.
+
+Stages declare their inputs and outputs as artifacts (`use` / `produce`, see `lineage`), so the
+W&B lineage graph shows which model and which traces made which model; offline runs keep those
+declarations in their transaction logs for ``wandb sync``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,29 @@ class NullStage:
     def summary(self, values: dict[str, Any]) -> None:
         pass
 
+    def use(self, spec) -> None:
+        pass
+
+    def produce(self, spec) -> None:
+        pass
+
+
+def build_artifact(spec):
+    """A ``wandb.Artifact`` from a `lineage.ArtifactSpec` (files copied, URIs referenced without checksums)."""
+    import wandb
+
+    artifact = wandb.Artifact(spec.name, type=spec.type, metadata=dict(spec.metadata))
+    for f in spec.files:
+        path = Path(f)
+        if path.is_dir():
+            artifact.add_dir(str(path))
+        else:
+            artifact.add_file(str(path), name=path.name)
+    for uri in spec.refs:
+        # checksum=False: the digest comes from the URIs, so producer and consumer agree without reading the files
+        artifact.add_reference(uri, checksum=False)
+    return artifact
+
 
 class WandbStage:
     """One live W&B run; TRL's trainers log into it through their `report_to="wandb"` callback."""
@@ -50,6 +77,20 @@ class WandbStage:
 
     def summary(self, values: dict[str, Any]) -> None:
         self.run.summary.update(values)
+
+    def use(self, spec) -> None:
+        """Declare the artifact ``spec`` an input of this run (rebuilt: same content, same digest as its producer's)."""
+        artifact = build_artifact(spec)
+        if self.run.settings._offline:
+            # run.use_artifact refuses offline; for a draft artifact it logs it flagged use_after_commit, which is
+            # what we write to the transaction log here, and what `wandb sync` sends as a use of that version.
+            self.run._log_artifact(artifact, is_user_created=True, use_after_commit=True)
+        else:
+            self.run.use_artifact(artifact)
+
+    def produce(self, spec) -> None:
+        """Log the artifact ``spec`` as an output of this run."""
+        self.run.log_artifact(build_artifact(spec))
 
 
 def wandb_mode(mode: str) -> str:

@@ -2,7 +2,8 @@
 
 For each training prompt (a seeded subset per round), sample ``k`` completions, score them
 with the same rewards RL uses, and keep those that are correct (correctness reward >=
-``min_reward``), well formed (format reward 1, when required), not degenerate and not
+``min_reward``), well formed (format reward 1, when required), scored at least
+``judge_min_score`` by the judge (when set; see `judge_scores`), not degenerate and not
 duplicates, at most ``max_per_prompt`` per prompt. Prompts are processed in chunks of
 ``chunk_size``; each chunk becomes one immutable shard named ``r<round>-collect-<chunk>``.
 Sampling is seeded per chunk, so a run killed mid-collect and resumed redoes only the
@@ -17,7 +18,7 @@ from typing import Any
 
 from selfdistill import distributed as dist
 from selfdistill.generation import sample
-from selfdistill.rewarding import score_completions
+from selfdistill.rewarding import reward_func, score_completions
 from selfdistill.tasks.base import Task
 from selfdistill.traces import Trace, TraceStore
 
@@ -38,8 +39,36 @@ def is_degenerate(completion: str) -> bool:
     return len(text) > 20 and most / len(text) > 0.5
 
 
-def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg) -> tuple[list[int], Counter]:
-    """Indices (into the flat batch) of the completions kept for ``task``, and why others were dropped."""
+def judge_scores(rcfg, ccfg, prompts: list, completions: list[str], answers: list, scores) -> list[float | None] | None:
+    """The judge's score per completion when ``collect.judge_min_score`` is set (else None).
+
+    When ``judge`` is an RL reward its scores are already in ``scores.parts``; otherwise only the
+    completions that pass the correctness and format filters are judged (the judge is the costly
+    part), and their scores are added to ``scores.parts`` so the traces record them.
+    """
+    if ccfg.judge_min_score is None:
+        return None
+    if "judge" in rcfg.weights:
+        return [p.get("judge") for p in scores.parts]
+    todo = [i for i in range(len(completions))
+            if scores.correct[i] is not None and scores.correct[i] >= ccfg.min_reward
+            and (scores.formatted[i] or not ccfg.require_format)]
+    judged: list[float | None] = [None] * len(completions)
+    values = reward_func(rcfg, "judge")([prompts[i] for i in todo], [completions[i] for i in todo],
+                                        answer=[answers[i] for i in todo])
+    for i, v in zip(todo, values):
+        judged[i] = v
+        if v is not None:
+            scores.parts[i]["judge"] = v
+    return judged
+
+
+def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg,
+                   judged: list[float | None] | None = None) -> tuple[list[int], Counter]:
+    """Indices (into the flat batch) of the completions kept for ``task``, and why others were dropped.
+
+    ``judged``: the judge's score per flat completion when collect filters on it (None = no judge filter).
+    """
     kept: list[int] = []
     seen: set[str] = set()
     why: Counter = Counter()
@@ -51,6 +80,10 @@ def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg
             why["incorrect"] += 1
         elif ccfg.require_format and not scores.formatted[i]:
             why["malformed"] += 1
+        elif judged is not None and judged[i] is None:
+            why["judge_unscored"] += 1
+        elif judged is not None and judged[i] < ccfg.judge_min_score:
+            why["judge_low"] += 1
         elif is_degenerate(completion):
             why["degenerate"] += 1
         elif completion in seen:
@@ -70,8 +103,10 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
     chunks = [tasks[i : i + ccfg.chunk_size] for i in range(0, len(tasks), ccfg.chunk_size)]
     totals: Counter = Counter()
     examples: list[list[Any]] = []
+    shards: list[str] = []
     for c, chunk in enumerate(chunks):
         shard = f"r{round_}-collect-{c:05d}"
+        shards.append(str(store.root / f"{shard}.jsonl"))
         if dist.broadcast(store.has_shard(shard)):  # rank 0's view, so every rank skips the same chunks
             totals["chunks_resumed"] += 1
             continue
@@ -101,6 +136,7 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
     if dist.is_main_process():  # other ranks' outputs are dropped (rank 0 records the step)
         out["store_total"] = len(store)
         out["store_round"] = sum(1 for _ in store.iter(round=round_))
+        out["shards"] = shards  # the files of this round's traces (its dataset artifact, W&B lineage)
     stage.summary(out)
     return out
 
@@ -120,10 +156,11 @@ def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccf
     flat = [comp for comps in samples.completions for comp in comps]
     columns = {key: [r[key] for r in rows for _ in range(ccfg.k)] for key in ("kind", "answer", "tests")}
     scores = score_completions(rcfg, flat_prompts, flat, columns)
+    judged = judge_scores(rcfg, ccfg, flat_prompts, flat, columns["answer"], scores)
     sampling = {"temperature": ccfg.temperature, "top_p": ccfg.top_p, "max_new_tokens": ccfg.max_new_tokens,
                 "seed": seed, "k": ccfg.k, "backend": samples.backend}
     for t_idx, (task, comps) in enumerate(zip(tasks, samples.completions)):
-        kept, reasons = filter_samples(task, comps, scores, t_idx * ccfg.k, ccfg)
+        kept, reasons = filter_samples(task, comps, scores, t_idx * ccfg.k, ccfg, judged)
         why.update(reasons)
         kept_by_task.append((index[t_idx], [
             Trace(prompt=task.prompt, completion=flat[i], reward=scores.correct[i], kind=task.kind,

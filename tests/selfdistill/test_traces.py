@@ -104,3 +104,15 @@ def test_sigkill_never_leaves_a_partial_shard(tmp_path, delay):
         lines = shard.read_text().splitlines()
         assert len(lines) == 50 and all(json.loads(line)["completion"] == "c" * 200 for line in lines)
     assert len(store) == 50 * len(shards)
+
+
+def test_reading_records_the_shards_whose_traces_were_used(tmp_path):
+    store = TraceStore(tmp_path)
+    store.append([make(1, round_=1)], "r1-collect-00000")
+    store.append([make(2, round_=2)], "r2-collect-00000")
+    fresh = TraceStore(tmp_path)
+    with fresh.reading() as read:
+        fresh.append([make(3, round_=3)], "r3-collect-00000")  # reading every id to dedupe is not a use
+        assert read == set()
+        assert [t.round for t in fresh.iter(round=2)] == [2]
+    assert read == {str(tmp_path / "r2-collect-00000.jsonl")} and fresh.read_shards is None
