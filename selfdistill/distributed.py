@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -84,6 +86,18 @@ def barrier() -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Rank 0 runs the block first, the other ranks after it (e.g. rank 0 builds a cache the others then load)."""
+    if not is_main_process():
+        barrier()
+    try:
+        yield
+    finally:
+        if is_main_process():
+            barrier()
 
 
 def broadcast(obj: T) -> T:
