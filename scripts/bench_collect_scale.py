@@ -2,7 +2,7 @@
 
 For each trace count N (default 5,000 and 50,000) one fresh process runs `stages.collect.collect_round` with
 the demo policy's architecture (`configs/demo.yaml` policy.tiny, random init, the char tokenizer) on procedural
-math prompts, filters open (``min_reward=0``, no format requirement, ``max_per_prompt = k``) so that about
+math prompts (difficulty 2: level 1 has only 4,200 distinct prompts), filters open (``min_reward=0``, no format requirement, ``max_per_prompt = k``) so that about
 ``k`` traces per prompt are stored, and reports its peak RSS. Then, each in a fresh process on that store:
 
   old lists   `rows_from_traces(store.iter())` + `tokenize_rows` (Python lists of every trace; the path before
@@ -66,13 +66,15 @@ def collect(args) -> dict:
 
     model, tokenizer = demo_policy()
     num_prompts = -(-args.n // args.k)
-    tasks = TASK_SOURCES.get("math", "tasks.sources[].type")(TaskSourceConfig(type="math", n=num_prompts), seed=0)
+    tasks = TASK_SOURCES.get("math", "tasks.sources[].type")(TaskSourceConfig(type="math", n=num_prompts, difficulty=2), seed=0)
     ccfg = CollectConfig(num_prompts=num_prompts, k=args.k, max_new_tokens=args.max_new_tokens, min_reward=0.0,
                          require_format=False, max_per_prompt=args.k, chunk_size=250, batch_size=256)
     before = rss_mb()
     start = time.perf_counter()
     out = collect_round(model, tokenizer, tasks, TraceStore(args.dir), ccfg=ccfg, rcfg=RewardConfig(weights={"math": 1.0}),
                         round_=1, seed=0, model_name="demo-random", prompt_format="plain", stage=NullStage())
+    if len(tasks) < num_prompts:
+        raise SystemExit(f"the math generator made {len(tasks)} distinct prompts, {num_prompts} needed; lower --traces")
     return {"seconds": time.perf_counter() - start, "rss_before_mb": before, "peak_rss_mb": peak_rss_mb(),
             "prompts": num_prompts, "sampled": out["sampled"], "kept": out["kept"], "store_total": out["store_total"]}
 
