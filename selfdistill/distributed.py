@@ -2,7 +2,7 @@
 
 The pipeline runs the same code on every rank. TRL's trainers do the data/model parallel work
 through accelerate (DDP, FSDP2, DeepSpeed ZeRO-3); what is left to us is deciding who writes
-(rank 0: trace shards, state files, models, report, W&B) and keeping the ranks in step
+(rank 0: state files, models, report, W&B; every rank its own trace shards) and keeping the ranks in step
 between stages (`barrier`, `broadcast`). Every helper is a no-op in a single process, so the
 code that calls them never asks "am I distributed?".
 
