@@ -2,7 +2,7 @@
 
 The pipeline runs the same code on every rank. TRL's trainers do the data/model parallel work
 through accelerate (DDP, FSDP2, DeepSpeed ZeRO-3); what is left to us is deciding who writes
-(rank 0: trace shards, state files, models, report, W&B) and keeping the ranks in step
+(rank 0: state files, models, report, W&B; every rank its own trace shards) and keeping the ranks in step
 between stages (`barrier`, `broadcast`). Every helper is a no-op in a single process, so the
 code that calls them never asks "am I distributed?".
 
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -84,6 +86,18 @@ def barrier() -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Rank 0 runs the block first, the other ranks after it (e.g. rank 0 builds a cache the others then load)."""
+    if not is_main_process():
+        barrier()
+    try:
+        yield
+    finally:
+        if is_main_process():
+            barrier()
 
 
 def broadcast(obj: T) -> T:

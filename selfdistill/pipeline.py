@@ -15,9 +15,9 @@ resumes where it stopped; collect additionally resumes inside the round (see
 ``selfdistill rl|collect|sft|distill|eval``.
 
 Under `accelerate launch`/`torchrun` every rank runs this same plan: training steps run on all
-ranks (TRL's trainers do the data parallelism), collect and eval split their prompts across ranks,
-and the report runs on rank 0 only. Rank 0 alone writes state files, models, trace shards, the
-report and the W&B runs; its view of what is done is broadcast so every rank takes the same
+ranks (TRL's trainers do the data parallelism), collect and eval split their prompts across ranks
+(each rank writes its own trace shards), and the report runs on rank 0 only. Rank 0 alone writes
+state files, models, the report and the W&B runs; its view of what is done is broadcast so every rank takes the same
 path, and the broadcast at the end of each step keeps the ranks in step (see `distributed`).
 The run directory must be on a filesystem every rank sees.
 """

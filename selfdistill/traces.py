@@ -8,6 +8,18 @@ shard that exists is never rewritten, which is how a resumed collect knows which
 done. Every trace has ``trace_id = sha256(prompt \\0 completion)``; appending skips ids already
 stored, and reading deduplicates too, so a trace is never stored or returned twice.
 
+Several writers (the ranks of a distributed collect) each write their own shards: chunk ``c``'s
+shard is ``r1-collect-0000c`` in a single process and ``r1-collect-0000c-rank0001of0002`` etc.
+under N processes (`shard_name`); a chunk is done when every shard of one world size exists
+(`missing_ranks`). Writers dedupe against what they have read plus the ids the other writers
+report (`remember`), so the same guarantees hold with no writer seeing another's completions.
+
+Reading for training (`to_dataset`) goes through Arrow: each immutable shard is converted once to
+``.arrow/<shard>.arrow`` (keyed by the shard file's size and mtime, which also records the sha256
+of its bytes) and the store is the memory-mapped concatenation of those files, deduplicated and
+filtered by index, so no rank holds every trace as Python objects (`arrow_key` names the selection's
+contents, e.g. for a tokenised cache).
+
 Schema (`Trace`): trace_id, prompt, completion, reward (the correctness reward, in [0, 1]),
 rewards (every reward part by name), status (the correctness reward's `rewards.common.Status`),
 task_id, kind, round, model, sampling (temperature, top_p, max_new_tokens, seed), rendered_prompt
@@ -21,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -72,16 +85,41 @@ class Trace:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def training_rows(traces: Iterable[Trace], prompt_format: str) -> list[dict[str, Any]]:
-    """(prompt, completion) rows of stored traces, each prompt as the trace was sampled with.
+def sampled_prompt(rendered: Any, prompt: str, kind: str, prompt_format: str) -> Any:
+    """The rendered prompt a trace was sampled with: the one it records (``rendered``), or for traces from
+    schema-1 stores (``rendered`` None) its stored ``prompt`` rendered now by the function sampling used
+    (`tasks.base.render_prompt`, which reads ``prompt`` and ``kind``), so old stores train correctly too."""
+    from types import SimpleNamespace
 
-    A trace records its rendered prompt; traces from schema-1 stores (without it) are rendered now by
-    the same function sampling used (`tasks.base.render_prompt`), so old stores train correctly too.
-    """
     from selfdistill.tasks.base import render_prompt
 
-    return [{"prompt": t.rendered_prompt if t.rendered_prompt is not None else render_prompt(t, prompt_format),
-             "completion": t.completion} for t in traces]
+    return rendered if rendered is not None else render_prompt(SimpleNamespace(prompt=prompt, kind=kind), prompt_format)
+
+
+def training_rows(traces: Iterable[Trace], prompt_format: str) -> list[dict[str, Any]]:
+    """(prompt as sampled, completion) rows of stored traces (`sampled_prompt`); for traces in hand; training on a
+    store reads it through `stages.sft.tokenize_traces` (memory-mapped, same prompts)."""
+    return [{"prompt": sampled_prompt(t.rendered_prompt, t.prompt, t.kind, prompt_format), "completion": t.completion}
+            for t in traces]
+
+
+def shard_name(base: str, rank: int = 0, world: int = 1) -> str:
+    """The shard that writer ``rank`` of ``world`` writes for chunk ``base`` (``base`` itself in one process)."""
+    return base if world == 1 else f"{base}-rank{rank:04d}of{world:04d}"
+
+
+_RANK_SHARD = re.compile(r"-rank(\d{4})of(\d{4})$")
+
+# Arrow columns of the `Trace` fields: nested or mixed-type fields (rewards, sampling, rendered_prompt) are JSON text,
+# since dicts with varying keys and str/messages/None prompts do not make stable Arrow columns.
+_JSON_FIELDS = ("rewards", "sampling", "rendered_prompt")
+
+
+def _arrow_schema():
+    import pyarrow as pa
+
+    types = {"reward": pa.float64(), "round": pa.int64(), "created_at": pa.float64(), "schema": pa.int64()}
+    return pa.schema([(name, types.get(name, pa.string())) for name in Trace.__dataclass_fields__])
 
 
 class TraceStoreError(ValueError):
@@ -156,8 +194,8 @@ class TraceStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         # clean=False for readers beside the writer (other ranks): a *.tmp may be a shard being written.
-        for stale in self.root.glob("*.tmp") if clean else ():
-            stale.unlink()  # a shard whose writer was killed: never became visible
+        for stale in [*self.root.glob("*.tmp"), *self.root.glob(".arrow/*.tmp")] if clean else ():
+            stale.unlink(missing_ok=True)  # a shard (or its Arrow copy) whose writer was killed: never became visible
         self._ids: set[str] | None = None
         self.read_shards: set[str] | None = None  # while `reading()`: shards a yielded trace came from
 
@@ -175,6 +213,33 @@ class TraceStore:
 
     def has_shard(self, name: str) -> bool:
         return (self.root / f"{name}.jsonl").exists()
+
+    def missing_ranks(self, base: str, world: int) -> list[int]:
+        """The writers of ``world`` whose shard of chunk ``base`` is still to write ([] when the chunk is done).
+
+        A chunk is done when all the shards of one world size exist (the single-process name counts as world 1).
+        Shards of an unfinished chunk from a run with another world size raise: the missing share would be sampled
+        with other seeds and prompts split otherwise, so the chunk would hold neither run's traces.
+        """
+        if self.has_shard(base):
+            return []
+        by_world: dict[int, set[int]] = {}
+        for path in self.root.glob(f"{base}-rank*of*.jsonl"):
+            m = _RANK_SHARD.search(path.stem)
+            if m:
+                by_world.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
+        if any(len(ranks) == w for w, ranks in by_world.items()):
+            return []
+        other = sorted(w for w in by_world if w != world)
+        if other:
+            raise RuntimeError(f"trace chunk {base} in {self.root} was partly written by a {other[0]}-process run; "
+                               f"resume it with {other[0]} processes (now {world}), or delete its shards "
+                               f"{base}-rank*.jsonl to sample the chunk again")
+        return [r for r in range(world) if r not in by_world.get(world, set())]
+
+    def remember(self, ids: Iterable[str]) -> None:
+        """Count ``ids`` as stored: the traces other writers (ranks) stored meanwhile, so appends skip them."""
+        self._known_ids().update(ids)
 
     def _known_ids(self) -> set[str]:
         if self._ids is None:
@@ -238,21 +303,84 @@ class TraceStore:
 
     def rows(self, prompt_format: str, round: int | None = None, min_reward: float | None = None,
              max_round: int | None = None) -> list[dict[str, Any]]:
-        """The (prompt as sampled, completion) training rows of the stored traces, filtered as `iter` (plus
-        ``max_round``): what SFT and distillation train on (`training_rows`)."""
+        """The (prompt as sampled, completion) rows of the stored traces, filtered as `iter` (plus ``max_round``),
+        as Python lists (`training_rows`): for small stores and inspection; SFT and distillation read the store
+        through `stages.sft.tokenize_traces` instead (memory-mapped, tokenised once)."""
         traces = (t for t in self.iter(round=round, min_reward=min_reward) if max_round is None or t.round <= max_round)
         return training_rows(traces, prompt_format)
 
     def to_dataset(self, round: int | None = None, min_reward: float | None = None, max_round: int | None = None):
-        """A `datasets.Dataset` with one row per trace (all schema fields as columns)."""
+        """A memory-mapped `datasets.Dataset`, one row per stored trace (each once, in shard order), filtered as
+        `iter` plus ``max_round``; every `Trace` field is a column (rewards, sampling, rendered_prompt as JSON text).
+
+        Built from the per-shard Arrow files (converted on first use): opening it costs a read of the
+        ``trace_id``, ``round`` and ``reward`` columns, not a parse of every trace.
+        """
         import datasets
 
-        rows = [asdict(t) for t in self.iter(round=round, min_reward=min_reward) if max_round is None or t.round <= max_round]
-        for row in rows:  # nested dicts with varying keys (or str/messages/None prompts) do not make stable Arrow columns
-            row["rewards"] = json.dumps(row["rewards"])
-            row["sampling"] = json.dumps(row["sampling"])
-            row["rendered_prompt"] = json.dumps(row["rendered_prompt"])
-        return datasets.Dataset.from_list(rows)
+        parts = [datasets.Dataset.from_file(str(self._arrow_file(path))) for path in self.shards()]
+        if not parts:
+            return datasets.Dataset(datasets.table.InMemoryTable(_arrow_schema().empty_table()))
+        ds = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+        table = ds.data
+        ids = table.column("trace_id").to_pylist()
+        rounds = table.column("round").to_pylist()
+        rewards = table.column("reward").to_pylist()
+        seen: set[str] = set()
+        keep: list[int] = []
+        for i, tid in enumerate(ids):
+            if tid in seen:
+                continue
+            seen.add(tid)
+            if ((round is None or rounds[i] == round) and (min_reward is None or rewards[i] >= min_reward)
+                    and (max_round is None or rounds[i] <= max_round)):
+                keep.append(i)
+        return ds if len(keep) == len(ids) else ds.select(keep)
+
+    def arrow_key(self) -> str:
+        """A digest of the stored shards' contents (names and sha256 of their bytes): equal keys, equal traces."""
+        h = hashlib.sha256()
+        for path in self.shards():
+            self._arrow_file(path)
+            h.update(f"{path.name}\0{self._arrow_meta(path)['sha256']}\n".encode())
+        return h.hexdigest()
+
+    def _arrow_meta(self, path: Path) -> dict[str, Any]:
+        return json.loads((self.root / ".arrow" / f"{path.stem}.json").read_text())
+
+    def _arrow_file(self, path: Path) -> Path:
+        """Shard ``path`` as an Arrow stream file, converted once: shards are immutable, and the cache is keyed by
+        the shard file's size and mtime (a shard deleted and written again is converted again)."""
+        import pyarrow as pa
+
+        cache = self.root / ".arrow"
+        out, meta_path = cache / f"{path.stem}.arrow", cache / f"{path.stem}.json"
+        st = path.stat()
+        stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        if out.exists() and meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if {k: meta.get(k) for k in stamp} == stamp:
+                return out
+        cache.mkdir(exist_ok=True)
+        raw = path.read_bytes()  # one shard (one chunk of one writer): bounded by the collect chunk size
+        schema = _arrow_schema()
+        columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+            try:
+                row = asdict(Trace.from_json(json.loads(line)))
+            except (json.JSONDecodeError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: corrupt trace ({exc})") from None
+            for name in schema.names:
+                columns[name].append(json.dumps(row[name]) if name in _JSON_FIELDS else row[name])
+        table = pa.Table.from_pydict(columns, schema=schema)
+        suffix = f".{os.getpid()}.tmp"  # writers on several ranks may convert the same shard: each renames its own
+        with pa.OSFile(str(out) + suffix, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            writer.write_table(table)
+        os.replace(str(out) + suffix, out)
+        meta_tmp = meta_path.with_name(meta_path.name + suffix)
+        meta_tmp.write_text(json.dumps({**stamp, "sha256": hashlib.sha256(raw).hexdigest(), "rows": table.num_rows}))
+        os.replace(meta_tmp, meta_path)
+        return out
 
     def stats(self) -> dict[str, Any]:
         by_round: dict[int, int] = {}

@@ -5,9 +5,12 @@ with the same rewards RL uses, and keep those that are correct (correctness rewa
 ``min_reward``), well formed (format reward 1, when required), scored at least
 ``judge_min_score`` by the judge (when set; see `judge_scores`), not degenerate and not
 duplicates, at most ``max_per_prompt`` per prompt. Prompts are processed in chunks of
-``chunk_size``; each chunk becomes one immutable shard named ``r<round>-collect-<chunk>``.
-Sampling is seeded per chunk, so a run killed mid-collect and resumed redoes only the
-unfinished chunks and produces exactly the traces an uninterrupted run would.
+``chunk_size``; each chunk becomes one immutable shard named ``r<round>-collect-<chunk>``, or under
+N processes one shard per rank (``...-rank0001of0002``, `traces.shard_name`): every rank samples,
+scores and writes its own share of the chunk, and only trace ids and counts cross ranks.
+Sampling is seeded per chunk (and rank), so a run killed mid-collect and resumed (with the same
+number of processes) redoes only the unfinished shards and produces exactly the traces an
+uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from selfdistill import distributed as dist
 from selfdistill.generation import sample
 from selfdistill.rewarding import reward_func, score_completions
 from selfdistill.tasks.base import Task
-from selfdistill.traces import Trace, TraceStore
+from selfdistill.traces import Trace, TraceStore, shard_name
 
 
 def select_prompts(train: list[Task], num_prompts: int, seed: int, round_: int) -> list[Task]:
@@ -103,28 +106,27 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
     chunks = [tasks[i : i + ccfg.chunk_size] for i in range(0, len(tasks), ccfg.chunk_size)]
     totals: Counter = Counter()
     examples: list[list[Any]] = []
-    shards: list[str] = []
     for c, chunk in enumerate(chunks):
-        shard = f"r{round_}-collect-{c:05d}"
-        shards.append(str(store.root / f"{shard}.jsonl"))
-        if dist.broadcast(store.has_shard(shard)):  # rank 0's view, so every rank skips the same chunks
+        base = f"r{round_}-collect-{c:05d}"
+        # rank 0's view, so every rank takes the same chunks (and joins the same collectives)
+        todo = dist.broadcast(store.missing_ranks(base, dist.world_size()) if dist.is_main_process() else None)
+        if not todo:
             totals["chunks_resumed"] += 1
             continue
         chunk_seed = seed * 1_000_003 + round_ * 1009 + c
-        mine = dist.shard(list(range(len(chunk))))  # this rank's task indices in the chunk
+        mine = dist.shard(list(range(len(chunk)))) if dist.rank() in todo else []  # this rank's task indices
         part = _collect_tasks([chunk[i] for i in mine], mine, model, tokenizer, ccfg=ccfg, rcfg=rcfg, round_=round_,
                               seed=chunk_seed * dist.world_size() + dist.rank(), model_name=model_name,
                               prompt_format=prompt_format, progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}",
                               gcfg=gcfg)
-        parts = dist.gather(part)
-        traces = [t for _, kept in sorted((kv for p in parts for kv in p["kept"]), key=lambda kv: kv[0]) for t in kept]  # task order
-        added = store.append(traces, shard) if dist.is_main_process() else len(traces)
-        for p in parts:
+        traces = [t for _, kept in part.pop("kept") for t in kept]  # task order
+        added = _append_share(store, traces, shard_name(base, dist.rank(), dist.world_size()), dist.rank() in todo)
+        for p in dist.gather({**part, "added": added, "offered": len(traces)}):  # counts only, never completions
             totals.update(p["why"])
             totals["sampled"] += p["sampled"]
             totals["accuracy_sum"] += p["accuracy_sum"]
-        totals["kept"] += added
-        totals["duplicate_in_store"] += len(traces) - added
+            totals["kept"] += p["added"]
+            totals["duplicate_in_store"] += p["offered"] - p["added"]
         examples += [[t.kind, t.prompt, t.completion, t.reward] for t in traces][: max(0, 20 - len(examples))]
         stage.log({"collect/kept": totals["kept"], "collect/sampled": totals["sampled"], "collect/chunk": c + 1})
     if examples:
@@ -135,10 +137,24 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
     out["sample_accuracy"] = totals["accuracy_sum"] / judged if judged else None
     if dist.is_main_process():  # other ranks' outputs are dropped (rank 0 records the step)
         out["store_total"] = len(store)
-        out["store_round"] = sum(1 for _ in store.iter(round=round_))
-        out["shards"] = shards  # the files of this round's traces (its dataset artifact, W&B lineage)
+        out["store_round"] = store.to_dataset(round=round_).num_rows
+        # the files of this round's traces, every rank's shards (its dataset artifact, W&B lineage)
+        out["shards"] = [str(p) for p in sorted(store.root.glob(f"r{round_}-collect-*.jsonl"))]
     stage.summary(out)
     return out
+
+
+def _append_share(store: TraceStore, traces: list[Trace], shard: str, write: bool) -> int:
+    """Store this rank's ``traces`` as its own ``shard`` (when ``write``); returns how many were new.
+
+    Only trace ids cross ranks: a trace that a lower rank also holds is left to that rank, and every rank
+    remembers what the others stored, so each trace is stored once at any world size.
+    """
+    per_rank = dist.gather([t.trace_id for t in traces])
+    lower = {tid for ids in per_rank[: dist.rank()] for tid in ids}
+    added = store.append([t for t in traces if t.trace_id not in lower], shard) if write else 0
+    store.remember(tid for r, ids in enumerate(per_rank) if r != dist.rank() for tid in ids)
+    return added
 
 
 def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccfg, rcfg, round_: int, seed: int,

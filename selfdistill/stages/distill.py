@@ -10,7 +10,8 @@ call it). It reads the method's record from `selfdistill.distill.methods.DISTILL
   and on-policy sampling when the record says so) trains the student (see docs/distillation.md).
 
 The student starts from its own base (a tiny model pre-trained on the same bootstrap corpus in the demo:
-the stand-in for a small pretrained base, or a local/hub model). Trace rows come from `TraceStore.rows`.
+the stand-in for a small pretrained base, or a local/hub model). The traces are read through
+`stages.sft.tokenize_traces` (memory-mapped, tokenised once into a cache).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from selfdistill.distill.methods import DistillMethod, build_objective, get_method
-from selfdistill.stages.sft import train_sft
+from selfdistill.stages.sft import tokenize_traces, train_sft
 
 if TYPE_CHECKING:
     from selfdistill.kernels.hf import KernelSpec
@@ -32,16 +33,16 @@ def distill(method: str | DistillMethod, student, tokenizer, *, teacher: str, st
     ``method``; returns metrics. ``store``'s traces at or above ``distill.min_reward`` are the data. ``gcfg``: the
     `generation` config section (the sampling backend of on-policy methods)."""
     record = get_method(method)
-    rows = store.rows(prompt_format, min_reward=dcfg.min_reward)
+    dataset = tokenize_traces(tokenizer, store, dcfg.sft.max_length, prompt_format, min_reward=dcfg.min_reward)
     if not record.needs_teacher(dcfg):
-        return train_sft(student, tokenizer, rows, dcfg.sft, out_dir, seed=seed, stage=stage, device=device,
+        return train_sft(student, tokenizer, dataset, dcfg.sft, out_dir, seed=seed, stage=stage, device=device,
                          run_name=run_name, kernels=kernels)
-    return _train_with_teacher(record, student, tokenizer, rows, teacher=teacher, dcfg=dcfg, out_dir=out_dir,
+    return _train_with_teacher(record, student, tokenizer, dataset, teacher=teacher, dcfg=dcfg, out_dir=out_dir,
                                seed=seed, stage=stage, device=device, run_name=run_name, kernels=kernels,
                                teacher_dtype=teacher_dtype, gcfg=gcfg)
 
 
-def _train_with_teacher(method: DistillMethod, student, tokenizer, rows: list[dict[str, Any]], *, teacher: str, dcfg,
+def _train_with_teacher(method: DistillMethod, student, tokenizer, dataset, *, teacher: str, dcfg,
                         out_dir: Path, seed: int, stage, device: str, run_name: str, kernels: str | KernelSpec,
                         teacher_dtype: str, gcfg=None) -> dict[str, Any]:
     """`DistillTrainer` with the teacher loaded from ``teacher`` and ``method``'s objective."""
@@ -51,15 +52,14 @@ def _train_with_teacher(method: DistillMethod, student, tokenizer, rows: list[di
     from selfdistill.distill.trainer import OnPolicy, distill_trainer_class
     from selfdistill.distill.vocab import check_shared_vocab
     from selfdistill.models.loading import load_model
-    from selfdistill.stages.sft import sft_args, tokenize_rows
+    from selfdistill.stages.sft import sft_args
 
     teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=teacher_dtype)
     check_shared_vocab(method.name, tokenizer, teacher_tokenizer, student, teacher_model)
     torch.manual_seed(seed)  # the alignment projections' init
-    dataset = tokenize_rows(tokenizer, rows, dcfg.sft.max_length)
-    args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(rows), run_name,
+    args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(dataset), run_name,
                     model_dtype=next(student.parameters()).dtype)
-    objective = build_objective(method, dcfg, kernels, student, teacher_model, total_steps=planned_steps(args, len(rows)))
+    objective = build_objective(method, dcfg, kernels, student, teacher_model, total_steps=planned_steps(args, len(dataset)))
     on_policy = None
     if method.on_policy:
         on_policy = OnPolicy(fraction=dcfg.on_policy_fraction, max_new_tokens=dcfg.on_policy_max_new_tokens,
@@ -77,7 +77,7 @@ def _train_with_teacher(method: DistillMethod, student, tokenizer, rows: list[di
     del trainer, teacher_model
     return {
         "method": method.name,
-        "rows": len(rows),
+        "rows": len(dataset),
         "steps": result.global_step,
         "train_loss": result.training_loss,
         "final_loss": losses[-1] if losses else None,

@@ -10,6 +10,8 @@ With ``kernels=fused`` the LM-head loss goes through `selfdistill.kernels` (no [
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,26 +36,82 @@ def tokenize_rows(tokenizer, rows: list[dict[str, Any]], max_length: int):
     Tokenising here in one batched call (instead of TRL's per-row ``map`` passes) keeps SFT
     start-up to a fraction of a second for tens of thousands of rows. Prompt tokens come from
     `generation.prompt_ids`, the function sampling uses, so training and sampling agree token for token.
+    Stored traces go through `tokenize_traces` instead (memory-mapped, cached).
     """
     import datasets
 
-    from selfdistill.generation import prompt_ids
-
     if not rows:
         raise ValueError("SFT needs at least one (prompt, completion) row; the trace store has none to train on")
+    batch = _tokenize(tokenizer, [r["prompt"] for r in rows], [r["completion"] for r in rows], max_length)
+    if not batch["input_ids"]:
+        raise ValueError(f"every SFT row's prompt fills max_length={max_length}; raise sft.max_length")
+    return datasets.Dataset.from_dict(batch)
+
+
+def _tokenize(tokenizer, prompts: list[Any], completions: list[str], max_length: int) -> dict[str, list[list[int]]]:
+    """``input_ids`` and ``labels`` (-100 on the prompt) of (rendered prompt, completion) pairs, truncated to
+    ``max_length``; pairs whose prompt fills ``max_length`` are dropped (they teach nothing)."""
+    from selfdistill.generation import prompt_ids
+
     eos = tokenizer.eos_token or ""
-    p_ids = prompt_ids(tokenizer, [r["prompt"] for r in rows])
-    c_ids = tokenizer([r["completion"] + eos for r in rows], add_special_tokens=False)["input_ids"]
+    p_ids = prompt_ids(tokenizer, prompts)
+    c_ids = tokenizer([c + eos for c in completions], add_special_tokens=False)["input_ids"]
     input_ids, labels = [], []
     for p, c in zip(p_ids, c_ids):
         ids = (p + c)[:max_length]
         lab = ([-100] * len(p) + c)[:max_length]
-        if any(x != -100 for x in lab):  # a prompt filling max_length teaches nothing
+        if any(x != -100 for x in lab):
             input_ids.append(ids)
             labels.append(lab)
-    if not input_ids:
+    return {"input_ids": input_ids, "labels": labels}
+
+
+TOKENIZED_CACHE_VERSION = 1  # bump when `_tokenize` or the trace columns it reads change meaning
+
+
+def tokenize_traces(tokenizer, store, max_length: int, prompt_format: str, *, round: int | None = None,
+                    min_reward: float | None = None, max_round: int | None = None):
+    """The stored traces selected as `TraceStore.to_dataset` selects them, tokenised like `tokenize_rows`, as a
+    memory-mapped dataset: tokenised once into ``<store>/.arrow/tokenized/<key>.arrow`` and loaded from there
+    after, on every rank (rank 0 builds it first, the others wait and load it).
+
+    The key is the tokenizer (`datasets`' own hash of it), ``max_length``, ``prompt_format``, the filters and
+    the store's shard contents (`TraceStore.arrow_key`): a new shard, tokenizer or setting makes a new file.
+    Traces without a rendered prompt (schema 1) are rendered with ``prompt_format`` as sampling would have.
+    """
+    import datasets
+    from datasets.fingerprint import Hasher
+
+    from selfdistill import distributed as dist
+
+    settings = {"v": TOKENIZED_CACHE_VERSION, "tokenizer": Hasher.hash(tokenizer), "max_length": max_length,
+                "prompt_format": prompt_format, "round": round, "min_reward": min_reward, "max_round": max_round}
+    with dist.main_first():
+        key = hashlib.sha256(json.dumps({**settings, "store": store.arrow_key()}, sort_keys=True).encode()).hexdigest()
+        path = store.root / ".arrow" / "tokenized" / f"{key[:32]}.arrow"
+        if path.exists():
+            dataset = datasets.Dataset.from_file(str(path))
+        else:
+            traces = store.to_dataset(round=round, min_reward=min_reward, max_round=max_round)
+            if traces.num_rows == 0:
+                raise ValueError("SFT needs at least one (prompt, completion) row; the trace store has none to train on")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            dataset = traces.map(_tokenize_trace_batch, batched=True, batch_size=1000, remove_columns=traces.column_names,
+                                 fn_kwargs={"tokenizer": tokenizer, "max_length": max_length, "prompt_format": prompt_format},
+                                 cache_file_name=str(path), new_fingerprint=key[:32], desc="tokenise traces")
+    if dataset.num_rows == 0:
         raise ValueError(f"every SFT row's prompt fills max_length={max_length}; raise sft.max_length")
-    return datasets.Dataset.from_dict({"input_ids": input_ids, "labels": labels})
+    log.info("SFT data: %d tokenised traces from %s", dataset.num_rows, path)
+    return dataset
+
+
+def _tokenize_trace_batch(batch: dict[str, list[Any]], *, tokenizer, max_length: int, prompt_format: str):
+    """`_tokenize` over a batch of trace columns (`TraceStore.to_dataset`: rendered_prompt as JSON text)."""
+    from selfdistill.traces import sampled_prompt
+
+    prompts = [sampled_prompt(json.loads(r), p, k, prompt_format)
+               for r, p, k in zip(batch["rendered_prompt"], batch["prompt"], batch["kind"])]
+    return _tokenize(tokenizer, prompts, batch["completion"], max_length)
 
 
 def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows: int, run_name: str, model_dtype=None):
@@ -97,15 +155,20 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
 
 def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
               kernels: str | KernelSpec = "eager", router_diagnostics: bool = True) -> dict[str, Any]:
-    """Train ``model`` in place on ``rows`` (dicts with a rendered prompt and a completion); returns metrics.
+    """Train ``model`` in place on ``rows``; returns metrics.
+
+    ``rows``: dicts with a rendered prompt and a completion (tokenised here by `tokenize_rows`), or a dataset
+    already tokenised (`tokenize_traces`: stored traces, memory-mapped).
 
     ``router_diagnostics``: log MoE router metrics (hooks on every router; off for bootstrap pre-training,
     where they only cost time).
     """
+    import datasets
+
     from selfdistill.checkpoints import train_resumable
     from selfdistill.stages.sft_trainer import sft_trainer_class
 
-    dataset = tokenize_rows(tokenizer, rows, sft.max_length)
+    dataset = rows if isinstance(rows, datasets.Dataset) else tokenize_rows(tokenizer, rows, sft.max_length)
     args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name,
                     model_dtype=next(model.parameters()).dtype)
     from selfdistill.models.loading import is_moe

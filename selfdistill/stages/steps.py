@@ -239,17 +239,18 @@ def student_collect_step(run, stage, step: Step) -> StepOutput:
 
 
 def sft_step(run, stage, step: Step) -> StepOutput:
-    from selfdistill.stages.sft import train_sft
+    from selfdistill.stages.sft import tokenize_traces, train_sft
 
     cfg = run.cfg
     round_ = step.round
     source = _model_of(run, step, "policy")
-    model, tokenizer = run.load(source, cfg.policy.dtype, train=True)
-    rows = run.store.rows(cfg.tasks.prompt_format, round=round_ if cfg.sft.traces == "current" else None,
-                          min_reward=cfg.collect.min_reward, max_round=round_)
-    if not rows:  # nothing passed the filters: the RL'd policy goes on unchanged
+    select = {"round": round_ if cfg.sft.traces == "current" else None, "min_reward": cfg.collect.min_reward,
+              "max_round": round_}
+    if run.store.to_dataset(**select).num_rows == 0:  # nothing passed the filters: the RL'd policy goes on unchanged
         log.warning("round %d: no traces to self-distill on; SFT skipped", round_)
         return StepOutput(source, {"skipped": True, "rows": 0})
+    model, tokenizer = run.load(source, cfg.policy.dtype, train=True)
+    rows = tokenize_traces(tokenizer, run.store, cfg.sft.max_length, cfg.tasks.prompt_format, **select)
     model = with_lora(model, cfg.policy)
     out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(step.key), seed=cfg.run.seed + round_,
                     stage=stage, device=run.device, run_name=f"{cfg.run.name}/{step.key}", kernels=_kernels(cfg))
@@ -276,7 +277,7 @@ def distill_step(run, stage, step: Step) -> StepOutput:
     store = run.store if traces_from == "policy" else run.student_store(traces_from)
     about = {"teacher": teacher_path, "teacher_key": step.inputs["teacher"], "method": cfg.distill.method,
              "traces_from": traces_from}
-    if next(store.iter(min_reward=cfg.distill.min_reward), None) is None:
+    if store.to_dataset(min_reward=cfg.distill.min_reward).num_rows == 0:
         # nothing passed the filters: the student stays at its base (as SFT does), the run goes on to eval
         log.warning("%s: no traces from %s with reward >= %s; the student stays at its base", step.key,
                     traces_from, cfg.distill.min_reward)

@@ -5,7 +5,9 @@ collectives, sharding that partitions and restores order). The slow test launche
 ``torchrun --nproc_per_node 2 -m selfdistill.cli run ...`` on the tiny models and checks what
 only a real job can show: both ranks trained identical replicas in every training step (the
 per-rank parameter digests recorded by rank 0), collect sampled every prompt exactly once across
-the ranks, and the trace store holds each trace exactly once, written by rank 0 alone.
+the ranks, each rank wrote its own shard of every chunk and the store holds each trace exactly once,
+eval ran split across the ranks, and a collect resumed after losing one rank's shard redoes exactly
+that share and writes the same traces again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -79,14 +82,20 @@ TWO_RANK_RUN = [
 ]
 
 
+def _free_port() -> int:
+    """A TCP port nobody listens on now (a fixed one collides with other jobs on a shared machine)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.slow
 def test_two_rank_torchrun_job_stays_in_sync_and_stores_each_trace_once(tmp_path):
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "selfdistill.cli", "run",
-           *TWO_RANK_RUN, f"run.output_dir={tmp_path}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+    launch = [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "selfdistill.cli"]
+    proc = subprocess.run([*launch, "run", *TWO_RANK_RUN, f"run.output_dir={tmp_path}"], capture_output=True, text=True, env=env, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     run = tmp_path / "ddp"
 
@@ -101,14 +110,30 @@ def test_two_rank_torchrun_job_stays_in_sync_and_stores_each_trace_once(tmp_path
 
     collect = state("r1.collect")
     assert collect["sampled"] == 21 * 2  # every prompt sampled once, on one rank
-    lines = [json.loads(line) for shard in sorted((run / "traces").glob("*.jsonl"))
-             for line in shard.read_text().splitlines()]
-    ids = [t["trace_id"] for t in lines]
-    assert ids and len(ids) == len(set(ids)) == collect["kept"], "a trace is missing or stored twice"
-    assert sorted(p.name for p in (run / "traces").iterdir()) == [f"r1-collect-{c:05d}.jsonl" for c in range(3)]
-    seeds = {t["sampling"]["seed"] % 2 for t in lines}
-    assert seeds == {0, 1}, "traces did not come from both ranks"
-    assert (run / "report.json").exists()
+    traces = run / "traces"
+    expected = [f"r1-collect-{c:05d}-rank{r:04d}of0002.jsonl" for c in range(3) for r in range(2)]
+    assert sorted(p.name for p in traces.glob("*.jsonl")) == expected  # each rank wrote its own share of each chunk
+    shards = {p.name: [json.loads(line) for line in p.read_text().splitlines()] for p in sorted(traces.glob("*.jsonl"))}
+    ids = [t["trace_id"] for lines in shards.values() for t in lines]
+    assert ids and len(ids) == len(set(ids)) == collect["kept"] == collect["store_total"], "a trace missing or stored twice"
+    for name, lines in shards.items():  # rank r sampled with seed = chunk seed * 2 + r
+        assert {t["sampling"]["seed"] % 2 for t in lines} <= {int(name.split("-rank")[1][:4])}, name
+    assert all(shards[n] for n in expected[:2]), "a rank wrote nothing for a full chunk"
+    assert state("eval.base")["n_problems"] == 4 and (run / "report.json").exists()
+
+    # resume inside the round: one rank's shard of chunk 1 lost, the collect step redone on two ranks
+    lost = traces / expected[3]
+    before = [t["trace_id"] for t in shards[lost.name]]
+    lost.unlink()
+    (run / "state" / "r1.collect.json").unlink()
+    launch[4] = str(_free_port())
+    proc = subprocess.run([*launch, "collect", "--round", "1", *TWO_RANK_RUN,
+                           f"run.output_dir={tmp_path}"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    resumed = state("r1.collect")
+    assert resumed["chunks_resumed"] == 2 and resumed["sampled"] == len(range(1, 10, 2)) * 2  # only rank 1's share
+    assert [json.loads(line)["trace_id"] for line in lost.read_text().splitlines()] == before
+    assert resumed["store_total"] == collect["store_total"]
 
 
 RANK_SCRIPT = """
