@@ -18,6 +18,7 @@ _REWARDS: dict[str, str] = {
     "code": "rewards.code:code_reward",
     "format": "rewards.format:format_reward",
     "judge": "rewards.judge:judge_reward",  # needs settings: selfdistill builds rewards.judge.JudgeReward
+    "overlong": "rewards.overlong:overlong_reward",
 }
 
 _SCORERS: dict[str, str] = {

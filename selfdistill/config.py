@@ -230,6 +230,13 @@ class RewardConfig:
         "Math: read an answer stated in prose when a completion boxes nothing (rewards.math.prose). For scoring "
         "other models' outputs; keep it off for RL, where a lenient reader is what the policy learns to game.",
     )
+    overlong_max_tokens: int = opt(
+        0, "overlong reward (DAPO's soft overlong penalty): the length limit in tokens (0 = rl.max_completion_length)."
+    )
+    overlong_cache_tokens: int = opt(
+        0, "overlong reward: the penalty falls linearly from 0 to -1 over the last this-many tokens before the limit "
+        "(0 = a quarter of the limit)."
+    )
     judge: JudgeConfig = section(
         JudgeConfig, "The judge reward (`judge` in weights, or collect.judge_min_score): a judge model scores each "
         "completion against a rubric (see docs/pipelines.md).")
@@ -248,6 +255,47 @@ class RewardConfig:
         _check(bool(self.weights), "rewards.weights", "needs at least one reward")
         bad = [x for x in self.sandbox_layers if x not in ALL_LAYERS]
         _check(not bad, "rewards.sandbox_layers", f"unknown layer(s) {bad}; choose from: {', '.join(ALL_LAYERS)}")
+        _check(self.overlong_max_tokens >= 0, "rewards.overlong_max_tokens", f"must be >= 0, got {self.overlong_max_tokens}")
+        _check(self.overlong_cache_tokens >= 0, "rewards.overlong_cache_tokens",
+               f"must be >= 0, got {self.overlong_cache_tokens}")
+        _check(self.overlong_max_tokens == 0 or self.overlong_cache_tokens <= self.overlong_max_tokens,
+               "rewards.overlong_cache_tokens", f"must be <= overlong_max_tokens ({self.overlong_max_tokens}), "
+               f"got {self.overlong_cache_tokens}")
+
+
+@dataclass
+class DynamicSamplingConfig:
+    enabled: bool = opt(
+        False, "DAPO dynamic sampling: drop groups whose rewards are all equal (zero advantages, no gradient) and "
+        "refill the generation batch with groups of fresh training prompts."
+    )
+    max_refills: int = opt(
+        2, "Refill rounds (extra generation calls) per generation batch at most; still short after them, the batch "
+        "is topped up with dropped groups, so its size never changes."
+    )
+
+    def __post_init__(self) -> None:
+        _check(self.max_refills >= 0, "rl.dynamic_sampling.max_refills", f"must be >= 0, got {self.max_refills}")
+
+
+@dataclass
+class DifficultyFilterConfig:
+    enabled: bool = opt(
+        False, "Sample RL prompts (each round's set and dynamic-sampling refills) by their pass rates from RL and "
+        "collect, kept in <run_dir>/pass_rates.json: always/never solved prompts get weight `floor`, others 1."
+    )
+    floor: float = opt(0.1, "Sampling weight of prompts known to be always or never solved (> 0: still reachable).")
+    low: float = opt(0.0, "A pass rate <= this counts as never solved.")
+    high: float = opt(1.0, "A pass rate >= this counts as always solved.")
+    min_samples: float = opt(4.0, "Samples (decayed) a prompt needs before its rate counts; unknown prompts get 1.")
+    decay: float = opt(0.5, "Weight of a prompt's older samples each time it is sampled again (0 = latest only).")
+
+    def __post_init__(self) -> None:
+        key = "rl.difficulty_filter"
+        _check(0.0 < self.floor <= 1.0, f"{key}.floor", f"must be in (0, 1], got {self.floor}")
+        _check(0.0 <= self.low < self.high <= 1.0, f"{key}.low/high", f"need 0 <= low < high <= 1, got {self.low}, {self.high}")
+        _check(self.min_samples >= 0, f"{key}.min_samples", f"must be >= 0, got {self.min_samples}")
+        _check(0.0 <= self.decay <= 1.0, f"{key}.decay", f"must be in [0, 1], got {self.decay}")
 
 
 @dataclass
@@ -283,6 +331,8 @@ class RLConfig:
     vllm_tensor_parallel_size: int = opt(1, "use_vllm with vllm_mode=colocate: GPUs each vLLM engine spans.")
     save_steps: int = opt(0, "Checkpoint every n optimizer steps (0 = none: a killed RL stage restarts from its start).")
     save_total_limit: int = opt(2, "Checkpoints kept per stage (older ones are deleted).")
+    dynamic_sampling: DynamicSamplingConfig = section(DynamicSamplingConfig, "DAPO dynamic sampling (refill dead groups).")
+    difficulty_filter: DifficultyFilterConfig = section(DifficultyFilterConfig, "Online difficulty filtering of RL prompts.")
 
     def __post_init__(self) -> None:
         _check(self.save_steps >= 0, "rl.save_steps", f"must be >= 0, got {self.save_steps}")

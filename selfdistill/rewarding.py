@@ -87,10 +87,21 @@ def _judge_reward(rcfg):
                        loader="selfdistill.models.loading:load_model")
 
 
+def _overlong_reward(rcfg):
+    """DAPO's soft overlong penalty with this run's limit and window (RL resolves a 0 limit, see `stages.rl`)."""
+    base = get_reward("overlong")
+    max_tokens, cache_tokens = rcfg.overlong_max_tokens, rcfg.overlong_cache_tokens
+
+    def overlong_reward(prompts, completions, **kwargs):
+        return base(prompts, completions, max_tokens=max_tokens, cache_tokens=cache_tokens, **kwargs)
+
+    return overlong_reward
+
+
 # Rewards that take settings from the config; the others are the registry's plain functions.
-_FACTORIES = {"code": _code_reward, "math": _math_reward, "judge": _judge_reward}
+_FACTORIES = {"code": _code_reward, "math": _math_reward, "judge": _judge_reward, "overlong": _overlong_reward}
 _SETTINGS = {"code": ("code_timeout_s", "code_all_or_nothing", "sandbox_layers"), "math": ("math_text_fallback",),
-             "judge": ("judge", "run_dir")}
+             "judge": ("judge", "run_dir"), "overlong": ("overlong_max_tokens", "overlong_cache_tokens")}
 _BUILT: dict[tuple, Any] = {}  # one instance per (name, settings): the sandbox starts once per process
 
 
@@ -143,6 +154,7 @@ def _judge_code(rcfg, prompts: list[Any], completions: list[str], columns: dict[
 
 # Correctness rewards: name -> verdicts with statuses (collect stores them, eval counts infrastructure failures).
 _JUDGES = {"math": _judge_math, "code": _judge_code}
+CORRECTNESS = tuple(_JUDGES)  # the correctness rewards' names (difficulty filtering's pass rates read these)
 
 
 @dataclass

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from selfdistill import distributed as dist
 from selfdistill.generation import sample
 from selfdistill.rewarding import reward_func, score_completions
+from selfdistill.rl_options.difficulty import Observation, merge_observations, observations
 from selfdistill.tasks.base import Task
 from selfdistill.traces import Trace, TraceStore, shard_name
 
@@ -100,8 +102,13 @@ def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg
 
 
 def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccfg, rcfg, round_: int, seed: int,
-                  model_name: str, prompt_format: str, stage, gcfg=None) -> dict[str, Any]:
-    """Fill the store with round ``round_``'s traces; returns counts (resumes finished chunks)."""
+                  model_name: str, prompt_format: str, stage, gcfg=None,
+                  observe: Callable[[str, list[Observation]], None] | None = None) -> dict[str, Any]:
+    """Fill the store with round ``round_``'s traces; returns counts (resumes finished chunks).
+
+    ``observe(chunk, observations)``: called on every rank with each chunk's name (``r<round>-collect-<c>``) and
+    every rank's per-prompt correctness counts, before any rank writes its shard of the chunk (the pass-rate
+    store of difficulty filtering); chunks resumed from disk are not observed again."""
     tasks = select_prompts(train, ccfg.num_prompts, seed, round_)
     chunks = [tasks[i : i + ccfg.chunk_size] for i in range(0, len(tasks), ccfg.chunk_size)]
     totals: Counter = Counter()
@@ -119,6 +126,9 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
                               seed=chunk_seed * dist.world_size() + dist.rank(), model_name=model_name,
                               prompt_format=prompt_format, progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}",
                               gcfg=gcfg)
+        obs = part.pop("observations")
+        if observe is not None:  # before any rank writes its shard: a resumed chunk is not counted twice
+            observe(base, merge_observations(dist.gather(obs)))
         traces = [t for _, kept in part.pop("kept") for t in kept]  # task order
         added = _append_share(store, traces, shard_name(base, dist.rank(), dist.world_size()), dist.rank() in todo)
         for p in dist.gather({**part, "added": added, "offered": len(traces)}):  # counts only, never completions
@@ -163,7 +173,7 @@ def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccf
     why: Counter = Counter()
     kept_by_task: list[tuple[int, list[Trace]]] = []
     if not tasks:  # a chunk smaller than the world leaves some ranks idle
-        return {"kept": kept_by_task, "why": why, "sampled": 0, "accuracy_sum": 0.0}
+        return {"kept": kept_by_task, "why": why, "sampled": 0, "accuracy_sum": 0.0, "observations": []}
     rows = [t.to_row(prompt_format) for t in tasks]
     samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=ccfg.k, temperature=ccfg.temperature,
                      top_p=ccfg.top_p, max_new_tokens=ccfg.max_new_tokens, batch_size=ccfg.batch_size,
@@ -183,4 +193,6 @@ def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccf
                   task_id=task.task_id, round=round_, model=model_name, rewards=scores.parts[i],
                   status=scores.status[i], sampling=sampling, rendered_prompt=rows[t_idx]["prompt"])
             for i in kept]))
-    return {"kept": kept_by_task, "why": why, "sampled": len(flat), "accuracy_sum": float(sum(c or 0.0 for c in scores.correct))}
+    obs = observations([t.task_id for t in tasks for _ in range(ccfg.k)], scores.correct)
+    return {"kept": kept_by_task, "why": why, "sampled": len(flat),
+            "accuracy_sum": float(sum(c or 0.0 for c in scores.correct)), "observations": obs}

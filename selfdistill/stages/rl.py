@@ -5,7 +5,9 @@ GRPOConfig settings (TRL implements those losses) and, for a loss TRL lacks, a t
 `compute_loss` (`rl_trainer_class` composes it). MoE specifics: the router
 load-balancing loss is off in RL by default (`rl.router_aux_loss_coef`); router diagnostics
 (`moe/...`: load, imbalance, entropy, routing change rate) are logged and routing replay is
-available (`rl.routing`) through `selfdistill.models.moe`'s trainer subclass.
+available (`rl.routing`) through `selfdistill.models.moe`'s trainer subclass. Options from
+`selfdistill.rl_options` (dynamic sampling, pass-rate recording for difficulty filtering) are a mixin
+composed on top; the overlong penalty is a reward whose limit defaults to `rl.max_completion_length`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from selfdistill.checkpoints import save_args, train_resumable
 from selfdistill.models.loading import is_moe
 from selfdistill.registries import ALGORITHMS
-from selfdistill.rewarding import build_reward_funcs
+from selfdistill.rewarding import CORRECTNESS, build_reward_funcs
 
 log = logging.getLogger(__name__)
 
@@ -104,17 +106,45 @@ def require_vllm(what: str) -> None:
                            "(a CUDA machine; TRL 1.16 supports vLLM 0.22-0.31), or set it to false")
 
 
+def with_overlong_limit(rcfg, max_completion_length: int):
+    """``rcfg`` with the overlong penalty's limit filled in from ``rl.max_completion_length`` when it is 0."""
+    import dataclasses
+
+    if "overlong" not in rcfg.weights or rcfg.overlong_max_tokens:
+        return rcfg
+    return dataclasses.replace(rcfg, overlong_max_tokens=max_completion_length)
+
+
+def correctness_columns(rcfg) -> tuple[int, ...]:
+    """Positions, among the configured reward functions, of the correctness rewards (math, code)."""
+    return tuple(i for i, name in enumerate(rcfg.weights) if name in CORRECTNESS)
+
+
 def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Path, *, seed: int, stage,
-             device: str, run_name: str) -> dict[str, Any]:
-    """Run ``rl.max_steps`` GRPO steps on ``rows`` (TRL dataset rows); the model is updated in place."""
+             device: str, run_name: str, refill_pool: tuple[list[dict], list[float]] | None = None) -> dict[str, Any]:
+    """Run ``rl.max_steps`` GRPO steps on ``rows`` (TRL dataset rows); the model is updated in place.
+
+    ``refill_pool``: (rows, weights) that dynamic sampling draws fresh prompts from (default: ``rows``,
+    uniformly). With ``rl.difficulty_filter.enabled`` the output has ``observations``: every rank's per-prompt
+    correctness counts (`rl_options.difficulty.Observation`, not JSON: the caller stores them).
+    """
     import datasets
 
+    from selfdistill import distributed as dist
+    from selfdistill.rl_options.difficulty import merge_observations
+    from selfdistill.rl_options.trainer import rl_options_class
+
+    rcfg = with_overlong_limit(rcfg, rl.max_completion_length)
     funcs, weights = build_reward_funcs(rcfg)
     trainer_cls = rl_trainer_class(rl.algorithm, moe=is_moe(model), routing=rl.routing)
     if is_moe(model) and rl.freeze_router:
         from selfdistill.models.moe import freeze_router
 
         freeze_router(model)
+    record = rl.difficulty_filter.enabled
+    trainer_cls = rl_options_class(trainer_cls, dynamic_sampling=rl.dynamic_sampling.enabled,
+                                   max_refills=rl.dynamic_sampling.max_refills,
+                                   correctness_columns=correctness_columns(rcfg) if record else ())
     args = grpo_args(rl, out_dir, seed=seed, report_to=stage.report_to, device=device, run_name=run_name, weights=weights,
                      model_dtype=next(model.parameters()).dtype)
     trainer = trainer_cls(
@@ -124,12 +154,17 @@ def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Pa
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tokenizer,
     )
+    if refill_pool is not None and rl.dynamic_sampling.enabled:
+        trainer.set_refill_pool(*refill_pool)
     train_resumable(trainer)  # from the latest complete checkpoint in out_dir, if any
     # every per-step training log, not only those carrying rewards: with steps_per_generation > 1 only a batch's
     # first step logs rewards, and the later steps (trained on data the previous weights sampled) carry the
     # routing-change rate that matters
     history = [h for h in trainer.state.log_history if "step" in h and "train_runtime" not in h]
-    return {
+    out = {
         "steps": trainer.state.global_step,
         "history": [{k: v for k, v in h.items() if isinstance(v, int | float)} for h in history],
     }
+    if record:
+        out["observations"] = merge_observations(dist.gather(trainer.take_observations()))
+    return out

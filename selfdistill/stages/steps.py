@@ -205,22 +205,68 @@ def rl_step(run, stage, step: Step) -> StepOutput:
     model, tokenizer = run.load(_model_of(run, step, "policy"), cfg.policy.dtype, train=True)
     model = with_lora(model, cfg.policy)
     rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
+    rows, pool, store, info = _difficulty_rows(run, rows, step.round)
     out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, run.stage_dir(step.key),
                    seed=cfg.run.seed + 100 * step.round, stage=stage, device=run.device,
-                   run_name=f"{cfg.run.name}/{step.key}")
+                   run_name=f"{cfg.run.name}/{step.key}", refill_pool=pool)
+    observations = out.pop("observations", None)
+    if store is not None:
+        out["difficulty"] = info
+        if run.main:  # before the step is marked done; a source already applied is skipped on a rerun
+            store.update(step.key, observations)
+            store.save(_pass_rate_path(run))
     model = merged(model)
     out.update(_in_sync(model), **_sandbox(cfg.rewards))
     return StepOutput(run.save(model, tokenizer, step.name, run.stage_dir(step.key)), out)
+
+
+def _pass_rate_path(run):
+    from selfdistill.rl_options.difficulty import store_path
+
+    return store_path(run.dir)
+
+
+def _pass_rates(run):
+    """The run's pass-rate store (`rl_options.difficulty`), or None when difficulty filtering is off."""
+    dcfg = run.cfg.rl.difficulty_filter
+    if not dcfg.enabled:
+        return None
+    from selfdistill.rl_options.difficulty import PassRates
+
+    return PassRates.load(_pass_rate_path(run), decay=dcfg.decay)
+
+
+def _difficulty_rows(run, rows: list[dict], round_: int):
+    """(the round's RL rows, the refill pool, the store, a summary): with difficulty filtering on, the rows are a
+    weighted draw of the prompts one round consumes and refills draw from every row by the same weights."""
+    store = _pass_rates(run)
+    if store is None:
+        return rows, None, None, {}
+    from selfdistill import distributed as dist
+    from selfdistill.rl_options.difficulty import round_prompts, weight_summary, weights_for
+
+    rl, dcfg = run.cfg.rl, run.cfg.rl.difficulty_filter
+    weights = weights_for(store, [r["task_id"] for r in rows], dcfg)
+    batch = rl.prompts_per_step * rl.steps_per_generation * dist.world_size()  # prompts per generation batch
+    n = max(1, -(-rl.max_steps // rl.steps_per_generation)) * batch  # what the round consumes, in whole batches
+    chosen = round_prompts(rows, weights, n, f"difficulty-{run.cfg.run.seed}-{round_}")
+    return chosen, (rows, weights), store, {**weight_summary(weights, dcfg.floor), "round_prompts": len(chosen)}
 
 
 def collect_step(run, stage, step: Step) -> StepOutput:
     from selfdistill.stages.collect import collect_round
 
     cfg = run.cfg
+    store = _pass_rates(run)
+
+    def observe(shard: str, observations) -> None:  # each chunk's per-prompt results, before its shard is kept
+        if store is not None and run.main and store.update(shard, observations):
+            store.save(_pass_rate_path(run))
+
     model, tokenizer = run.load(_model_of(run, step, "policy"), cfg.policy.dtype)
     out = collect_round(model, tokenizer, run.split.train, run.store, ccfg=cfg.collect, rcfg=cfg.rewards,
                         round_=step.round, seed=cfg.run.seed, model_name=step.name,
-                        prompt_format=cfg.tasks.prompt_format, stage=stage, gcfg=cfg.generation)
+                        prompt_format=cfg.tasks.prompt_format, stage=stage, gcfg=cfg.generation, observe=observe)
     return StepOutput(metrics={**out, **_sandbox(cfg.rewards)})
 
 
