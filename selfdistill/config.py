@@ -42,7 +42,7 @@ class RunConfig:
     name: str = opt("demo", "Run name; outputs go to <output_dir>/<name>/ and the W&B group is this name.")
     output_dir: str = opt("runs", "Directory that holds one sub-directory per run.")
     seed: int = opt(0, "Seed for task generation, model init, sampling and training.")
-    rounds: int = opt(2, "Number of RL -> collect -> SFT rounds.")
+    rounds: int = opt(2, "Number of RL -> collect -> SFT rounds (the rounds preset; other plans ignore it).")
     device: Literal["auto", "cpu", "cuda"] = opt("auto", "Where models run; auto picks CUDA when available.")
     threads: int = opt(0, "torch CPU threads (0 = torch's default).")
     dist_timeout_s: int = opt(
@@ -552,6 +552,54 @@ class FusedKernelsConfig:
 
 
 @dataclass
+class TraceSetConfig:
+    type: Literal["jsonl", "parquet", "hf"] = opt("jsonl", "Where the (prompt, completion) rows are: a JSONL or parquet file, or a Hugging Face dataset.")
+    path: str = opt("", "File path (jsonl/parquet) or dataset id / local dataset directory (hf).")
+    split: str = opt("train", "Dataset split (hf).")
+    subset: str | None = opt(None, "Dataset configuration name (hf).")
+    prompt_field: str = opt("prompt", "Column holding the problem statement (rendered like the tasks' prompts, tasks.prompt_format).")
+    completion_field: str = opt("completion", "Column holding the completion trained on.")
+    kind: str = opt("math", "Task kind of the rows (chat prompts carry its instructions), from the task-kind registry.")
+    n: int = opt(0, "Read at most this many rows (0 = all).")
+
+    def __post_init__(self) -> None:
+        _check(bool(self.path), "external[].path", "is required")
+        _check(self.n >= 0, "external[].n", f"must be >= 0, got {self.n}")
+
+
+@dataclass
+class StageConfig:
+    kind: str = opt("", "What the stage does, from the stage-kind registry: rl, collect, sft, distill, eval.")
+    name: str | None = opt(
+        None, "Its output's name, which later stages read it by (rl/sft: a model, collect: a trace set); default "
+        "<kind><n>. distill makes the students of distill.students; eval: the report row's name (default: the model's)."
+    )
+    model: str | None = opt(
+        None, "The model it starts from: base or an earlier stage's output name (rl/sft: trains it, collect: samples "
+        "it, distill: the teacher, eval: evaluates it; null = base, for eval every model made before it)."
+    )
+    traces: list[str] = opt([], "sft/distill: the earlier collect stages whose traces it trains on (several allowed).")
+    external: list[TraceSetConfig] = field(
+        default_factory=list, metadata={"doc": "sft/distill: (prompt, completion) rows from files or a dataset, mixed in."}
+    )
+    overrides: dict[str, dict[str, Any]] = opt(
+        {}, "This stage's settings over the run's, by section (e.g. {rl: {max_steps: 10}}); each kind names the "
+        "sections it may override."
+    )
+
+
+@dataclass
+class PipelineConfig:
+    preset: str | None = opt(
+        None, "A named plan from the preset registry: rounds (run.rounds of RL -> collect -> SFT, then distill, eval), "
+        "r1_zero, r1 (see docs/pipelines.md); null = stages when given, else rounds."
+    )
+    stages: list[StageConfig] = field(
+        default_factory=list, metadata={"doc": "A custom plan: the stages in order (see StageConfig); leave preset null."}
+    )
+
+
+@dataclass
 class Config:
     run: RunConfig = section(RunConfig, "Run identity, rounds and device.")
     tasks: TasksConfig = section(TasksConfig, "Task sources and the held-out split.")
@@ -566,6 +614,7 @@ class Config:
     tracking: TrackingConfig = section(TrackingConfig, "Weights & Biases.")
     kernels: Literal["eager", "fused"] = opt("eager", "LM-head loss in SFT/distill: eager logits or fused kernels.")
     fused_kernels: FusedKernelsConfig = section(FusedKernelsConfig, "Options of the fused LM-head kernels (kernels: fused).")
+    pipeline: PipelineConfig = section(PipelineConfig, "The plan: a preset or the stages in order (docs/pipelines.md).")
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.distill.students]
@@ -612,6 +661,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         apply_override(data, override)
     cfg = from_dict(Config, data)
     _validate_registries(cfg)
+    from selfdistill.planning import plan
+
+    plan(cfg)  # a plan that reads what no earlier stage makes (and the like) fails here, naming the stage
     cfg.source_path = str(path or DEMO_CONFIG)  # not a field: where it was read from, for provenance only
     return cfg
 
@@ -647,3 +699,6 @@ def _validate_registries(cfg: Config) -> None:
     for key, model in [("policy", cfg.policy)] + [(f"distill.students[{i}]", s) for i, s in enumerate(cfg.distill.students)]:
         if model.source == "tiny":
             TINY_ARCHS.check(model.tiny.arch, f"{key}.tiny.arch")
+    for i, stage in enumerate(cfg.pipeline.stages):
+        for j, ext in enumerate(stage.external):
+            TASK_KINDS.check(ext.kind, f"pipeline.stages[{i}].external[{j}].kind")

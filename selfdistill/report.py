@@ -128,13 +128,19 @@ def markdown(report: dict[str, Any]) -> str:
     if sb["active"]:
         lines.append(f"- Code sandbox layers: {', '.join(sb['layers'])} (required: {', '.join(sb['required']) or 'none, auto'}).")
     for c in report["collect"]:
-        lines.append(f"- Round {c['round']} collect: sampled {c.get('sampled', 0)}, kept {c.get('kept', 0)}, "
-                     f"sample accuracy {_fmt(c.get('sample_accuracy'))}.")
+        lines.append(f"- Collect {c.get('stage', c['round'])} (store round {c['round']}): sampled {c.get('sampled', 0)}, "
+                     f"kept {c.get('kept', 0)}, sample accuracy {_fmt(c.get('sample_accuracy'))}.")
     for c in report.get("student_collect", []):
         lines.append(f"- Student {c['student']}'s own traces (to teach the next student): sampled "
                      f"{c.get('sampled', 0)}, kept {c.get('kept', 0)}, sample accuracy {_fmt(c.get('sample_accuracy'))}.")
-    lines += ["", "## Stages", "", "| step | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in report["stages"].items()]
+    lines += ["", "## Stages", "", "In the plan's order: what each step read (role = step) and what it left.", "",
+              "| # | step | action | reads | output | seconds |", "|---|---|---|---|---|---|"]
+    for i, p in enumerate(report.get("plan", []), 1):
+        reads = "; ".join(f"{role} = {v if isinstance(v, str) else ', '.join(v)}" for role, v in p["inputs"].items())
+        reads += "".join(f"; external = {e}" for e in p["external"])
+        reads += f"; overrides {p['overrides']}" if p["overrides"] else ""
+        seconds = "–" if p["seconds"] is None else f"{p['seconds']:.1f}"
+        lines.append(f"| {i} | {p['step']} | {p['action']} | {reads or '–'} | {p['output'] or '–'} | {seconds} |")
     from selfdistill.provenance import markdown as provenance_markdown
 
     lines += provenance_markdown(report.get("provenance", {}))
@@ -154,7 +160,7 @@ def plot_rl(report: dict[str, Any], path: Path) -> None:
         logged = [h for h in rl["history"] if "step" in h and "reward" in h]
         steps = [offset + h["step"] for h in logged]
         rewards = [h["reward"] for h in logged]
-        ax.plot(steps, rewards, marker=".", label=f"round {rl['round']}")
+        ax.plot(steps, rewards, marker=".", label=rl.get("stage", f"round {rl['round']}"))
         offset = steps[-1] if steps else offset
     ax.set_xlabel("RL step (cumulative)")
     ax.set_ylabel("mean reward")
@@ -199,6 +205,7 @@ class ReportKeys:
     distill: tuple[str, ...]  # distill steps, in the config's order of the students
     student_collect: tuple[str, ...]  # students sampling their own traces to teach the next one (chains)
     timed: tuple[str, ...]  # steps whose seconds the report lists (those that are done)
+    steps: tuple = ()  # the plan's steps before the report (`planning.Step`), listed with inputs and outputs
 
 
 def _chain_keys(rows, run, keys: ReportKeys, final_name: str):
@@ -223,13 +230,51 @@ def eval_rows(run, keys: ReportKeys) -> list[dict[str, Any]]:
     return [{**out.metrics, "model_path": out.model_path} for out in (run.done(k) for k in keys.evals)]
 
 
+def _step_output(run, step) -> str | None:
+    """What a finished step left, in a few words: its model (relative to the run), its traces, its eval score."""
+    out = run.done(step.key)
+    if out is None:
+        return None
+    if step.action == "eval":
+        return f"pass@1 {_fmt(out.metrics.get('accuracy'))}"
+    if step.action in ("collect", "student_collect"):
+        return f"{out.metrics.get('kept', 0)} traces (store round {step.round})" if step.action == "collect" else \
+            f"{out.metrics.get('kept', 0)} traces (student_traces/{step.params['student']})"
+    if out.model_path is None:
+        return None
+    path = Path(out.model_path)
+    text = str(path.relative_to(run.dir)) if path.is_relative_to(run.dir) else str(path)
+    return text + (" (unchanged: no traces)" if out.metrics.get("skipped") else "")
+
+
+def plan_section(run, steps) -> list[dict[str, Any]]:
+    """The plan's steps in order, each with what it read (role -> step keys), what it left and its seconds."""
+    rows = []
+    for s in steps:
+        out = run.done(s.key)
+        rows.append({"step": s.key, "action": s.action, "round": s.round,
+                     "inputs": {role: v if isinstance(v, str) else list(v) for role, v in s.inputs.items()},
+                     "external": [e["path"] for e in s.params.get("external", ())],
+                     "overrides": s.params.get("overrides", {}),
+                     "output": _step_output(run, s), "seconds": out.seconds if out is not None else None})
+    return rows
+
+
+def _final_name(run, keys: ReportKeys, rows: list[dict[str, Any]]) -> str | None:
+    """The eval row name of the final policy: the eval step that reads it (else the row with its path)."""
+    for s in keys.steps:
+        if s.action == "eval" and s.inputs["model"] == keys.final:
+            return s.name
+    final_path = run.done(keys.final).model_path
+    return next((r["model"] for r in rows if r["model_path"] == final_path), None)
+
+
 def build_report(run, keys: ReportKeys) -> dict[str, Any]:
     """The report.json content of ``run`` (every number read from the steps' state files)."""
     from selfdistill import provenance
 
     rows = eval_rows(run, keys)
-    final_path = run.done(keys.final).model_path
-    final_name = next(r["model"] for r in rows if r["model_path"] == final_path)
+    final_name = _final_name(run, keys, rows)
     stages = {k: run.done(k).seconds for k in keys.timed if run.done(k) is not None}
     return {
         "run": run.cfg.run.name,
@@ -239,12 +284,13 @@ def build_report(run, keys: ReportKeys) -> dict[str, Any]:
         "chain": [{**c, "traces_from": run.done(k).metrics.get("traces_from", "policy")}
                   for c, k in _chain_keys(rows, run, keys, final_name)],
         "split": run.split.info,
-        "rl": [{"round": r, "history": run.done(k).metrics["history"]} for r, k in enumerate(keys.rl, 1)],
-        "collect": [{"round": r, **run.done(k).to_json()} for r, k in enumerate(keys.collect, 1)],
+        "rl": [{"round": r, "stage": k, "history": run.done(k).metrics["history"]} for r, k in enumerate(keys.rl, 1)],
+        "collect": [{"round": r, "stage": k, **run.done(k).to_json()} for r, k in enumerate(keys.collect, 1)],
         "student_collect": [run.done(k).to_json() for k in keys.student_collect if run.done(k) is not None],
         "traces": run.store.stats(),
         "sandbox": sandbox_section(run, keys.timed),
         "stages": stages,
+        "plan": plan_section(run, keys.steps),
         "wall_time_s": sum(stages.values()),
         "provenance": provenance.summary(run.dir),
     }

@@ -35,7 +35,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -179,6 +179,33 @@ def read_shard(path: Path) -> Iterator[tuple[int, Trace]]:
             raise TraceStoreError(f"{path}:{lineno}: corrupt trace ({why})")
 
 
+def external_rows(sets: Iterable[dict[str, Any]], prompt_format: str) -> list[dict[str, Any]]:
+    """Training rows of external (prompt, completion) sets (`config.TraceSetConfig` as dicts), each prompt rendered
+    as a task of the set's ``kind`` is (`tasks.base.render_prompt`), so they train beside the store's traces.
+
+    The rows are taken as they are: no reward, no filter (the set's author vouches for them).
+    """
+    from types import SimpleNamespace
+
+    from selfdistill.configio import ConfigError
+    from selfdistill.tasks.base import render_prompt
+    from selfdistill.tasks.files import read_table
+
+    out: list[dict[str, Any]] = []
+    for s in sets:
+        rows, origin, lines = read_table(s["type"], s["path"], split=s["split"], subset=s["subset"],
+                                         limit=s["n"] or None, what="trace set")
+        for i, row in enumerate(rows):
+            where = f"{origin}:{lines[i]}" if lines is not None else f"{origin}: row {i}"
+            for col in (s["prompt_field"], s["completion_field"]):
+                if not isinstance(row.get(col), str) or not row[col]:
+                    raise ConfigError(f"{where}: {col!r} must be a non-empty string (columns present: "
+                                      f"{sorted(row)}); set prompt_field/completion_field of the external set")
+            task = SimpleNamespace(prompt=row[s["prompt_field"]], kind=s["kind"])
+            out.append({"prompt": render_prompt(task, prompt_format), "completion": row[s["completion_field"]]})
+    return out
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -277,8 +304,10 @@ class TraceStore:
         _fsync_dir(self.root)
         return len(fresh)
 
-    def iter(self, round: int | None = None, min_reward: float | None = None) -> Iterator[Trace]:
-        """Every stored trace once, in shard order, optionally filtered.
+    def iter(self, round: int | None = None, min_reward: float | None = None,
+             rounds: Collection[int] | None = None) -> Iterator[Trace]:
+        """Every stored trace once, in shard order, optionally filtered (``rounds``: the keys of the collect
+        stages wanted; a plan's n-th collect stage stores its traces as round n).
 
         A line that is not a valid trace (bytes that are not UTF-8, a torn or truncated line, JSON
         that is not an object, a field of the wrong type) raises :class:`TraceStoreError` naming the
@@ -292,6 +321,8 @@ class TraceStore:
                 seen.add(t.trace_id)
                 if round is not None and t.round != round:
                     continue
+                if rounds is not None and t.round not in rounds:
+                    continue
                 if min_reward is not None and t.reward < min_reward:
                     continue
                 if self.read_shards is not None:
@@ -302,14 +333,16 @@ class TraceStore:
         return len(self._known_ids())
 
     def rows(self, prompt_format: str, round: int | None = None, min_reward: float | None = None,
-             max_round: int | None = None) -> list[dict[str, Any]]:
+             max_round: int | None = None, rounds: Collection[int] | None = None) -> list[dict[str, Any]]:
         """The (prompt as sampled, completion) rows of the stored traces, filtered as `iter` (plus ``max_round``),
         as Python lists (`training_rows`): for small stores and inspection; SFT and distillation read the store
         through `stages.sft.tokenize_traces` instead (memory-mapped, tokenised once)."""
-        traces = (t for t in self.iter(round=round, min_reward=min_reward) if max_round is None or t.round <= max_round)
+        traces = (t for t in self.iter(round=round, min_reward=min_reward, rounds=rounds)
+                  if max_round is None or t.round <= max_round)
         return training_rows(traces, prompt_format)
 
-    def to_dataset(self, round: int | None = None, min_reward: float | None = None, max_round: int | None = None):
+    def to_dataset(self, round: int | None = None, min_reward: float | None = None, max_round: int | None = None,
+                   rounds: Collection[int] | None = None):
         """A memory-mapped `datasets.Dataset`, one row per stored trace (each once, in shard order), filtered as
         `iter` plus ``max_round``; every `Trace` field is a column (rewards, sampling, rendered_prompt as JSON text).
 
@@ -324,7 +357,7 @@ class TraceStore:
         ds = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
         table = ds.data
         ids = table.column("trace_id").to_pylist()
-        rounds = table.column("round").to_pylist()
+        round_of = table.column("round").to_pylist()
         rewards = table.column("reward").to_pylist()
         seen: set[str] = set()
         keep: list[int] = []
@@ -332,8 +365,8 @@ class TraceStore:
             if tid in seen:
                 continue
             seen.add(tid)
-            if ((round is None or rounds[i] == round) and (min_reward is None or rewards[i] >= min_reward)
-                    and (max_round is None or rounds[i] <= max_round)):
+            if ((round is None or round_of[i] == round) and (min_reward is None or rewards[i] >= min_reward)
+                    and (max_round is None or round_of[i] <= max_round) and (rounds is None or round_of[i] in rounds)):
                 keep.append(i)
         return ds if len(keep) == len(ids) else ds.select(keep)
 

@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 
 def distill(method: str | DistillMethod, student, tokenizer, *, teacher: str, store, dcfg, out_dir: Path, seed: int,
             stage, device: str, run_name: str, prompt_format: str, kernels: str | KernelSpec,
-            teacher_dtype: str = "auto", gcfg=None) -> dict[str, Any]:
+            teacher_dtype: str = "auto", gcfg=None, data=None) -> dict[str, Any]:
     """Distil the teacher at path ``teacher`` (loaded in ``teacher_dtype``) into ``student`` (in place) with
-    ``method``; returns metrics. ``store``'s traces at or above ``distill.min_reward`` are the data. ``gcfg``: the
-    `generation` config section (the sampling backend of on-policy methods)."""
+    ``method``; returns metrics. The data: ``data`` when given (a tokenised dataset: the pipeline builds it from its
+    plan's trace sets), else ``store``'s traces at or above ``distill.min_reward``. ``gcfg``: the `generation` config section
+    (the sampling backend of on-policy methods)."""
     record = get_method(method)
-    dataset = tokenize_traces(tokenizer, store, dcfg.sft.max_length, prompt_format, min_reward=dcfg.min_reward)
+    dataset = data if data is not None else tokenize_traces(tokenizer, store, dcfg.sft.max_length, prompt_format,
+                                                            min_reward=dcfg.min_reward)
     if not record.needs_teacher(dcfg):
         return train_sft(student, tokenizer, dataset, dcfg.sft, out_dir, seed=seed, stage=stage, device=device,
                          run_name=run_name, kernels=kernels)

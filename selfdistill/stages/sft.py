@@ -70,7 +70,7 @@ TOKENIZED_CACHE_VERSION = 1  # bump when `_tokenize` or the trace columns it rea
 
 
 def tokenize_traces(tokenizer, store, max_length: int, prompt_format: str, *, round: int | None = None,
-                    min_reward: float | None = None, max_round: int | None = None):
+                    min_reward: float | None = None, max_round: int | None = None, rounds: tuple[int, ...] | None = None):
     """The stored traces selected as `TraceStore.to_dataset` selects them, tokenised like `tokenize_rows`, as a
     memory-mapped dataset: tokenised once into ``<store>/.arrow/tokenized/<key>.arrow`` and loaded from there
     after, on every rank (rank 0 builds it first, the others wait and load it).
@@ -86,13 +86,15 @@ def tokenize_traces(tokenizer, store, max_length: int, prompt_format: str, *, ro
 
     settings = {"v": TOKENIZED_CACHE_VERSION, "tokenizer": Hasher.hash(tokenizer), "max_length": max_length,
                 "prompt_format": prompt_format, "round": round, "min_reward": min_reward, "max_round": max_round}
+    if rounds is not None:  # only when given: cache keys written before this filter existed stay valid
+        settings["rounds"] = sorted(rounds)
     with dist.main_first():
         key = hashlib.sha256(json.dumps({**settings, "store": store.arrow_key()}, sort_keys=True).encode()).hexdigest()
         path = store.root / ".arrow" / "tokenized" / f"{key[:32]}.arrow"
         if path.exists():
             dataset = datasets.Dataset.from_file(str(path))
         else:
-            traces = store.to_dataset(round=round, min_reward=min_reward, max_round=max_round)
+            traces = store.to_dataset(round=round, min_reward=min_reward, max_round=max_round, rounds=rounds)
             if traces.num_rows == 0:
                 raise ValueError("SFT needs at least one (prompt, completion) row; the trace store has none to train on")
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,41 @@ log = logging.getLogger(__name__)
 
 
 
+def config_of(run, step: Step):
+    """The run's config with ``step``'s per-stage overrides applied (``pipeline.stages[i].overrides``)."""
+    from selfdistill.planning import apply_overrides
+
+    return apply_overrides(run.cfg, step.params.get("overrides", {}), f"step {step.key}")
+
+
+def has_training_data(run, step: Step, min_reward: float | None = None) -> bool:
+    """Whether ``step`` has anything to train on: traces of the collect stages it reads at or above ``min_reward``
+    (their keys in the store, ``params["trace_rounds"]``), or external rows."""
+    rounds = step.params.get("trace_rounds", ())
+    return bool(step.params.get("external")) or bool(rounds) and \
+        run.store.to_dataset(rounds=rounds, min_reward=min_reward).num_rows > 0
+
+
+def training_data(run, step: Step, tokenizer, max_length: int, prompt_format: str, min_reward: float | None = None):
+    """The tokenised dataset ``step`` trains on: the traces of the collect stages it reads (`stages.sft.tokenize_traces`,
+    memory-mapped and cached), then the rows of its external sets (`traces.external_rows`)."""
+    import datasets
+
+    from selfdistill.stages.sft import tokenize_rows, tokenize_traces
+    from selfdistill.traces import external_rows
+
+    parts = []
+    rounds = tuple(step.params.get("trace_rounds", ()))
+    if rounds and run.store.to_dataset(rounds=rounds, min_reward=min_reward).num_rows:
+        parts.append(tokenize_traces(tokenizer, run.store, max_length, prompt_format, rounds=rounds,
+                                     min_reward=min_reward))
+    rows = external_rows(step.params.get("external", ()), prompt_format)
+    if rows:
+        extra = tokenize_rows(tokenizer, rows, max_length)
+        parts.append(extra.cast(parts[0].features) if parts else extra)
+    return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
 def _kernels(cfg):
     """The LM-head loss choice with the fused path's options, as the SFT and distill losses take it."""
     from selfdistill.kernels.hf import KernelSpec
@@ -201,7 +236,7 @@ def _model_of(run, step: Step, role: str) -> str:
 def rl_step(run, stage, step: Step) -> StepOutput:
     from selfdistill.stages.rl import train_rl
 
-    cfg = run.cfg
+    cfg = config_of(run, step)
     model, tokenizer = run.load(_model_of(run, step, "policy"), cfg.policy.dtype, train=True)
     model = with_lora(model, cfg.policy)
     rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
@@ -256,7 +291,7 @@ def _difficulty_rows(run, rows: list[dict], round_: int):
 def collect_step(run, stage, step: Step) -> StepOutput:
     from selfdistill.stages.collect import collect_round
 
-    cfg = run.cfg
+    cfg = config_of(run, step)
     store = _pass_rates(run)
 
     def observe(shard: str, observations) -> None:  # each chunk's per-prompt results, before its shard is kept
@@ -285,18 +320,17 @@ def student_collect_step(run, stage, step: Step) -> StepOutput:
 
 
 def sft_step(run, stage, step: Step) -> StepOutput:
-    from selfdistill.stages.sft import tokenize_traces, train_sft
+    from selfdistill.stages.sft import train_sft
 
-    cfg = run.cfg
+    cfg = config_of(run, step)
     round_ = step.round
     source = _model_of(run, step, "policy")
-    select = {"round": round_ if cfg.sft.traces == "current" else None, "min_reward": cfg.collect.min_reward,
-              "max_round": round_}
-    if run.store.to_dataset(**select).num_rows == 0:  # nothing passed the filters: the RL'd policy goes on unchanged
-        log.warning("round %d: no traces to self-distill on; SFT skipped", round_)
+    # the traces of the collect stages it names (each filtered them by its own collect settings), external rows
+    if not has_training_data(run, step):  # nothing passed the filters: the model goes on unchanged
+        log.warning("%s: no traces to train on; SFT skipped", step.key)
         return StepOutput(source, {"skipped": True, "rows": 0})
     model, tokenizer = run.load(source, cfg.policy.dtype, train=True)
-    rows = tokenize_traces(tokenizer, run.store, cfg.sft.max_length, cfg.tasks.prompt_format, **select)
+    rows = training_data(run, step, tokenizer, cfg.sft.max_length, cfg.tasks.prompt_format)
     model = with_lora(model, cfg.policy)
     out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(step.key), seed=cfg.run.seed + round_,
                     stage=stage, device=run.device, run_name=f"{cfg.run.name}/{step.key}", kernels=_kernels(cfg))
@@ -316,21 +350,24 @@ def student_base(run, stage, step: Step) -> StepOutput:
 def distill_step(run, stage, step: Step) -> StepOutput:
     from selfdistill.stages.distill import distill
 
-    cfg = run.cfg
+    cfg = config_of(run, step)
     scfg = _student_config(run, step)
     base_path, teacher_path = _model_of(run, step, "student"), _model_of(run, step, "teacher")
     traces_from = step.params["traces_from"]  # "policy", or the teacher student whose own traces it learns from
-    store = run.store if traces_from == "policy" else run.student_store(traces_from)
     about = {"teacher": teacher_path, "teacher_key": step.inputs["teacher"], "method": cfg.distill.method,
              "traces_from": traces_from}
-    if store.to_dataset(min_reward=cfg.distill.min_reward).num_rows == 0:
+    store = run.store if traces_from == "policy" else run.student_store(traces_from)
+    if (not has_training_data(run, step, cfg.distill.min_reward) if traces_from == "policy"
+            else store.to_dataset(min_reward=cfg.distill.min_reward).num_rows == 0):
         # nothing passed the filters: the student stays at its base (as SFT does), the run goes on to eval
         log.warning("%s: no traces from %s with reward >= %s; the student stays at its base", step.key,
                     traces_from, cfg.distill.min_reward)
         return StepOutput(base_path, {"skipped": True, "rows": 0, **about})
     student, tokenizer = run.load(base_path, scfg.dtype, train=True)
     student = with_lora(student, scfg)
-    out = distill(cfg.distill.method, student, tokenizer, teacher=teacher_path, store=store, dcfg=cfg.distill,
+    data = training_data(run, step, tokenizer, cfg.distill.sft.max_length, cfg.tasks.prompt_format,
+                         cfg.distill.min_reward) if traces_from == "policy" else None
+    out = distill(cfg.distill.method, student, tokenizer, teacher=teacher_path, store=store, data=data, dcfg=cfg.distill,
                   out_dir=run.stage_dir(step.key), seed=cfg.run.seed + 11, stage=stage, device=run.device,
                   run_name=f"{cfg.run.name}/{step.key}", prompt_format=cfg.tasks.prompt_format,
                   kernels=_kernels(cfg), teacher_dtype=model_config(cfg, scfg.teacher).dtype, gcfg=cfg.generation)
@@ -343,7 +380,7 @@ def distill_step(run, stage, step: Step) -> StepOutput:
 def eval_step(run, stage, step: Step) -> StepOutput:
     from selfdistill.stages.evaluate import evaluate_model
 
-    cfg = run.cfg
+    cfg = config_of(run, step)
     path = _model_of(run, step, "model")
     dtype = model_config(cfg, step.name).dtype if step.params["role"] == "student" else cfg.policy.dtype
     model, tokenizer = run.load(path, dtype)
@@ -369,7 +406,8 @@ def report_step(run, stage, step: Step) -> StepOutput:
 
     keys = ReportKeys(evals=step.inputs["evals"], final=step.inputs["final"], rl=step.inputs["rl"],
                       collect=step.inputs["collect"], distill=step.inputs["distill"],
-                      student_collect=step.inputs["student_collect"], timed=step.params["timed"])
+                      student_collect=step.inputs["student_collect"], timed=step.params["timed"],
+                      steps=step.params["steps"])
     paths, final_accuracy = write_report(run, keys)
     stage.summary({"final_accuracy": final_accuracy})
     return StepOutput(metrics={"files": [str(p) for p in paths]})

@@ -92,38 +92,56 @@ def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     return rows, lines
 
 
-def load_file_tasks(src, seed: int) -> list[Task]:
-    """Read ``src.path`` (``.jsonl`` or ``.parquet``)."""
-    if not src.path:
-        raise ConfigError(f"tasks source type={src.type} needs `path`")
-    path = Path(src.path)
-    if not path.is_file():
-        raise ConfigError(f"task file not found: {path}")
+def read_table(kind: str, path: str, *, split: str = "train", subset: str | None = None, limit: int | None = None,
+               what: str = "task") -> tuple[list[dict[str, Any]], str, list[int] | None]:
+    """(rows, origin, JSONL line numbers or None) of a JSONL or parquet file or a Hugging Face dataset split
+    (``kind``: jsonl, parquet, hf); at most ``limit`` rows. Unreadable files and an offline hub raise
+    `ConfigError` naming the path. Task sources and external trace sets (`selfdistill.traces.external_rows`)
+    both read through here."""
+    if kind == "hf":
+        return _read_hf(path, split, subset, limit), f"hf:{path}", None
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{what} file not found: {file}")
     lines = None
-    if src.type == "jsonl":
-        rows, lines = read_jsonl(path)
+    if kind == "jsonl":
+        rows, lines = read_jsonl(file)
     else:
         import pyarrow.parquet as pq
 
         try:
-            rows = pq.read_table(path).to_pylist()
+            rows = pq.read_table(file).to_pylist()
         except Exception as exc:  # pyarrow raises several types for bad files
-            raise ConfigError(f"{path}: cannot read parquet: {exc}") from None
-    return rows_to_tasks(rows, src, str(path), lines)
+            raise ConfigError(f"{file}: cannot read parquet: {exc}") from None
+    if limit is not None:
+        rows, lines = rows[:limit], lines[:limit] if lines is not None else None
+    return rows, str(file), lines
+
+
+def load_file_tasks(src, seed: int) -> list[Task]:
+    """Read ``src.path`` (``.jsonl`` or ``.parquet``)."""
+    if not src.path:
+        raise ConfigError(f"tasks source type={src.type} needs `path`")
+    rows, origin, lines = read_table(src.type, src.path)
+    return rows_to_tasks(rows, src, origin, lines)
+
+
+def _read_hf(path: str, split: str, subset: str | None, limit: int | None) -> list[dict[str, Any]]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(path, subset, split=split)
+    except Exception as exc:  # offline / missing dataset / bad split
+        raise ConfigError(
+            f"cannot load Hugging Face dataset {path!r} (subset={subset}, split={split}): "
+            f"{type(exc).__name__}: {exc}. Offline? Download it first or point `path` at a local copy."
+        ) from None
+    return ds.select(range(min(limit, len(ds)) if limit is not None else len(ds))).to_list()
 
 
 def load_hf_tasks(src, seed: int) -> list[Task]:
     """Load a Hugging Face dataset split; a clear error when the hub cannot be reached."""
     if not src.path:
         raise ConfigError("tasks source type=hf needs `path` (a dataset id or local dataset directory)")
-    import datasets
-
-    try:
-        ds = datasets.load_dataset(src.path, src.subset, split=src.split)
-    except Exception as exc:  # offline / missing dataset / bad split
-        raise ConfigError(
-            f"cannot load Hugging Face dataset {src.path!r} (subset={src.subset}, split={src.split}): "
-            f"{type(exc).__name__}: {exc}. Offline? Download it first or point `path` at a local copy."
-        ) from None
-    rows = ds.select(range(min(src.n, len(ds)))).to_list()
-    return rows_to_tasks(rows, src, f"hf:{src.path}")
+    rows, origin, _ = read_table("hf", src.path, split=src.split, subset=src.subset, limit=src.n)
+    return rows_to_tasks(rows, src, origin)

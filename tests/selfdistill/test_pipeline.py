@@ -27,10 +27,13 @@ def test_plan_lists_every_step_once_after_its_inputs():
         assert all(k in keys[:i] for k in s.needs), f"{s.key} reads a step that runs after it: {s.needs}"
     by_key = {s.key: s for s in steps}
     assert by_key["r2.rl"].inputs == {"policy": "r1.sft"}
-    assert by_key["r2.sft"].inputs == {"policy": "r2.rl", "traces": "r2.collect"}
+    # sft.traces=all: round 2's SFT reads every round's traces so far (store rounds 1 and 2)
+    assert by_key["r2.sft"].inputs == {"policy": "r2.rl", "traces": ("r1.collect", "r2.collect")}
+    assert by_key["r2.sft"].params["trace_rounds"] == (1, 2)
     assert by_key["distill.student-dense"].inputs == {
         "student": "student.student-dense.base",
         "teacher": "r2.sft",
+        "traces": ("r1.collect", "r2.collect"),
     }
     assert [s.key for s in steps if s.command == "eval"] == [
         "eval.base",
@@ -60,7 +63,7 @@ def test_plan_prints_itself():
     text = format_plan(plan(load_config()))
     lines = text.splitlines()
     assert len(lines) == len(plan(load_config()))
-    assert "r2.sft" in lines[6] and "policy=r2.rl, traces=r2.collect" in lines[6]
+    assert "r2.sft" in lines[6] and "policy=r2.rl, traces=[r1.collect, r2.collect]" in lines[6]
     assert lines[-1].split()[1] == "report" and "final=r3.sft" in lines[-1]
 
 
@@ -106,6 +109,7 @@ def test_old_state_files_resume_into_the_report(tmp_path, caplog):
     assert report["rl"] == [
         {
             "round": 1,
+            "stage": "r1.rl",
             "history": [
                 {"step": 1, "reward": 0.25, "loss": 0.1},
                 {"step": 2, "moe/routing_change_rate": 0.0},
@@ -113,12 +117,20 @@ def test_old_state_files_resume_into_the_report(tmp_path, caplog):
         }
     ]
     assert report["collect"] == [
-        {"round": 1, "sampled": 16, "kept": 5, "sample_accuracy": 0.3125, "seconds": 5.0, "cpu_seconds": 4.0}
+        {"round": 1, "stage": "r1.collect", "sampled": 16, "kept": 5, "sample_accuracy": 0.3125, "seconds": 5.0, "cpu_seconds": 4.0}
     ]
     assert report["stages"]["r1.rl"] == 20.0 and report["wall_time_s"] == pytest.approx(
         10 + 20 + 5 + 3 + 1 + 2 + 6
     )
+    # the plan, in order, with what each step read and left
+    plan_rows = {p["step"]: p for p in report["plan"]}
+    assert [p["step"] for p in report["plan"]] == [s.key for s in plan(cfg)[:-1]]
+    assert plan_rows["r1.sft"]["inputs"] == {"policy": "r1.rl", "traces": "r1.collect"}
+    assert plan_rows["r1.sft"]["output"] == "models/r1-sft" and plan_rows["r1.sft"]["seconds"] == 3.0
+    assert plan_rows["r1.collect"]["output"] == "5 traces (store round 1)"
+    assert plan_rows["eval.policy-r1"]["output"] == "pass@1 50.0%"
     md = (cfg.run_dir / "report.md").read_text()
+    assert "| 4 | r1.sft | sft | policy = r1.rl; traces = r1.collect | models/r1-sft | 3.0 |" in md
     assert "| policy-r1 | policy | 1 | 4,000 | 50.0% | 75.0% | 25.0% |" in md
     for png in ("rl_reward.png", "accuracy.png"):
         assert (cfg.run_dir / png).stat().st_size > 1000
