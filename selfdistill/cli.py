@@ -53,14 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text + " Uses the outputs earlier stages recorded in the run "
                            "directory; reports which stage to run first when one is missing.")
         _add_config_args(p)
-        p.add_argument("--round", type=int, default=None, help="only this round (rl, collect, sft, eval)")
+        p.add_argument("--round", type=int, default=None,
+                       help="only this round (rl, collect, sft, eval; in any plan the n-th stage of that kind)")
         p.add_argument("--force", action="store_true", help="re-run even if the stage already finished")
     p = sub.add_parser("config", help="validate a config and print it, or document every field",
                        description="Validate CONFIG with overrides and print the resolved YAML; --fields documents "
                                    "every key with its type and default.")
     _add_config_args(p)
     p.add_argument("--fields", action="store_true", help="print every config key with type, default and meaning")
-    p.add_argument("--plan", action="store_true", help="print the resolved plan: every step, its command and inputs")
+    p.add_argument("--plan", action="store_true",
+                   help="print the resolved plan: its stages, then every step with its command and inputs")
     sub.add_parser("generate", help="sample completions for a JSONL file of prompts (then `score` them)",
                    add_help=False)
     p = sub.add_parser("import-model", help="convert a .gguf file, HF directory or hub id into a plain HF checkpoint",
@@ -178,17 +180,17 @@ def _print_config(cfg, fields: bool, plan: bool = False) -> int:
 
     from selfdistill.config import Config
     from selfdistill.configio import describe, to_dict
+    from selfdistill.planning import format_plan, format_stages
+    from selfdistill.planning import plan as build_plan
 
     if plan:
-        from selfdistill.planning import format_plan
-        from selfdistill.planning import plan as build_plan
-
-        print(format_plan(build_plan(cfg)))
+        print(format_stages(cfg) + "\n\nsteps:\n" + format_plan(build_plan(cfg)))
     elif fields:
         for key, tp, default, doc in describe(Config):
             print(f"{key:45s} {tp:30s} {default:20s} {doc}")
-    else:
+    else:  # the config, then the plan it resolves to as YAML comments (the output stays a loadable config)
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        print("\n".join("# " + line for line in format_stages(cfg).splitlines()))
     return 0
 
 

@@ -373,10 +373,17 @@ def stages_of(cfg) -> tuple[str, list]:
 # --- per-stage overrides -----------------------------------------------------------------------
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+def _merged(section, values: dict[str, Any]) -> dict[str, Any]:
+    """``section`` (a config dataclass) as plain data with ``values`` over it: nested sections merge key by key,
+    any other value (a number, a list, a mapping such as ``rewards.weights``) is replaced whole."""
+    import dataclasses
+
+    from selfdistill.configio import to_dict
+
+    out = to_dict(section)
+    for k, v in values.items():
+        inner = getattr(section, k, None)
+        out[k] = _merged(inner, v) if dataclasses.is_dataclass(inner) and isinstance(v, dict) else v
     return out
 
 
@@ -385,7 +392,7 @@ def apply_overrides(cfg, overrides: dict[str, dict[str, Any]], where: str = "ove
     (types, ranges, registry names); errors name ``where`` and the key."""
     import dataclasses
 
-    from selfdistill.configio import from_dict, to_dict
+    from selfdistill.configio import from_dict
 
     if not overrides:
         return cfg
@@ -395,7 +402,7 @@ def apply_overrides(cfg, overrides: dict[str, dict[str, Any]], where: str = "ove
             raise ConfigError(f"{where}.distill.students: the students are the run's (distill.students); a stage "
                               "cannot change them")
         current = getattr(cfg, section)
-        changes[section] = from_dict(type(current), _deep_merge(to_dict(current), values), f"{where}.{section}")
+        changes[section] = from_dict(type(current), _merged(current, values), f"{where}.{section}")
     out = dataclasses.replace(cfg, **changes)
     from selfdistill.config import _validate_registries
 

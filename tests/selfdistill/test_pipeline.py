@@ -146,5 +146,5 @@ def test_config_command_prints_the_plan(capsys):
     from selfdistill.cli import main
 
     assert main(["config", "--plan", "run.rounds=1"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.split("\nsteps:\n")[1].splitlines()
     assert [line.split()[1] for line in lines] == [s.key for s in plan(load_config(None, ["run.rounds=1"]))]
