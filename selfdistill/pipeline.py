@@ -1,13 +1,15 @@
 """The self-distillation loop, stage by stage, resumable.
 
+The default plan (``pipeline.preset: rounds``; others and custom stage lists in docs/pipelines.md):
+
     base policy ──▶ for r in 1..R: rl ──▶ collect ──▶ sft   (the SFT output starts round r+1)
     for each student: base ──▶ distill (from the policy's traces; in a chain whose method learns from
                       sequences (sft, hidden_align), from the teacher student's own sampled, reward-filtered
                       traces: teacher ──collect──▶ student_traces/<teacher>; logit methods use its logits)
     eval every model ──▶ report
 
-`plan(cfg)` (`selfdistill.planning`) lists the steps as typed records (key, action, inputs by
-role); `run_pipeline(cfg)` executes them in order, each through `stages.steps.ACTIONS[step.action]`.
+`plan(cfg)` (`selfdistill.planning`) compiles the config's stages into typed step records (key, action,
+inputs by role); `run_pipeline(cfg)` executes them in order, each through `stages.steps.ACTIONS[step.action]`.
 A finished step leaves ``<run_dir>/state/<key>.json`` (written atomically) with its `StepOutput`
 and is skipped next time, so running the same command after a crash (even SIGKILL)
 resumes where it stopped; collect additionally resumes inside the round (see

@@ -1,4 +1,10 @@
-"""The run's plan as data: typed `Step` records built from the config, and the typed `StepOutput` they leave.
+"""The run's plan as data: stages from the config, the typed `Step` records they compile to, and the typed
+`StepOutput` a step leaves.
+
+A plan is a list of stages (`config.StageConfig`: kind, the model it starts from, the traces it trains on, its
+output name, per-stage overrides), written in ``pipeline.stages`` or named by ``pipeline.preset`` (`PRESETS`:
+rounds, r1_zero, r1). Each kind (`STAGE_KINDS`) compiles its stage into steps; a stage that reads what no
+earlier stage makes is a `ConfigError` naming its index and what it may read (docs/pipelines.md).
 
 `plan(cfg)` lists every step in execution order. A step names its own key (the state file
 ``<run_dir>/state/<key>.json``), the action that runs it (`selfdistill.stages.steps.ACTIONS`), the CLI
@@ -36,7 +42,7 @@ class Step:
     inputs: dict[str, Any] = field(
         default_factory=dict
     )  # role -> key (or tuple of keys) of the steps it reads
-    round: int | None = None
+    round: int | None = None  # the stage's ordinal among its kind (in the rounds preset, the round)
     name: str | None = None  # the model it produces or evaluates, as saved models, traces and reports name it
     params: dict[str, Any] = field(default_factory=dict)  # action settings (eval role, student config name)
 

@@ -238,8 +238,10 @@ def _step_output(run, step) -> str | None:
     if step.action == "eval":
         return f"pass@1 {_fmt(out.metrics.get('accuracy'))}"
     if step.action in ("collect", "student_collect"):
-        return f"{out.metrics.get('kept', 0)} traces (store round {step.round})" if step.action == "collect" else \
-            f"{out.metrics.get('kept', 0)} traces (student_traces/{step.params['student']})"
+        # store_round: every trace of the stage (``kept`` counts only those a resumed collect added itself)
+        n = out.metrics.get("store_round", out.metrics.get("kept", 0))
+        return f"{n} traces (store round {step.round})" if step.action == "collect" else \
+            f"{n} traces (student_traces/{step.params['student']})"
     if out.model_path is None:
         return None
     path = Path(out.model_path)

@@ -82,8 +82,10 @@ def test_r1_preset_runs_every_stage_in_order_and_resumes_after_sigkills(tmp_path
     assert by_round == {1: {"policy-r1-zero"}, 2: {"policy-reasoning-rl"}}
     done = {k: json.loads((state / f"{k}.json").read_text()) for k in keys}
     # SFT of the base on the cold-start traces, then on the rejection-sampled ones with the cold-start ones
-    assert done["cold-start-sft"]["rows"] == done["cold-start"]["kept"] > 0
-    assert done["rejection-sft"]["rows"] == done["cold-start"]["kept"] + done["rejection"]["kept"]
+    # (store_round: all of a collect stage's traces; its `kept` counts those the resumed process added)
+    cold, rejected = done["cold-start"]["store_round"], done["rejection"]["store_round"]
+    assert done["cold-start-sft"]["rows"] == cold > done["cold-start"]["kept"] > 0
+    assert done["rejection-sft"]["rows"] == cold + rejected
     assert done["distill.student-dense"]["teacher_key"] == "final-rl"
 
     # the report lists the plan's steps in order, each with its inputs and what it left
@@ -93,7 +95,7 @@ def test_r1_preset_runs_every_stage_in_order_and_resumes_after_sigkills(tmp_path
     by = {p["step"]: p for p in listed}
     assert by["rejection-sft"]["inputs"] == {"policy": "base", "traces": ["rejection", "cold-start"]}
     assert by["rejection-sft"]["output"] == "models/rejection-sft"
-    assert by["cold-start"]["output"] == f"{done['cold-start']['kept']} traces (store round 1)"
+    assert by["cold-start"]["output"] == f"{cold} traces (store round 1)"
     assert all(p["seconds"] is not None for p in listed)
     assert {r["model"] for r in report["eval"]} == {"base", "r1-zero", "cold-start-sft", "reasoning-rl",
                                                     "rejection-sft", "final-rl", "student-dense"}
