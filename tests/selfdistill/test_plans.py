@@ -45,11 +45,12 @@ def _plain(value):
 @pytest.mark.parametrize("case", sorted(json.loads(GOLDEN.read_text())))
 def test_rounds_preset_is_the_plan_before_stages(case):
     """Same steps, keys, order, actions, names, rounds and config fingerprint as the plan `run.rounds` built before
-    `pipeline.stages` (captured in GOLDEN), so existing run directories resume. The one change: SFT and distill
+    `pipeline.stages` (GOLDEN: captured by running the plan code of the commit before, on these configs), so
+    existing run directories resume. The one change: SFT and distill
     steps now list the collect steps whose traces they read (the old plan named only the current round's, though
     SFT read every round's so far), with those traces' store rounds."""
     old = json.loads(GOLDEN.read_text())[case]
-    cfg = load_config(None, old["overrides"]) if old["overrides"] is not None else load_config("/dev/null")
+    cfg = load_config("/dev/null", old["overrides"])  # the schema's defaults: GOLDEN does not follow demo.yaml
     assert cfg.fingerprint() == old["fingerprint"]
     new = plan(cfg)
     assert [s.key for s in new] == [s["key"] for s in old["steps"]]
