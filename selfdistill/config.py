@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rewards.judge.config import JudgeConfig
 from selfdistill.configio import ConfigError, apply_override, from_dict, load_yaml, to_dict
@@ -590,6 +590,7 @@ class StageConfig:
 
 @dataclass
 class PipelineConfig:
+    stage_type: ClassVar[type] = StageConfig  # for code that builds stages (the presets) without importing this module
     preset: str | None = opt(
         None, "A named plan from the preset registry: rounds (run.rounds of RL -> collect -> SFT, then distill, eval), "
         "r1_zero, r1 (see docs/pipelines.md); null = stages when given, else rounds."
@@ -661,9 +662,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         apply_override(data, override)
     cfg = from_dict(Config, data)
     _validate_registries(cfg)
-    from selfdistill.planning import plan
+    from selfdistill.planning import apply_overrides, plan
 
     plan(cfg)  # a plan that reads what no earlier stage makes (and the like) fails here, naming the stage
+    for i, stage in enumerate(cfg.pipeline.stages):  # registry names a stage's overrides set
+        where = f"pipeline.stages[{i}].overrides"
+        try:
+            _validate_registries(apply_overrides(cfg, stage.overrides, where))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     cfg.source_path = str(path or DEMO_CONFIG)  # not a field: where it was read from, for provenance only
     return cfg
 

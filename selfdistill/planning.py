@@ -311,10 +311,10 @@ STAGE_KINDS.register("eval", StageKind(_eval, ("eval",), "held-out evaluation of
 # --- presets: plans by name --------------------------------------------------------------------
 
 
-def _stage(kind: str, name: str | None = None, model: str | None = None, traces: list[str] | None = None):
-    from selfdistill.config import StageConfig
-
-    return StageConfig(kind=kind, name=name, model=model, traces=list(traces or []))
+def _stage(cfg, kind: str, name: str | None = None, model: str | None = None, traces: list[str] | None = None):
+    """A stage record of the config's schema (`config.StageConfig`, reached through the config so this module
+    does not import `selfdistill.config`, which imports it to validate plans)."""
+    return cfg.pipeline.stage_type(kind=kind, name=name, model=model, traces=list(traces or []))
 
 
 def rounds_preset(cfg) -> list:
@@ -323,38 +323,38 @@ def rounds_preset(cfg) -> list:
     stages, prev = [], "base"
     for r in range(1, cfg.run.rounds + 1):
         collected = [f"r{q}.collect" for q in (range(1, r + 1) if cfg.sft.traces == "all" else [r])]
-        stages += [_stage("rl", f"r{r}.rl", prev), _stage("collect", f"r{r}.collect", f"r{r}.rl"),
-                   _stage("sft", f"r{r}.sft", f"r{r}.rl", collected)]
+        stages += [_stage(cfg, "rl", f"r{r}.rl", prev), _stage(cfg, "collect", f"r{r}.collect", f"r{r}.rl"),
+                   _stage(cfg, "sft", f"r{r}.sft", f"r{r}.rl", collected)]
         prev = f"r{r}.sft"
-    stages.append(_stage("distill", model=prev, traces=[f"r{r}.collect" for r in range(1, cfg.run.rounds + 1)]))
-    stages.append(_stage("eval", model="base"))
+    stages.append(_stage(cfg, "distill", model=prev, traces=[f"r{r}.collect" for r in range(1, cfg.run.rounds + 1)]))
+    stages.append(_stage(cfg, "eval", model="base"))
     for r in range(1, cfg.run.rounds + 1):
         if cfg.eval.rl_checkpoints:
-            stages.append(_stage("eval", f"policy-r{r}-rl", f"r{r}.rl"))
-        stages.append(_stage("eval", f"policy-r{r}", f"r{r}.sft"))
-    stages += [_stage("eval", model=s.name) for s in cfg.distill.students]
+            stages.append(_stage(cfg, "eval", f"policy-r{r}-rl", f"r{r}.rl"))
+        stages.append(_stage(cfg, "eval", f"policy-r{r}", f"r{r}.sft"))
+    stages += [_stage(cfg, "eval", model=s.name) for s in cfg.distill.students]
     return stages
 
 
 def r1_zero_preset(cfg) -> list:
     """DeepSeek-R1-Zero: pure RL from the base, then its traces, distilled into the students."""
-    return [_stage("rl", "r1-zero", "base"), _stage("collect", "zero-traces", "r1-zero"),
-            _stage("distill", model="r1-zero", traces=["zero-traces"]), _stage("eval")]
+    return [_stage(cfg, "rl", "r1-zero", "base"), _stage(cfg, "collect", "zero-traces", "r1-zero"),
+            _stage(cfg, "distill", model="r1-zero", traces=["zero-traces"]), _stage(cfg, "eval")]
 
 
 def r1_preset(cfg) -> list:
     """DeepSeek-R1 (§2.3): R1-Zero -> cold-start traces -> SFT of the base -> reasoning RL -> rejection sampling ->
     SFT of the base on the new traces and the cold-start ones -> RL -> distillation of those traces."""
     return [
-        _stage("rl", "r1-zero", "base"),
-        _stage("collect", "cold-start", "r1-zero"),
-        _stage("sft", "cold-start-sft", "base", ["cold-start"]),
-        _stage("rl", "reasoning-rl", "cold-start-sft"),
-        _stage("collect", "rejection", "reasoning-rl"),
-        _stage("sft", "rejection-sft", "base", ["rejection", "cold-start"]),
-        _stage("rl", "final-rl", "rejection-sft"),
-        _stage("distill", model="final-rl", traces=["rejection", "cold-start"]),
-        _stage("eval"),
+        _stage(cfg, "rl", "r1-zero", "base"),
+        _stage(cfg, "collect", "cold-start", "r1-zero"),
+        _stage(cfg, "sft", "cold-start-sft", "base", ["cold-start"]),
+        _stage(cfg, "rl", "reasoning-rl", "cold-start-sft"),
+        _stage(cfg, "collect", "rejection", "reasoning-rl"),
+        _stage(cfg, "sft", "rejection-sft", "base", ["rejection", "cold-start"]),
+        _stage(cfg, "rl", "final-rl", "rejection-sft"),
+        _stage(cfg, "distill", model="final-rl", traces=["rejection", "cold-start"]),
+        _stage(cfg, "eval"),
     ]
 
 
@@ -395,7 +395,7 @@ def _merged(section, values: dict[str, Any]) -> dict[str, Any]:
 
 def apply_overrides(cfg, overrides: dict[str, dict[str, Any]], where: str = "overrides"):
     """``cfg`` with the named sections replaced by their overridden values, validated as the config file is
-    (types, ranges, registry names); errors name ``where`` and the key."""
+    (types and ranges here; registry names by `config.load_config`); errors name ``where`` and the key."""
     import dataclasses
 
     from selfdistill.configio import from_dict
@@ -407,16 +407,11 @@ def apply_overrides(cfg, overrides: dict[str, dict[str, Any]], where: str = "ove
         if section == "distill" and "students" in values:
             raise ConfigError(f"{where}.distill.students: the students are the run's (distill.students); a stage "
                               "cannot change them")
-        current = getattr(cfg, section)
+        current = getattr(cfg, section, None)
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"{where}: {section!r} is not a config section")
         changes[section] = from_dict(type(current), _merged(current, values), f"{where}.{section}")
-    out = dataclasses.replace(cfg, **changes)
-    from selfdistill.config import _validate_registries
-
-    try:
-        _validate_registries(out)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return out
+    return dataclasses.replace(cfg, **changes)  # registry names in it: `config.load_config` checks them
 
 
 def _check_overrides(cfg, st, i: int, kind: StageKind) -> None:
