@@ -308,7 +308,7 @@ def test_external_rows_name_the_missing_column(tmp_path):
     data.write_text(json.dumps({"prompt": "p", "answer": "x"}) + "\n")
     spec = {"type": "jsonl", "path": str(data), "split": "train", "subset": None, "prompt_field": "prompt",
             "completion_field": "completion", "kind": "math", "n": 0}
-    with pytest.raises(ConfigError, match=r"bad.jsonl: row 0: 'completion' must be a non-empty string \(columns "
+    with pytest.raises(ConfigError, match=r"bad.jsonl:1: 'completion' must be a non-empty string \(columns "
                                           r"present: \['answer', 'prompt'\]\)"):
         external_rows([spec], "plain")
     with pytest.raises(ConfigError, match="trace set file not found"):
