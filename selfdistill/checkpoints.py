@@ -40,12 +40,21 @@ def _step(path: Path) -> int:
     return int(m.group(1)) if m else -1
 
 
+def _state_written(ckpt: Path) -> bool:
+    """Whether ``ckpt``'s trainer state is whole: the Trainer writes it in place (not atomically), so a process
+    killed while writing it leaves an empty or cut-off file, and that checkpoint is as incomplete as one without."""
+    try:
+        return isinstance(json.loads((ckpt / STATE_FILE).read_text()), dict)
+    except (OSError, ValueError):
+        return False
+
+
 def complete_checkpoints(out_dir: str | Path) -> list[Path]:
     """Complete checkpoints under ``out_dir``, oldest first."""
     root = Path(out_dir)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and _step(p) >= 0 and (p / STATE_FILE).exists()]
+    found = [p for p in root.iterdir() if p.is_dir() and _step(p) >= 0 and _state_written(p)]
     return sorted(found, key=_step)
 
 

@@ -48,6 +48,14 @@ def test_latest_checkpoint_skips_incomplete_and_sorts_numerically(tmp_path):
     assert latest_checkpoint(tmp_path).name == "checkpoint-10"
 
 
+def test_checkpoint_killed_while_writing_its_state_is_skipped(tmp_path):
+    """The Trainer writes trainer_state.json in place: a SIGKILL mid-write leaves it empty or cut off."""
+    _fake_checkpoint(tmp_path, 2)
+    (_fake_checkpoint(tmp_path, 4) / "trainer_state.json").write_text("")
+    (_fake_checkpoint(tmp_path, 6) / "trainer_state.json").write_text('{"global_step": 6, "train_ba')
+    assert [p.name for p in complete_checkpoints(tmp_path)] == ["checkpoint-2"]
+
+
 def test_compatible_checkpoint_passes(tmp_path):
     ckpt = _fake_checkpoint(tmp_path, 4, ranks=2)
     check_compatible(ckpt, model_config={"model_type": "qwen3_moe", "hidden_size": 32}, per_device_batch=8,
