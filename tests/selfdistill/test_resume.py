@@ -117,10 +117,23 @@ def _start(out: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT, env=_env())
 
 
+def _written(path: Path) -> bool:
+    """``path`` exists and, for JSON, is whole (the Trainer writes trainer_state.json in place, not atomically)."""
+    if not path.exists():
+        return False
+    if path.suffix != ".json":
+        return True
+    try:
+        json.loads(path.read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def _kill_when(proc: subprocess.Popen, ready: Path, log: Path, timeout: float = 600) -> None:
-    """SIGKILL ``proc`` as soon as ``ready`` exists."""
+    """SIGKILL ``proc`` as soon as ``ready`` is written."""
     deadline = time.monotonic() + timeout
-    while not ready.exists():
+    while not _written(ready):
         assert proc.poll() is None, f"run ended (rc {proc.returncode}) before {ready} appeared:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"{ready} did not appear in {timeout} s"
         time.sleep(0.02)
