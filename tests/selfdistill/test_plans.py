@@ -15,7 +15,7 @@ import pytest
 from selfdistill.config import load_config
 from selfdistill.configio import ConfigError
 from selfdistill.planning import apply_overrides, format_stages, plan, stages_of
-from selfdistill.stages.steps import ACTIONS, config_of, training_rows
+from selfdistill.stages.steps import ACTIONS, config_of, has_training_data, training_data
 from selfdistill.traces import Trace, TraceStore, external_rows
 
 GOLDEN = Path(__file__).parent / "data" / "rounds_plan_before_stages.json"
@@ -284,7 +284,7 @@ def _trace(i: int, round_: int) -> Trace:
                  task_id=f"t{i}", round=round_, model="m")
 
 
-def test_sft_reads_only_the_collect_stages_it_names_and_external_rows(tmp_path):
+def test_sft_reads_only_the_collect_stages_it_names_and_external_rows(tmp_path, tokenizer):
     data = tmp_path / "extra.jsonl"
     data.write_text("".join(json.dumps({"q": f"ext {i}", "a": f"answer {i}"}) + "\n" for i in range(3)))
     cfg = _custom("[{kind: rl}, {kind: collect, model: rl1, name: a}, {kind: collect, model: rl1, name: b}, "
@@ -296,11 +296,22 @@ def test_sft_reads_only_the_collect_stages_it_names_and_external_rows(tmp_path):
         store.append([_trace(i, r) for i in range(2)], f"r{r}-collect-00000")
     sft = next(s for s in plan(cfg) if s.action == "sft")
     assert sft.inputs["traces"] == ("c", "a") and sft.params["trace_rounds"] == (3, 1)
-    rows = training_rows(SimpleNamespace(store=store), sft, "chat")
+    rows = store.rows("chat", rounds=sft.params["trace_rounds"]) + external_rows(sft.params["external"], "chat")
     prompts = [r["prompt"][0]["content"].split("\n")[0] for r in rows]  # chat: one user message each
-    assert prompts[:4] == ["0+1=?", "1+1=?", "0+3=?", "1+3=?"]  # store order; round 2 (stage b) left out
-    assert prompts[4:] == ["ext 0", "ext 1"]  # n: 2 of the file's 3 rows
+    assert prompts == ["0+1=?", "1+1=?", "0+3=?", "1+3=?", "ext 0", "ext 1"]  # round 2 (stage b) left out; n: 2
     assert rows[4]["prompt"][0]["role"] == "user" and rows[4]["completion"] == "answer 0"  # rendered as chat
+    assert sorted(store.to_dataset(rounds=(3, 1))["round"]) == [1, 1, 3, 3]
+    # what the SFT step trains on: those traces tokenised (cached) and the external rows, one dataset
+    run = SimpleNamespace(store=store)
+    assert has_training_data(run, sft)
+    dataset = training_data(run, sft, tokenizer, 256, "plain")  # the char tokenizer has no chat template
+    assert dataset.num_rows == 6 and {"input_ids", "labels"} <= set(dataset.column_names)
+    only_b = next(s for s in plan(_custom("[{kind: rl}, {kind: collect, model: rl1, name: a}, "
+                                          "{kind: collect, model: rl1, name: b}, {kind: sft, traces: [b]}, "
+                                          "{kind: eval}]")) if s.action == "sft")
+    assert training_data(run, only_b, tokenizer, 256, "plain").num_rows == 2
+    empty = TraceStore(tmp_path / "empty")
+    assert not has_training_data(SimpleNamespace(store=empty), only_b)  # no traces: the SFT step is skipped
 
 
 def test_external_rows_name_the_missing_column(tmp_path):
