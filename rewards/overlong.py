@@ -22,7 +22,9 @@ from typing import Any
 def overlong_penalty(n_tokens: int, max_tokens: int, cache_tokens: int) -> float:
     """The penalty in [-1, 0] for a completion of ``n_tokens`` under limit ``max_tokens`` and window ``cache_tokens``."""
     if max_tokens <= 0 or not 0 < cache_tokens <= max_tokens:
-        raise ValueError(f"overlong penalty needs 0 < cache_tokens <= max_tokens, got {cache_tokens}, {max_tokens}")
+        raise ValueError(
+            f"overlong penalty needs 0 < cache_tokens <= max_tokens, got {cache_tokens}, {max_tokens}"
+        )
     start = max_tokens - cache_tokens
     if n_tokens <= start:
         return 0.0
@@ -36,15 +38,23 @@ def default_cache_tokens(max_tokens: int) -> int:
     return max(1, max_tokens // 4)
 
 
-def overlong_reward(prompts: list[Any], completions: list[Any], completion_ids: list[list[int]] | None = None,
-                    max_tokens: int = 0, cache_tokens: int = 0, **kwargs: Any) -> list[float | None]:
+def overlong_reward(
+    prompts: list[Any],
+    completions: list[Any],
+    completion_ids: list[list[int]] | None = None,
+    max_tokens: int = 0,
+    cache_tokens: int = 0,
+    **kwargs: Any,
+) -> list[float | None]:
     """TRL reward contract; ``max_tokens``/``cache_tokens`` come from the config (see `selfdistill.rewarding`)."""
     if completion_ids is None:  # not a trainer call: no token lengths, nothing to penalise
         return [None] * len(completions)
     if len(completion_ids) != len(completions):
         raise ValueError(f"{len(completion_ids)} completion_ids for {len(completions)} completions")
     if max_tokens <= 0:
-        raise ValueError("overlong reward: no length limit; set rewards.overlong_max_tokens (RL fills it in from "
-                         "rl.max_completion_length)")
+        raise ValueError(
+            "overlong reward: no length limit; set rewards.overlong_max_tokens (RL fills it in from "
+            "rl.max_completion_length)"
+        )
     cache = cache_tokens or default_cache_tokens(max_tokens)
     return [overlong_penalty(len(ids), max_tokens, cache) for ids in completion_ids]

@@ -154,13 +154,21 @@ class _Worker:
     def __init__(self, initializer: str | None, memory_mb: int | None) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        cfg = {"rfd": to_child_r, "wfd": from_child_w, "initializer": initializer, "memory_mb": memory_mb,
-               "path": [p for p in sys.path if p]}
+        cfg = {
+            "rfd": to_child_r,
+            "wfd": from_child_w,
+            "initializer": initializer,
+            "memory_mb": memory_mb,
+            "path": [p for p in sys.path if p],
+        }
         env = dict(os.environ, REWARDS_POOL_WORKER=json.dumps(cfg))
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT], pass_fds=(to_child_r, from_child_w), env=env,
-                stdin=subprocess.DEVNULL, close_fds=True,
+                [sys.executable, "-c", _BOOT],
+                pass_fds=(to_child_r, from_child_w),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
             )
         finally:
             os.close(to_child_r)
@@ -276,7 +284,9 @@ class DeadlinePool:
         self._replenish()
 
     # -- public -----------------------------------------------------------------------------
-    def map(self, fn: Callable, arg_tuples: Sequence[tuple], deadline_s: float | None = None) -> list[TaskResult]:
+    def map(
+        self, fn: Callable, arg_tuples: Sequence[tuple], deadline_s: float | None = None
+    ) -> list[TaskResult]:
         """Run ``fn(*args)`` for each tuple; results in input order; never raises for a task."""
         if not arg_tuples:
             return []
@@ -378,7 +388,9 @@ class DeadlinePool:
                     start_failures += 1
                     self._discard(w, replace=False)
             if start_failures >= _MAX_START_FAILURES:
-                log.error("reward pool: %d workers failed to start; failing %d tasks", start_failures, len(pending))
+                log.error(
+                    "reward pool: %d workers failed to start; failing %d tasks", start_failures, len(pending)
+                )
                 while pending:
                     results[pending.popleft()] = TaskResult("crashed", error="no worker could be started")
                 start_failures = 0
@@ -391,7 +403,9 @@ class DeadlinePool:
         except (EOFError, OSError):  # it died: replace it, fail its task
             if w.task is not None:
                 elapsed = time.monotonic() - w.task_started
-                results[w.task] = TaskResult("crashed", error=f"worker died ({w.exit_status()})", elapsed_s=elapsed)
+                results[w.task] = TaskResult(
+                    "crashed", error=f"worker died ({w.exit_status()})", elapsed_s=elapsed
+                )
             elif not w.ready:
                 start_failures += 1
                 log.warning("reward pool: a worker died while starting (%s)", w.exit_status())
@@ -406,7 +420,9 @@ class DeadlinePool:
             ok, payload = msg
             elapsed = time.monotonic() - w.task_started
             results[w.task] = (
-                TaskResult("ok", value=payload, elapsed_s=elapsed) if ok else TaskResult("error", error=payload, elapsed_s=elapsed)
+                TaskResult("ok", value=payload, elapsed_s=elapsed)
+                if ok
+                else TaskResult("error", error=payload, elapsed_s=elapsed)
             )
             w.task = None
         return start_failures

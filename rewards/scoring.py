@@ -71,8 +71,12 @@ def read_records(lines: list[str]) -> tuple[list[dict | None], list[dict]]:
     return records, results
 
 
-def score_all(records: list[dict | None], workers: int, options: dict[str, dict[str, Any]] | None = None,
-              kind_optional: bool = False) -> list[dict]:
+def score_all(
+    records: list[dict | None],
+    workers: int,
+    options: dict[str, dict[str, Any]] | None = None,
+    kind_optional: bool = False,
+) -> list[dict]:
     """Scorer keys for every record (None entries are left empty for the caller to fill).
 
     ``options``: per kind, keyword arguments for that kind's scorer (``{"math": {"text_fallback": True}}``).
@@ -125,7 +129,9 @@ def _with_detail(res: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="selfdistill score", description="Score offline generations (JSONL).")
+    parser = argparse.ArgumentParser(
+        prog="selfdistill score", description="Score offline generations (JSONL)."
+    )
     parser.add_argument("input", help="JSONL file, one record per line ('-' for stdin)")
     parser.add_argument("-o", "--output", help="output JSONL (default: stdout)")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="verifier processes")
@@ -134,11 +140,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="math: read an answer stated in prose when a completion boxes nothing (rewards/math/prose.py)",
     )
-    judge = parser.add_argument_group("judge", "score every completion with a judge model too (rewards.judge)")
-    judge.add_argument("--judge", metavar="MODEL", help="judge model: a local dir, hub id or .gguf (the served "
-                       "model name with --judge-url)")
-    judge.add_argument("--judge-url", help="base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1")
-    judge.add_argument("--judge-rubric", help="rubric text (default: correctness against the reference answer)")
+    judge = parser.add_argument_group(
+        "judge", "score every completion with a judge model too (rewards.judge)"
+    )
+    judge.add_argument(
+        "--judge",
+        metavar="MODEL",
+        help="judge model: a local dir, hub id or .gguf (the served model name with --judge-url)",
+    )
+    judge.add_argument(
+        "--judge-url", help="base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"
+    )
+    judge.add_argument(
+        "--judge-rubric", help="rubric text (default: correctness against the reference answer)"
+    )
     judge.add_argument("--judge-cache", help="directory of the judgement cache (default: memory only)")
     judge.add_argument("--judge-score-first", action="store_true", help="prefill 'SCORE:' (small judges)")
     judge.add_argument("--judge-timeout", type=float, default=60.0, help="seconds per request or local batch")
@@ -187,8 +202,14 @@ def _judge_records(records: list[dict | None], args: argparse.Namespace) -> list
     """The judge's keys for every record (empty for malformed lines)."""
     from rewards.judge import JudgeConfig, JudgeReward, score_records
 
-    settings = {"backend": "http" if args.judge_url else "local", "model": args.judge, "url": args.judge_url,
-                "score_first": args.judge_score_first, "timeout_s": args.judge_timeout, "cache_dir": args.judge_cache}
+    settings = {
+        "backend": "http" if args.judge_url else "local",
+        "model": args.judge,
+        "url": args.judge_url,
+        "score_first": args.judge_score_first,
+        "timeout_s": args.judge_timeout,
+        "cache_dir": args.judge_cache,
+    }
     if args.judge_rubric:
         settings["rubric"] = args.judge_rubric
     judge = JudgeReward(JudgeConfig(**settings))

@@ -66,17 +66,47 @@ def collect(args) -> dict:
 
     model, tokenizer = demo_policy()
     num_prompts = -(-args.n // args.k)
-    tasks = TASK_SOURCES.get("math", "tasks.sources[].type")(TaskSourceConfig(type="math", n=num_prompts, difficulty=2), seed=0)
-    ccfg = CollectConfig(num_prompts=num_prompts, k=args.k, max_new_tokens=args.max_new_tokens, min_reward=0.0,
-                         require_format=False, max_per_prompt=args.k, chunk_size=250, batch_size=256)
+    tasks = TASK_SOURCES.get("math", "tasks.sources[].type")(
+        TaskSourceConfig(type="math", n=num_prompts, difficulty=2), seed=0
+    )
+    ccfg = CollectConfig(
+        num_prompts=num_prompts,
+        k=args.k,
+        max_new_tokens=args.max_new_tokens,
+        min_reward=0.0,
+        require_format=False,
+        max_per_prompt=args.k,
+        chunk_size=250,
+        batch_size=256,
+    )
     before = rss_mb()
     start = time.perf_counter()
-    out = collect_round(model, tokenizer, tasks, TraceStore(args.dir), ccfg=ccfg, rcfg=RewardConfig(weights={"math": 1.0}),
-                        round_=1, seed=0, model_name="demo-random", prompt_format="plain", stage=NullStage())
+    out = collect_round(
+        model,
+        tokenizer,
+        tasks,
+        TraceStore(args.dir),
+        ccfg=ccfg,
+        rcfg=RewardConfig(weights={"math": 1.0}),
+        round_=1,
+        seed=0,
+        model_name="demo-random",
+        prompt_format="plain",
+        stage=NullStage(),
+    )
     if len(tasks) < num_prompts:
-        raise SystemExit(f"the math generator made {len(tasks)} distinct prompts, {num_prompts} needed; lower --traces")
-    return {"seconds": time.perf_counter() - start, "rss_before_mb": before, "peak_rss_mb": peak_rss_mb(),
-            "prompts": num_prompts, "sampled": out["sampled"], "kept": out["kept"], "store_total": out["store_total"]}
+        raise SystemExit(
+            f"the math generator made {len(tasks)} distinct prompts, {num_prompts} needed; lower --traces"
+        )
+    return {
+        "seconds": time.perf_counter() - start,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+        "prompts": num_prompts,
+        "sampled": out["sampled"],
+        "kept": out["kept"],
+        "store_total": out["store_total"],
+    }
 
 
 def sft(args) -> dict:
@@ -92,15 +122,32 @@ def sft(args) -> dict:
     start = time.perf_counter()
     store = TraceStore(args.dir, clean=False)
     if args.mode == "lists":
-        data = tokenize_rows(tokenizer, rows_from_traces(store.iter(min_reward=0.0), "plain"), sft_cfg.max_length)
+        data = tokenize_rows(
+            tokenizer, rows_from_traces(store.iter(min_reward=0.0), "plain"), sft_cfg.max_length
+        )
     else:
         data = tokenize_traces(tokenizer, store, sft_cfg.max_length, "plain", min_reward=0.0)
     data_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as out:
-        train_sft(model, tokenizer, data, sft_cfg, Path(out), seed=0, stage=NullStage(), device="cpu", run_name="bench",
-                  router_diagnostics=False)
-    return {"rows": len(data), "data_s": data_s, "first_step_s": time.perf_counter() - start,
-            "rss_before_mb": before, "peak_rss_mb": peak_rss_mb()}
+        train_sft(
+            model,
+            tokenizer,
+            data,
+            sft_cfg,
+            Path(out),
+            seed=0,
+            stage=NullStage(),
+            device="cpu",
+            run_name="bench",
+            router_diagnostics=False,
+        )
+    return {
+        "rows": len(data),
+        "data_s": data_s,
+        "first_step_s": time.perf_counter() - start,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run_worker(*argv: str) -> dict:
@@ -114,7 +161,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--traces", type=int, nargs="+", default=[5000, 50000])
     p.add_argument("--k", type=int, default=8, help="samples (and kept traces) per prompt")
-    p.add_argument("--max-new-tokens", type=int, default=16, help="cut from the demo's 48 to make 50k traces affordable")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=16, help="cut from the demo's 48 to make 50k traces affordable"
+    )
     p.add_argument("--workdir", default=None, help="where the stores go (default: a temporary directory)")
     p.add_argument("--worker", choices=["collect", "sft"], help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=["lists", "arrow"], help=argparse.SUPPRESS)
@@ -128,24 +177,44 @@ def main() -> None:
     rows = []
     for n in args.traces:
         store = root / f"traces-{n}"
-        common = ["--k", str(args.k), "--max-new-tokens", str(args.max_new_tokens), "--n", str(n), "--dir", str(store)]
+        common = [
+            "--k",
+            str(args.k),
+            "--max-new-tokens",
+            str(args.max_new_tokens),
+            "--n",
+            str(n),
+            "--dir",
+            str(store),
+        ]
         c = run_worker("--worker", "collect", *common)
         print(f"collect {n}: {c}", file=sys.stderr)
-        results = {mode: run_worker("--worker", "sft", "--mode", mode.split()[0], "--dir", str(store))
-                   for mode in ("lists", "arrow cold", "arrow warm")}
+        results = {
+            mode: run_worker("--worker", "sft", "--mode", mode.split()[0], "--dir", str(store))
+            for mode in ("lists", "arrow cold", "arrow warm")
+        }
         for mode, r in results.items():
             print(f"sft {n} {mode}: {r}", file=sys.stderr)
         rows.append((n, c, results))
-    print(f"\nk = {args.k}, max_new_tokens = {args.max_new_tokens}, chunk_size = 250, demo policy (random init)\n")
-    print("| traces asked | stored | collect s | collect RSS before / peak MiB | SFT data path | data s | "
-          "to 1st step s | SFT RSS before / peak MiB |")
+    print(
+        f"\nk = {args.k}, max_new_tokens = {args.max_new_tokens}, chunk_size = 250, demo policy (random init)\n"
+    )
+    print(
+        "| traces asked | stored | collect s | collect RSS before / peak MiB | SFT data path | data s | "
+        "to 1st step s | SFT RSS before / peak MiB |"
+    )
     print("|---:|---:|---:|---:|---|---:|---:|---:|")
     for n, c, results in rows:
         for i, (mode, r) in enumerate(results.items()):
-            head = (f"| {n:,} | {c['store_total']:,} | {c['seconds']:.0f} | {c['rss_before_mb']:.0f} / {c['peak_rss_mb']:.0f} "
-                    if i == 0 else "| | | | ")
-            print(f"{head}| {mode} | {r['data_s']:.2f} | {r['first_step_s']:.2f} | "
-                  f"{r['rss_before_mb']:.0f} / {r['peak_rss_mb']:.0f} |")
+            head = (
+                f"| {n:,} | {c['store_total']:,} | {c['seconds']:.0f} | {c['rss_before_mb']:.0f} / {c['peak_rss_mb']:.0f} "
+                if i == 0
+                else "| | | | "
+            )
+            print(
+                f"{head}| {mode} | {r['data_s']:.2f} | {r['first_step_s']:.2f} | "
+                f"{r['rss_before_mb']:.0f} / {r['peak_rss_mb']:.0f} |"
+            )
 
 
 if __name__ == "__main__":

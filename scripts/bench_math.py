@@ -29,7 +29,9 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "rewards"))  # the case sets (test data)
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1] / "tests" / "rewards")
+)  # the case sets (test data)
 
 from math_cases import Case, adversarial_cases, generated_cases, note_cases  # noqa: E402
 
@@ -72,7 +74,15 @@ def load_dev(name: str = "math_dev.jsonl") -> list[Case]:
     path = Path(__file__).with_name("data") / name
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [
-        Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], r.get("mv_label"), r.get("policy", ""))
+        Case(
+            r["cls"],
+            r["completion"],
+            r["answer"],
+            r["label"],
+            r["source"],
+            r.get("mv_label"),
+            r.get("policy", ""),
+        )
         for r in rows
     ]
 
@@ -80,15 +90,22 @@ def load_dev(name: str = "math_dev.jsonl") -> list[Case]:
 def load_heldout(path: str) -> list[Case]:
     """Held-out rows (``scripts/data/build_math_heldout.py``): class = shape of the reference, source = model."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    return [Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], prompt=r.get("problem")) for r in rows]
+    return [
+        Case(r["cls"], r["completion"], r["answer"], r["label"], r["source"], prompt=r.get("problem"))
+        for r in rows
+    ]
 
 
-def run_ours(cases: list[Case], pool: DeadlinePool, text_fallback: bool = False) -> tuple[list[float], list[float]]:
+def run_ours(
+    cases: list[Case], pool: DeadlinePool, text_fallback: bool = False
+) -> tuple[list[float], list[float]]:
     """Per-call reward and latency: each case is one call (fast path here, sympy in the pool)."""
     rewards, lat = [], []
     for c in cases:
         t = time.perf_counter()
-        v = judge_batch([c.completion], [c.answer], [c.prompt], pool=pool, text_fallback=text_fallback)[0]  # prompt as RL
+        v = judge_batch([c.completion], [c.answer], [c.prompt], pool=pool, text_fallback=text_fallback)[
+            0
+        ]  # prompt as RL
         lat.append(time.perf_counter() - t)
         rewards.append(v.reward)
     return rewards, lat
@@ -199,14 +216,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, cases in sets.items():
         if name == "generated" and "generated" not in want:
             continue
-        ours = run_ours(cases, ours_pool, text_fallback=name == "prose")  # free text: the fallback the config allows
+        ours = run_ours(
+            cases, ours_pool, text_fallback=name == "prose"
+        )  # free text: the fallback the config allows
         res = {"ours": ours, "MV": run_mv(cases, mv_pool, bench_math.mv_task)}
-        print(f"\n### {name} ({len(cases)} cases{'; ours with text_fallback=True' if name == 'prose' else ''})\n")
+        print(
+            f"\n### {name} ({len(cases)} cases{'; ours with text_fallback=True' if name == 'prose' else ''})\n"
+        )
         print(table(name, cases, res))
         relabelled = [c for c in cases if c.mv_label is not None]
         if relabelled:  # the same calls, scored against Math-Verify's own expectations
             mv_cases = [replace(c, label=c.mv_label) if c.mv_label is not None else c for c in cases]
-            print(f"\n### {name}, scored on Math-Verify's own expectations ({len(relabelled)} labels differ)\n")
+            print(
+                f"\n### {name}, scored on Math-Verify's own expectations ({len(relabelled)} labels differ)\n"
+            )
             print(table(f"{name}-MV-labels", mv_cases, res))
     if "heldout" in want:
         run_heldout(args, ours_pool, mv_pool, bench_math.mv_task)
@@ -246,8 +269,12 @@ def run_adversarial(
     print(
         f"max single call (ours): {max(res['ours'][1]):.3f} s; rewarded: {sum(r > 0 for r in res['ours'][0])}"
     )
-    fb = run_ours(adv, ours_pool, text_fallback=True)  # the prose reader on the same inputs: it must stay linear too
-    print(f"with text_fallback=True: max single call {max(fb[1]):.3f} s; p99 {_pct(fb[1], 0.99) * 1e3:.1f} ms; rewarded: {sum(r > 0 for r in fb[0])}")
+    fb = run_ours(
+        adv, ours_pool, text_fallback=True
+    )  # the prose reader on the same inputs: it must stay linear too
+    print(
+        f"with text_fallback=True: max single call {max(fb[1]):.3f} s; p99 {_pct(fb[1], 0.99) * 1e3:.1f} ms; rewarded: {sum(r > 0 for r in fb[0])}"
+    )
     sub = adv[::step][: args.mv_adversarial]
     both = {"ours": run_ours(sub, ours_pool), "MV": run_mv(sub, mv_pool, mv_task_fn)}
     print(f"\n### adversarial subset ({len(sub)} cases, both)\n")

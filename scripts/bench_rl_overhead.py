@@ -37,7 +37,11 @@ def rows_for(cfg, n: int):
     from selfdistill.tasks import code_gen, math_gen
 
     ns = argparse.Namespace(n=n, difficulty=1)
-    tasks = [t for pair in zip(math_gen.generate_math_tasks(ns, 0), code_gen.generate_code_tasks(ns, 0)) for t in pair]
+    tasks = [
+        t
+        for pair in zip(math_gen.generate_math_tasks(ns, 0), code_gen.generate_code_tasks(ns, 0))
+        for t in pair
+    ]
     return [t.to_row(cfg.tasks.prompt_format) for t in tasks]
 
 
@@ -50,23 +54,33 @@ def run_trl(model, tok, rows, cfg, out: str, device: str = "cpu") -> tuple[list[
 
     start = time.perf_counter()
     funcs, weights = build_reward_funcs(cfg.rewards)
-    args = grpo_args(cfg.rl, out, seed=0, report_to="none", device=device, run_name="bench-trl", weights=weights)
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                          processing_class=tok)
+    args = grpo_args(
+        cfg.rl, out, seed=0, report_to="none", device=device, run_name="bench-trl", weights=weights
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tok,
+    )
     trainer.train()
     wall = time.perf_counter() - start
     return [h["step_time"] for h in trainer.state.log_history if "step_time" in h], wall
 
 
-def run_ours(model, tok, rows, cfg, out: str, stage, routing: str | None = None,
-             device: str = "cpu") -> tuple[list[float], float]:
+def run_ours(
+    model, tok, rows, cfg, out: str, stage, routing: str | None = None, device: str = "cpu"
+) -> tuple[list[float], float]:
     from dataclasses import replace
 
     from selfdistill.stages.rl import train_rl
 
     rl = replace(cfg.rl, routing=routing) if routing else cfg.rl
     start = time.perf_counter()
-    res = train_rl(model, tok, rows, rl, cfg.rewards, out, seed=0, stage=stage, device=device, run_name="bench-ours")
+    res = train_rl(
+        model, tok, rows, rl, cfg.rewards, out, seed=0, stage=stage, device=device, run_name="bench-ours"
+    )
     wall = time.perf_counter() - start
     return [h["step_time"] for h in res["history"] if "step_time" in h], wall
 
@@ -100,7 +114,9 @@ def wandb_stage(out: str):
     from selfdistill.tracking import WandbStage
 
     os.environ["WANDB_MODE"] = "offline"
-    return WandbStage(wandb.init(project="bench-rl-overhead", dir=out, mode="offline", reinit="finish_previous"))
+    return WandbStage(
+        wandb.init(project="bench-rl-overhead", dir=out, mode="offline", reinit="finish_previous")
+    )
 
 
 def main() -> None:
@@ -117,23 +133,37 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--wandb", action="store_true", help="also run ours with W&B offline tracking")
-    p.add_argument("--model", default="config", choices=["config", "moe1b"], help="the config's policy or ~1B MoE")
+    p.add_argument(
+        "--model", default="config", choices=["config", "moe1b"], help="the config's policy or ~1B MoE"
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config, [*args.overrides, f"rl.max_steps={args.steps}", "rl.logging_steps=1",
-                                    "rl.save_steps=0"])
+    cfg = load_config(
+        args.config, [*args.overrides, f"rl.max_steps={args.steps}", "rl.logging_steps=1", "rl.save_steps=0"]
+    )
     tok = build_char_tokenizer()
     base = policy(args.model, cfg, tok).to(args.device)
     rows = rows_for(cfg, cfg.rl.prompts_per_step * args.steps)
-    variants = ["trl", "ours"] + (["ours/routing=off"] if cfg.rl.routing != "off" else []) + (
-        ["ours+wandb"] if args.wandb else [])
+    variants = (
+        ["trl", "ours"]
+        + (["ours/routing=off"] if cfg.rl.routing != "off" else [])
+        + (["ours+wandb"] if args.wandb else [])
+    )
     step: dict[str, list[float]] = {v: [] for v in variants}
     wall: dict[str, list[float]] = {v: [] for v in variants}
     peak: dict[str, list[float]] = {v: [] for v in variants}
-    with tempfile.TemporaryDirectory() as out:  # warm-up, not recorded: imports, reward pools, sandbox start-up
-        run_trl(copy.deepcopy(base), tok, rows, load_config(args.config, [*args.overrides, "rl.max_steps=1"]), out,
-                args.device)
+    with (
+        tempfile.TemporaryDirectory() as out
+    ):  # warm-up, not recorded: imports, reward pools, sandbox start-up
+        run_trl(
+            copy.deepcopy(base),
+            tok,
+            rows,
+            load_config(args.config, [*args.overrides, "rl.max_steps=1"]),
+            out,
+            args.device,
+        )
     load_before = os.getloadavg()
     for rep in range(args.reps):
         for v in variants if rep % 2 == 0 else variants[::-1]:
@@ -145,30 +175,51 @@ def main() -> None:
                     times, seconds = run_trl(model, tok, rows, cfg, out, args.device)
                 else:
                     stage = wandb_stage(out) if v == "ours+wandb" else NullStage()
-                    times, seconds = run_ours(model, tok, rows, cfg, out, stage,
-                                              routing="off" if v == "ours/routing=off" else None, device=args.device)
+                    times, seconds = run_ours(
+                        model,
+                        tok,
+                        rows,
+                        cfg,
+                        out,
+                        stage,
+                        routing="off" if v == "ours/routing=off" else None,
+                        device=args.device,
+                    )
                     if v == "ours+wandb":
                         stage.run.finish()
-            peak[v].append(torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else float("nan"))
+            peak[v].append(
+                torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else float("nan")
+            )
             del model
             step[v].append(statistics.median(times[1:] or times))
             wall[v].append(seconds / args.steps)
-            print(f"rep {rep} {v}: step_time median {step[v][-1]:.3f} s, wall {wall[v][-1]:.3f} s/step "
-                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
-    print(f"\n{args.model} policy ({base.config.model_type}) {sum(p.numel() for p in base.parameters()):,} params, "
-          f"{base.dtype}, {args.device}, "
-          f"{cfg.rl.prompts_per_step} prompts x {cfg.rl.num_generations} generations, <= "
-          f"{cfg.rl.max_completion_length} tokens, algorithm {cfg.rl.algorithm}, routing {cfg.rl.routing}, "
-          f"gradient checkpointing {cfg.rl.gradient_checkpointing}; {args.steps} steps x {args.reps} reps, "
-          f"{args.threads} torch thread(s)\n")
-    print("| runner | median TRL step_time (s) | ratio to trl | median wall s/step | ratio to trl | peak GiB |")
+            print(
+                f"rep {rep} {v}: step_time median {step[v][-1]:.3f} s, wall {wall[v][-1]:.3f} s/step "
+                f"(load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+    print(
+        f"\n{args.model} policy ({base.config.model_type}) {sum(p.numel() for p in base.parameters()):,} params, "
+        f"{base.dtype}, {args.device}, "
+        f"{cfg.rl.prompts_per_step} prompts x {cfg.rl.num_generations} generations, <= "
+        f"{cfg.rl.max_completion_length} tokens, algorithm {cfg.rl.algorithm}, routing {cfg.rl.routing}, "
+        f"gradient checkpointing {cfg.rl.gradient_checkpointing}; {args.steps} steps x {args.reps} reps, "
+        f"{args.threads} torch thread(s)\n"
+    )
+    print(
+        "| runner | median TRL step_time (s) | ratio to trl | median wall s/step | ratio to trl | peak GiB |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for v in variants:
         r_step = statistics.median(a / b for a, b in zip(step[v], step["trl"]))
         r_wall = statistics.median(a / b for a, b in zip(wall[v], wall["trl"]))
-        print(f"| {v} | {statistics.median(step[v]):.3f} | {r_step:.3f} | {statistics.median(wall[v]):.3f} | "
-              f"{r_wall:.3f} | {max(peak[v]):.1f} |")
-    print(f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+        print(
+            f"| {v} | {statistics.median(step[v]):.3f} | {r_step:.3f} | {statistics.median(wall[v]):.3f} | "
+            f"{r_wall:.3f} | {max(peak[v]):.1f} |"
+        )
+    print(
+        f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)"
+    )
 
 
 if __name__ == "__main__":

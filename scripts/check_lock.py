@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"lock check: {len(bad)} problem(s); regenerate with scripts/update_lock.sh", file=sys.stderr)
         return 1
-    print(f"lock check: {args.lock.relative_to(ROOT)} satisfies pyproject.toml (extras: {', '.join(args.extras) or '-'})")
+    print(
+        f"lock check: {args.lock.relative_to(ROOT)} satisfies pyproject.toml (extras: {', '.join(args.extras) or '-'})"
+    )
     return 0
 
 

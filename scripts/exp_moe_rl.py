@@ -100,7 +100,9 @@ def main() -> None:
     ap.add_argument("--run-dir", type=Path, required=True)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--lr", type=float, default=None, help="RL learning rate (default: the run's rl.learning_rate)")
+    ap.add_argument(
+        "--lr", type=float, default=None, help="RL learning rate (default: the run's rl.learning_rate)"
+    )
     ap.add_argument("--tag", default="", help="suffix of the output files, e.g. _lr1e-3")
     ap.add_argument("--from-json", type=Path, default=None, help="re-render the outputs of this results file")
     ap.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, help="<rl.algorithm>[+replay] each")
@@ -121,7 +123,9 @@ def main() -> None:
     else:
         for v in args.variants:
             parse_variant(v)  # fail before any training
-        results = [run_one(base, cfg, split, v, s, args.steps, args.lr) for v in args.variants for s in args.seeds]
+        results = [
+            run_one(base, cfg, split, v, s, args.steps, args.lr) for v in args.variants for s in args.seeds
+        ]
         (args.out / f"moe_rl_exp{args.tag}.json").write_text(json.dumps(results, indent=2))
     write_outputs(results, args, cfg)
 

@@ -42,17 +42,40 @@ def main() -> None:
         rows = [t.to_row(cfg.tasks.prompt_format) for t in split.train if args.kind in ("all", t.kind)]
         model, tokenizer = load_model(args.run_dir / "models" / "base")
         start = time.time()
-        out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, Path(tmp) / "rl", seed=cfg.run.seed + 100,
-                       stage=NullStage(), device="cpu", run_name="experiment")
+        out = train_rl(
+            model,
+            tokenizer,
+            rows,
+            cfg.rl,
+            cfg.rewards,
+            Path(tmp) / "rl",
+            seed=cfg.run.seed + 100,
+            stage=NullStage(),
+            device="cpu",
+            run_name="experiment",
+        )
     seconds = time.time() - start
     history = [h for h in out["history"] if "reward" in h]
     for key in sorted(k for k in history[0] if k.startswith("rewards/") and k.endswith("/mean")):
-        blocks = [[h[key] for h in history[i:i + 10] if key in h and h[key] == h[key]] for i in range(0, len(history), 10)]
+        blocks = [
+            [h[key] for h in history[i : i + 10] if key in h and h[key] == h[key]]
+            for i in range(0, len(history), 10)
+        ]
         print(key, [round(sum(b) / len(b), 3) if b else None for b in blocks])
-    row = evaluate_model(model, tokenizer, split.eval, ecfg=cfg.eval, rcfg=cfg.rewards, seed=cfg.run.seed + 5,
-                         prompt_format=cfg.tasks.prompt_format, name="experiment")
-    print(f"RL {seconds:.0f} s; held-out pass@1 {row['accuracy']:.3f} (math {row['accuracy_math']:.3f}, "
-          f"code {row['accuracy_code']:.3f})")
+    row = evaluate_model(
+        model,
+        tokenizer,
+        split.eval,
+        ecfg=cfg.eval,
+        rcfg=cfg.rewards,
+        seed=cfg.run.seed + 5,
+        prompt_format=cfg.tasks.prompt_format,
+        name="experiment",
+    )
+    print(
+        f"RL {seconds:.0f} s; held-out pass@1 {row['accuracy']:.3f} (math {row['accuracy_math']:.3f}, "
+        f"code {row['accuracy_code']:.3f})"
+    )
 
 
 if __name__ == "__main__":

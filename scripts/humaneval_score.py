@@ -35,7 +35,10 @@ def write_inputs(out_dir: Path) -> dict[str, Path]:
                 if with_imports:
                     tests["imports"] = p["prompt"]
                 completion = f"```python\n{p['prompt']}{p['canonical_solution']}\n```"
-                f.write(json.dumps({"kind": "code", "task_id": tid, "completion": completion, "tests": tests}) + "\n")
+                f.write(
+                    json.dumps({"kind": "code", "task_id": tid, "completion": completion, "tests": tests})
+                    + "\n"
+                )
         paths[name] = path
     return paths
 

@@ -24,8 +24,18 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
 # Model config keys that must match for a checkpoint's weights to load into the model.
-MODEL_KEYS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-              "intermediate_size", "num_experts", "num_local_experts", "n_routed_experts", "moe_intermediate_size")
+MODEL_KEYS = (
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "num_experts",
+    "num_local_experts",
+    "n_routed_experts",
+    "moe_intermediate_size",
+)
 
 
 def save_args(save_steps: int, save_total_limit: int) -> dict[str, Any]:
@@ -81,8 +91,11 @@ def check_compatible(ckpt: Path, *, model_config: Any, per_device_batch: int, wo
     cfg_file = ckpt / "config.json"
     if cfg_file.exists():
         old, new = model_signature(json.loads(cfg_file.read_text())), model_signature(model_config)
-        problems += [f"model {k}={old.get(k)} (now {new.get(k)})" for k in sorted(set(old) | set(new))
-                     if old.get(k) != new.get(k)]
+        problems += [
+            f"model {k}={old.get(k)} (now {new.get(k)})"
+            for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)
+        ]
     state = json.loads((ckpt / STATE_FILE).read_text())
     if state.get("train_batch_size") not in (None, per_device_batch):
         problems.append(f"per-device batch {state['train_batch_size']} (now {per_device_batch})")
@@ -101,8 +114,12 @@ def resume_point(trainer) -> str | None:
     ckpt = latest_checkpoint(trainer.args.output_dir)
     if ckpt is None:
         return None
-    check_compatible(ckpt, model_config=trainer.model.config, per_device_batch=trainer.args.per_device_train_batch_size,
-                     world_size=trainer.args.world_size)
+    check_compatible(
+        ckpt,
+        model_config=trainer.model.config,
+        per_device_batch=trainer.args.per_device_train_batch_size,
+        world_size=trainer.args.world_size,
+    )
     load_model_weights(trainer.model, ckpt)
     log.info("resuming from %s", ckpt)
     return str(ckpt)
@@ -129,7 +146,9 @@ def load_model_weights(model, ckpt: Path) -> None:
     state = AutoModelForCausalLM.from_pretrained(ckpt, dtype=dtype).state_dict()
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ConfigError(f"checkpoint {ckpt} does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ConfigError(
+            f"checkpoint {ckpt} does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
 
 
 FINAL_DIR = "final"

@@ -44,54 +44,95 @@ def _split_config(args) -> tuple[str | None, list[str]]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfdistill", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="run the whole loop (resumes a killed run)",
-                       description="RL -> collect -> SFT rounds on the MoE policy, then distillation into dense "
-                                   "students, evaluation of every model, and the report. Re-running the same "
-                                   "command resumes: finished stages are skipped.")
+    p = sub.add_parser(
+        "run",
+        help="run the whole loop (resumes a killed run)",
+        description="RL -> collect -> SFT rounds on the MoE policy, then distillation into dense "
+        "students, evaluation of every model, and the report. Re-running the same "
+        "command resumes: finished stages are skipped.",
+    )
     _add_config_args(p)
     for name, text in STAGE_HELP.items():
-        p = sub.add_parser(name, help=text, description=text + " Uses the outputs earlier stages recorded in the run "
-                           "directory; reports which stage to run first when one is missing.")
+        p = sub.add_parser(
+            name,
+            help=text,
+            description=text + " Uses the outputs earlier stages recorded in the run "
+            "directory; reports which stage to run first when one is missing.",
+        )
         _add_config_args(p)
-        p.add_argument("--round", type=int, default=None,
-                       help="only this round (rl, collect, sft, eval; in any plan the n-th stage of that kind)")
+        p.add_argument(
+            "--round",
+            type=int,
+            default=None,
+            help="only this round (rl, collect, sft, eval; in any plan the n-th stage of that kind)",
+        )
         p.add_argument("--force", action="store_true", help="re-run even if the stage already finished")
-    p = sub.add_parser("config", help="validate a config and print it, or document every field",
-                       description="Validate CONFIG with overrides and print the resolved YAML; --fields documents "
-                                   "every key with its type and default.")
+    p = sub.add_parser(
+        "config",
+        help="validate a config and print it, or document every field",
+        description="Validate CONFIG with overrides and print the resolved YAML; --fields documents "
+        "every key with its type and default.",
+    )
     _add_config_args(p)
-    p.add_argument("--fields", action="store_true", help="print every config key with type, default and meaning")
-    p.add_argument("--plan", action="store_true",
-                   help="print the resolved plan: its stages, then every step with its command and inputs")
-    sub.add_parser("generate", help="sample completions for a JSONL file of prompts (then `score` them)",
-                   add_help=False)
-    p = sub.add_parser("import-model", help="convert a .gguf file, HF directory or hub id into a plain HF checkpoint",
-                       description="Write SRC as safetensors + config + tokenizer (with its chat template) to OUT, "
-                                   "loadable by from_pretrained with no extra package. A .gguf is dequantised.")
+    p.add_argument(
+        "--fields", action="store_true", help="print every config key with type, default and meaning"
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the resolved plan: its stages, then every step with its command and inputs",
+    )
+    sub.add_parser(
+        "generate", help="sample completions for a JSONL file of prompts (then `score` them)", add_help=False
+    )
+    p = sub.add_parser(
+        "import-model",
+        help="convert a .gguf file, HF directory or hub id into a plain HF checkpoint",
+        description="Write SRC as safetensors + config + tokenizer (with its chat template) to OUT, "
+        "loadable by from_pretrained with no extra package. A .gguf is dequantised.",
+    )
     p.add_argument("src", help="a .gguf file, a local HF directory or a hub id")
     p.add_argument("out", help="output directory")
-    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="weights dtype (default float32)")
-    p = sub.add_parser("upcycle", help="sparse-upcycle a dense checkpoint into a MoE with the same function",
-                       description="Every expert starts as a copy of the dense MLP; the MoE computes the dense "
-                                   "model's function at initialisation (llama/mistral -> mixtral, qwen3 -> qwen3_moe, "
-                                   "qwen2 -> qwen2_moe).")
+    p.add_argument(
+        "--dtype", choices=["float32", "bfloat16"], default="float32", help="weights dtype (default float32)"
+    )
+    p = sub.add_parser(
+        "upcycle",
+        help="sparse-upcycle a dense checkpoint into a MoE with the same function",
+        description="Every expert starts as a copy of the dense MLP; the MoE computes the dense "
+        "model's function at initialisation (llama/mistral -> mixtral, qwen3 -> qwen3_moe, "
+        "qwen2 -> qwen2_moe).",
+    )
     p.add_argument("dense", help="dense checkpoint: a directory, hub id or .gguf file")
     p.add_argument("out", help="output directory")
     p.add_argument("--experts", type=int, required=True, help="experts per MoE layer")
     p.add_argument("--top-k", type=int, required=True, help="experts per token")
     p.add_argument("--arch", default="auto", help="target MoE model_type (default auto: the registered pair)")
-    p.add_argument("--router-std", type=float, default=0.02, help="std of the random router init (exact at any value)")
-    p.add_argument("--expert-noise", type=float, default=0.0,
-                   help="relative noise on the expert copies (breaks exact function preservation; default 0)")
+    p.add_argument(
+        "--router-std", type=float, default=0.02, help="std of the random router init (exact at any value)"
+    )
+    p.add_argument(
+        "--expert-noise",
+        type=float,
+        default=0.0,
+        help="relative noise on the expert copies (breaks exact function preservation; default 0)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    sub.add_parser("score", help="score offline generations (JSONL) with the math/code rewards", add_help=False)
-    sub.add_parser("sandbox-check", help="show the code sandbox's active isolation layers and canary results",
-                   add_help=False)
+    sub.add_parser(
+        "score", help="score offline generations (JSONL) with the math/code rewards", add_help=False
+    )
+    sub.add_parser(
+        "sandbox-check",
+        help="show the code sandbox's active isolation layers and canary results",
+        add_help=False,
+    )
     return parser
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname).1s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname).1s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "torch", "wandb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -166,8 +207,16 @@ def _convert(args) -> int:
         else:
             from selfdistill.models.upcycle import upcycle_checkpoint
 
-            out = upcycle_checkpoint(args.dense, args.out, args.experts, args.top_k, args.arch,
-                                     router_std=args.router_std, expert_noise=args.expert_noise, seed=args.seed)
+            out = upcycle_checkpoint(
+                args.dense,
+                args.out,
+                args.experts,
+                args.top_k,
+                args.arch,
+                router_std=args.router_std,
+                expert_noise=args.expert_noise,
+                seed=args.seed,
+            )
     except (ConfigError, ValueError, RuntimeError) as exc:
         print(f"selfdistill: error: {exc}", file=sys.stderr)
         return 1

@@ -62,7 +62,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
-            raise ConfigError(f"{path}: {value!r} is not allowed; choose one of: {', '.join(map(str, allowed))}")
+            raise ConfigError(
+                f"{path}: {value!r} is not allowed; choose one of: {', '.join(map(str, allowed))}"
+            )
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -185,7 +187,9 @@ def load_yaml(path: str) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path} (line {line}): not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
+        raise ConfigError(
+            f"{path} (line {line}): not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except RecursionError:
@@ -222,7 +226,11 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         item = get_args(tp)[0] if get_origin(tp) is list and get_args(tp) else None
         if item is not None and dataclasses.is_dataclass(item):
             rows.extend(describe(item, key + "[i]."))
-        optional = [a for a in get_args(tp) if dataclasses.is_dataclass(a)] if get_origin(tp) in (typing.Union, types.UnionType) else []
+        optional = (
+            [a for a in get_args(tp) if dataclasses.is_dataclass(a)]
+            if get_origin(tp) in (typing.Union, types.UnionType)
+            else []
+        )
         for inner in optional:  # an optional section (null = off): document its keys too
             rows.extend(describe(inner, key + "."))
     return rows

@@ -48,7 +48,10 @@ def is_main_process() -> bool:
 
 def is_sharded() -> bool:
     """True under FSDP or DeepSpeed (set by `accelerate launch`): ranks hold shards, not replicas."""
-    return any(os.environ.get(v, "").lower() in ("1", "true") for v in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true")
+        for v in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")
+    )
 
 
 def init(device: str = "cpu", timeout_s: int | None = None) -> None:

@@ -56,7 +56,11 @@ def artifact_name(group: str, key: str) -> str:
 
 
 def _bytes(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return (
+        path.stat().st_size
+        if path.is_file()
+        else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    )
 
 
 def _files_or_refs(paths: list[Path]) -> dict[str, tuple[str, ...]]:
@@ -72,7 +76,9 @@ def model_artifact(group: str, key: str, model_path: str) -> ArtifactSpec:
     meta = {"model_path": model_path, "step": key}
     if path.exists():
         return ArtifactSpec(artifact_name(group, key), "model", metadata=meta, **_files_or_refs([path]))
-    return ArtifactSpec(artifact_name(group, key), "model", refs=(f"https://huggingface.co/{model_path}",), metadata=meta)
+    return ArtifactSpec(
+        artifact_name(group, key), "model", refs=(f"https://huggingface.co/{model_path}",), metadata=meta
+    )
 
 
 def _state(run, key: str) -> dict[str, Any] | None:
@@ -107,10 +113,20 @@ def produced(run, key: str, needs: list[str], outputs: Any) -> list[ArtifactSpec
         specs.append(model_artifact(group, key, path))
     shards = [Path(s) for s in out.get("shards") or [] if Path(s).exists()]
     if shards:
-        specs.append(ArtifactSpec(artifact_name(group, key), "dataset", metadata={"step": key, "shards": len(shards)},
-                                  **_files_or_refs(shards)))
+        specs.append(
+            ArtifactSpec(
+                artifact_name(group, key),
+                "dataset",
+                metadata={"step": key, "shards": len(shards)},
+                **_files_or_refs(shards),
+            )
+        )
     if out.get("files"):
-        specs.append(ArtifactSpec(artifact_name(group, key), "report", files=tuple(out["files"]), metadata={"step": key}))
+        specs.append(
+            ArtifactSpec(
+                artifact_name(group, key), "report", files=tuple(out["files"]), metadata={"step": key}
+            )
+        )
     return specs
 
 
@@ -219,8 +235,12 @@ def read_offline_run(path: str | Path) -> dict[str, Any]:
             out["complete"] = True
         elif kind == "artifact":
             a = rec.artifact
-            art = {"name": a.name, "type": a.type, "digest": a.digest,
-                   "entries": [(e.path, e.ref) for e in a.manifest.contents]}
+            art = {
+                "name": a.name,
+                "type": a.type,
+                "digest": a.digest,
+                "entries": [(e.path, e.ref) for e in a.manifest.contents],
+            }
             out["used" if a.use_after_commit else "logged"].append(art)
     return out
 

@@ -193,13 +193,19 @@ def execute(run: Run, step: Step, force: bool = False) -> StepOutput:
             return prior
     missing = dist.broadcast([k for k in step.needs if run.done(k) is None] if run.main else None)
     if missing:
-        raise RuntimeError(f"step {step.key} needs {', '.join(missing)} first; run `selfdistill run` (it resumes)")
+        raise RuntimeError(
+            f"step {step.key} needs {', '.join(missing)} first; run `selfdistill run` (it resumes)"
+        )
     if force and run.main:  # a forced re-run starts the stage over, not from its last checkpoint
         remove_checkpoints(run.dir / "work" / step.key)
     log.info("▶ %s", step.key)
     start, cpu_start = time.perf_counter(), time.process_time()
     with run.tracker.stage(step.key, step.command) as stage, run.store.reading() as read_shards:
-        output = ACTIONS[step.action](run, stage, step) if run.main or step.command not in MAIN_ONLY else StepOutput()
+        output = (
+            ACTIONS[step.action](run, stage, step)
+            if run.main or step.command not in MAIN_ONLY
+            else StepOutput()
+        )
         if run.main:  # W&B lineage: what this step used and made (nothing when tracking is off)
             lineage.record(run, stage, step.key, _needs_of(run), _done_keys(run), output, read_shards)
     output.seconds = round(time.perf_counter() - start, 2)
@@ -207,8 +213,12 @@ def execute(run: Run, step: Step, force: bool = False) -> StepOutput:
     output.cpu_seconds = round(time.process_time() - cpu_start, 2)
     if run.main:
         run.finish(step.key, output)
-        remove_checkpoints(run.dir / "work" / step.key)  # the step's model is saved: its checkpoints are spent
-    output = dist.broadcast(output)  # also the barrier: no rank starts the next step before this one is recorded
+        remove_checkpoints(
+            run.dir / "work" / step.key
+        )  # the step's model is saved: its checkpoints are spent
+    output = dist.broadcast(
+        output
+    )  # also the barrier: no rank starts the next step before this one is recorded
     log.info("✓ %s in %.1f s", step.key, output.seconds)
     return output
 
@@ -226,5 +236,7 @@ def run_stage(cfg: Config, command: str, round_: int | None = None, force: bool 
     run = Run(cfg)
     steps = [s for s in plan(cfg) if s.command == command and (round_ is None or s.round in (round_, None))]
     if not steps:
-        raise ConfigError(f"no {command} step{' in round ' + str(round_) if round_ else ''} in this run's plan")
+        raise ConfigError(
+            f"no {command} step{' in round ' + str(round_) if round_ else ''} in this run's plan"
+        )
     return [execute(run, s, force=force) for s in steps]

@@ -122,7 +122,9 @@ class Made:
 class StageKind:
     """One kind of stage: how it becomes steps, and which config sections a stage of it may override."""
 
-    compile: Callable[[_Plan, Any, int, int], list[Step]]  # (plan so far, StageConfig, index, ordinal) -> steps
+    compile: Callable[
+        [_Plan, Any, int, int], list[Step]
+    ]  # (plan so far, StageConfig, index, ordinal) -> steps
     overridable: tuple[str, ...]
     summary: str
 
@@ -157,41 +159,57 @@ class _Plan:
             what = f"is {made.what} ({made.by}), not a model" if made else "is made by no earlier stage"
             if made is not None and made.what == "student" and not students:
                 what = f"is a student ({made.by}); {st.kind} stages start from the policy's models"
-            raise ConfigError(f"{self.where(i, st)}: model {name!r} {what}; choose one of: {', '.join(allowed)}")
+            raise ConfigError(
+                f"{self.where(i, st)}: model {name!r} {what}; choose one of: {', '.join(allowed)}"
+            )
         return made
 
     def traces(self, st, i: int, needed: bool) -> list[Made]:
         """The trace sets stage ``i`` trains on (each an earlier collect stage's output)."""
         if st.kind not in ("sft", "distill") and (st.traces or st.external):
-            raise ConfigError(f"{self.where(i, st)}: {st.kind} stages train on no traces; drop traces/external "
-                              "(only sft and distill stages take them)")
+            raise ConfigError(
+                f"{self.where(i, st)}: {st.kind} stages train on no traces; drop traces/external "
+                "(only sft and distill stages take them)"
+            )
         sets = []
         for name in st.traces:
             made = self.made.get(name)
             if made is None or made.what != "traces":
                 allowed = [n for n, m in self.made.items() if m.what == "traces"]
-                what = f"is a {made.what} ({made.by}), not traces" if made else "is collected by no earlier stage"
-                raise ConfigError(f"{self.where(i, st)}: traces {name!r} {what}; choose from the earlier collect "
-                                  f"stages: {', '.join(allowed) or 'none'}")
+                what = (
+                    f"is a {made.what} ({made.by}), not traces"
+                    if made
+                    else "is collected by no earlier stage"
+                )
+                raise ConfigError(
+                    f"{self.where(i, st)}: traces {name!r} {what}; choose from the earlier collect "
+                    f"stages: {', '.join(allowed) or 'none'}"
+                )
             sets.append(made)
         if needed and not sets and not st.external:
-            raise ConfigError(f"{self.where(i, st)}: needs traces to train on: name earlier collect stages in traces "
-                              "or give external sets")
+            raise ConfigError(
+                f"{self.where(i, st)}: needs traces to train on: name earlier collect stages in traces "
+                "or give external sets"
+            )
         return sets
 
     def name(self, st, i: int, n: int) -> str:
         """The output name of stage ``i`` (``<kind><n>`` when it gives none), checked to be new and well formed."""
         name = st.name or f"{st.kind}{n}"
         if not _NAME.match(name) or name in _RESERVED or name.startswith(_RESERVED_PREFIXES):
-            raise ConfigError(f"{self.where(i, st)}: name {name!r} is not allowed: use letters, digits, '_', '-', '.' "
-                              f"(not starting with one of those), not {', '.join(_RESERVED)} and not starting with "
-                              f"{', '.join(_RESERVED_PREFIXES)}")
+            raise ConfigError(
+                f"{self.where(i, st)}: name {name!r} is not allowed: use letters, digits, '_', '-', '.' "
+                f"(not starting with one of those), not {', '.join(_RESERVED)} and not starting with "
+                f"{', '.join(_RESERVED_PREFIXES)}"
+            )
         return name
 
     def make(self, name: str, made: Made, i: int, st) -> None:
         if name in self.made:
-            raise ConfigError(f"{self.where(i, st)}: output name {name!r} is already made by {self.made[name].by}; "
-                              "every output needs its own name")
+            raise ConfigError(
+                f"{self.where(i, st)}: output name {name!r} is already made by {self.made[name].by}; "
+                "every output needs its own name"
+            )
         self.made[name] = made
 
 
@@ -224,7 +242,17 @@ def _collect(p: _Plan, st, i: int, n: int) -> list[Step]:
     src, _ = p.model(st, i), p.traces(st, i, needed=False)
     name = p.name(st, i, n)
     p.make(name, Made("traces", name, name, f"stage {i} (collect)", round=n), i, st)
-    return [Step(name, "collect", "collect", {"policy": src.key}, n, name=f"policy-{src.dir}", params=_overrides(st))]
+    return [
+        Step(
+            name,
+            "collect",
+            "collect",
+            {"policy": src.key},
+            n,
+            name=f"policy-{src.dir}",
+            params=_overrides(st),
+        )
+    ]
 
 
 def _sft(p: _Plan, st, i: int, n: int) -> list[Step]:
@@ -232,8 +260,17 @@ def _sft(p: _Plan, st, i: int, n: int) -> list[Step]:
     name = p.name(st, i, n)
     inputs, params = _trace_inputs(sets)
     p.make(name, Made("model", name, name, f"stage {i} (sft)", _dir(name), n), i, st)
-    return [Step(name, "sft", "sft", {"policy": src.key, **inputs}, n, name=_dir(name),
-                 params={**params, **_external(st), **_overrides(st)})]
+    return [
+        Step(
+            name,
+            "sft",
+            "sft",
+            {"policy": src.key, **inputs},
+            n,
+            name=_dir(name),
+            params={**params, **_external(st), **_overrides(st)},
+        )
+    ]
 
 
 def _distill(p: _Plan, st, i: int, n: int) -> list[Step]:
@@ -244,8 +281,10 @@ def _distill(p: _Plan, st, i: int, n: int) -> list[Step]:
     from selfdistill.distill.methods import get_method
 
     if st.name is not None:
-        raise ConfigError(f"{p.where(i, st)}: a distill stage makes the students of distill.students, named there; "
-                          f"drop name {st.name!r}")
+        raise ConfigError(
+            f"{p.where(i, st)}: a distill stage makes the students of distill.students, named there; "
+            f"drop name {st.name!r}"
+        )
     teacher_model, sets = p.model(st, i), p.traces(st, i, needed=True)
     cfg = p.cfg
     sequences = get_method(cfg.distill.method).learns_from_sequences
@@ -253,25 +292,56 @@ def _distill(p: _Plan, st, i: int, n: int) -> list[Step]:
     for s in cfg.distill.students:
         teacher = teacher_model.key if s.teacher == "policy" else f"distill.{s.teacher}"
         base = f"student.{s.name}.base"
-        merges_policy = s.source == "merge_experts" and s.path == "policy"  # its base is built from the teacher
-        steps.append(Step(base, "student_base", "distill", {"moe": teacher_model.key} if merges_policy else {},
-                          name=f"student-{s.name}-base", params={"student": s.name}))
+        merges_policy = (
+            s.source == "merge_experts" and s.path == "policy"
+        )  # its base is built from the teacher
+        steps.append(
+            Step(
+                base,
+                "student_base",
+                "distill",
+                {"moe": teacher_model.key} if merges_policy else {},
+                name=f"student-{s.name}-base",
+                params={"student": s.name},
+            )
+        )
         inputs: dict[str, Any] = {"student": base, "teacher": teacher}
         params: dict[str, Any] = {"student": s.name, "traces_from": "policy"}
         if s.teacher != "policy" and sequences:
             collect = f"collect.{s.teacher}"
             if not any(step.key == collect for step in steps):
-                steps.append(Step(collect, "student_collect", "distill", {"model": teacher},
-                                  name=f"student-{s.teacher}", params={"student": s.teacher}))
+                steps.append(
+                    Step(
+                        collect,
+                        "student_collect",
+                        "distill",
+                        {"model": teacher},
+                        name=f"student-{s.teacher}",
+                        params={"student": s.teacher},
+                    )
+                )
             inputs["traces"] = collect
             params["traces_from"] = s.teacher
         else:
             more_inputs, more_params = _trace_inputs(sets)
             inputs.update(more_inputs)
             params.update(more_params, **_external(st))
-        steps.append(Step(f"distill.{s.name}", "distill", "distill", inputs, name=f"student-{s.name}",
-                          params={**params, **_overrides(st)}))
-        p.make(s.name, Made("student", f"distill.{s.name}", s.name, f"stage {i} (distill)", f"student-{s.name}"), i, st)
+        steps.append(
+            Step(
+                f"distill.{s.name}",
+                "distill",
+                "distill",
+                inputs,
+                name=f"student-{s.name}",
+                params={**params, **_overrides(st)},
+            )
+        )
+        p.make(
+            s.name,
+            Made("student", f"distill.{s.name}", s.name, f"stage {i} (distill)", f"student-{s.name}"),
+            i,
+            st,
+        )
     return steps
 
 
@@ -280,38 +350,63 @@ def _eval(p: _Plan, st, i: int, n: int) -> list[Step]:
     p.traces(st, i, needed=False)
     if st.model is None:
         if st.name is not None:
-            raise ConfigError(f"{p.where(i, st)}: an eval of every model names each row by its model; drop name "
-                              f"{st.name!r} or name a model")
+            raise ConfigError(
+                f"{p.where(i, st)}: an eval of every model names each row by its model; drop name "
+                f"{st.name!r} or name a model"
+            )
         targets = [(m.label, m) for m in p.made.values() if m.what in ("model", "student")]
     else:
         made = p.model(st, i, students=True)
         label = st.name or made.label
         if made.what == "student" and label != made.label:
-            raise ConfigError(f"{p.where(i, st)}: a student's eval row is named by the student ({made.label!r}); "
-                              f"drop name {st.name!r}")
+            raise ConfigError(
+                f"{p.where(i, st)}: a student's eval row is named by the student ({made.label!r}); "
+                f"drop name {st.name!r}"
+            )
         targets = [(label, made)]
     steps = []
     for label, made in targets:
         role = "base" if made.key == "base" else "student" if made.what == "student" else "policy"
-        steps.append(Step(f"eval.{label}", "eval", "eval", {"model": made.key}, made.round, name=label,
-                          params={"role": role, **_overrides(st)}))
+        steps.append(
+            Step(
+                f"eval.{label}",
+                "eval",
+                "eval",
+                {"model": made.key},
+                made.round,
+                name=label,
+                params={"role": role, **_overrides(st)},
+            )
+        )
     return steps
 
 
 STAGE_KINDS = Registry("stage kind")
-STAGE_KINDS.register("rl", StageKind(_rl, ("rl", "rewards"), "RL of its model (TRL GRPOTrainer, the rewards)"))
-STAGE_KINDS.register("collect", StageKind(_collect, ("collect", "rewards"),
-                                          "rejection-sample its model's traces into the store"))
-STAGE_KINDS.register("sft", StageKind(_sft, ("sft",), "SFT of its model on the named traces (and external sets)"))
-STAGE_KINDS.register("distill", StageKind(_distill, ("distill",),
-                                          "each student of distill.students: its base, then distillation"))
-STAGE_KINDS.register("eval", StageKind(_eval, ("eval",), "held-out evaluation of its model (or of every model)"))
+STAGE_KINDS.register(
+    "rl", StageKind(_rl, ("rl", "rewards"), "RL of its model (TRL GRPOTrainer, the rewards)")
+)
+STAGE_KINDS.register(
+    "collect",
+    StageKind(_collect, ("collect", "rewards"), "rejection-sample its model's traces into the store"),
+)
+STAGE_KINDS.register(
+    "sft", StageKind(_sft, ("sft",), "SFT of its model on the named traces (and external sets)")
+)
+STAGE_KINDS.register(
+    "distill",
+    StageKind(_distill, ("distill",), "each student of distill.students: its base, then distillation"),
+)
+STAGE_KINDS.register(
+    "eval", StageKind(_eval, ("eval",), "held-out evaluation of its model (or of every model)")
+)
 
 
 # --- presets: plans by name --------------------------------------------------------------------
 
 
-def _stage(cfg, kind: str, name: str | None = None, model: str | None = None, traces: list[str] | None = None):
+def _stage(
+    cfg, kind: str, name: str | None = None, model: str | None = None, traces: list[str] | None = None
+):
     """A stage record of the config's schema (`config.StageConfig`, reached through the config so this module
     does not import `selfdistill.config`, which imports it to validate plans)."""
     return cfg.pipeline.stage_type(kind=kind, name=name, model=model, traces=list(traces or []))
@@ -323,10 +418,15 @@ def rounds_preset(cfg) -> list:
     stages, prev = [], "base"
     for r in range(1, cfg.run.rounds + 1):
         collected = [f"r{q}.collect" for q in (range(1, r + 1) if cfg.sft.traces == "all" else [r])]
-        stages += [_stage(cfg, "rl", f"r{r}.rl", prev), _stage(cfg, "collect", f"r{r}.collect", f"r{r}.rl"),
-                   _stage(cfg, "sft", f"r{r}.sft", f"r{r}.rl", collected)]
+        stages += [
+            _stage(cfg, "rl", f"r{r}.rl", prev),
+            _stage(cfg, "collect", f"r{r}.collect", f"r{r}.rl"),
+            _stage(cfg, "sft", f"r{r}.sft", f"r{r}.rl", collected),
+        ]
         prev = f"r{r}.sft"
-    stages.append(_stage(cfg, "distill", model=prev, traces=[f"r{r}.collect" for r in range(1, cfg.run.rounds + 1)]))
+    stages.append(
+        _stage(cfg, "distill", model=prev, traces=[f"r{r}.collect" for r in range(1, cfg.run.rounds + 1)])
+    )
     stages.append(_stage(cfg, "eval", model="base"))
     for r in range(1, cfg.run.rounds + 1):
         if cfg.eval.rl_checkpoints:
@@ -338,8 +438,12 @@ def rounds_preset(cfg) -> list:
 
 def r1_zero_preset(cfg) -> list:
     """DeepSeek-R1-Zero: pure RL from the base, then its traces, distilled into the students."""
-    return [_stage(cfg, "rl", "r1-zero", "base"), _stage(cfg, "collect", "zero-traces", "r1-zero"),
-            _stage(cfg, "distill", model="r1-zero", traces=["zero-traces"]), _stage(cfg, "eval")]
+    return [
+        _stage(cfg, "rl", "r1-zero", "base"),
+        _stage(cfg, "collect", "zero-traces", "r1-zero"),
+        _stage(cfg, "distill", model="r1-zero", traces=["zero-traces"]),
+        _stage(cfg, "eval"),
+    ]
 
 
 def r1_preset(cfg) -> list:
@@ -369,8 +473,10 @@ def stages_of(cfg) -> tuple[str, list]:
     p = cfg.pipeline
     if p.stages:
         if p.preset is not None:
-            raise ConfigError(f"pipeline: give a preset or stages, not both (preset={p.preset!r} and "
-                              f"{len(p.stages)} stages); leave preset null for a custom plan")
+            raise ConfigError(
+                f"pipeline: give a preset or stages, not both (preset={p.preset!r} and "
+                f"{len(p.stages)} stages); leave preset null for a custom plan"
+            )
         return "custom", list(p.stages)
     name = p.preset or "rounds"
     return name, PRESETS.get(name, "pipeline.preset")(cfg)
@@ -405,8 +511,10 @@ def apply_overrides(cfg, overrides: dict[str, dict[str, Any]], where: str = "ove
     changes = {}
     for section, values in overrides.items():
         if section == "distill" and "students" in values:
-            raise ConfigError(f"{where}.distill.students: the students are the run's (distill.students); a stage "
-                              "cannot change them")
+            raise ConfigError(
+                f"{where}.distill.students: the students are the run's (distill.students); a stage "
+                "cannot change them"
+            )
         current = getattr(cfg, section, None)
         if not dataclasses.is_dataclass(current):
             raise ConfigError(f"{where}: {section!r} is not a config section")
@@ -418,7 +526,9 @@ def _check_overrides(cfg, st, i: int, kind: StageKind) -> None:
     where = f"pipeline.stages[{i}].overrides"
     bad = [s for s in st.overrides if s not in kind.overridable]
     if bad:
-        raise ConfigError(f"{where}: {st.kind} stages may override {', '.join(kind.overridable)}; got {bad[0]!r}")
+        raise ConfigError(
+            f"{where}: {st.kind} stages may override {', '.join(kind.overridable)}; got {bad[0]!r}"
+        )
     apply_overrides(cfg, st.overrides, where)
 
 
@@ -427,8 +537,10 @@ def _check_overrides(cfg, st, i: int, kind: StageKind) -> None:
 
 def _check_unique(steps: list[Step]) -> None:
     """Step keys (state files) and saved model directories must not collide (stage names could make them)."""
-    for what, values in (("step key", [s.key for s in steps]),
-                         ("model directory", [s.name for s in steps if s.action in SAVES_MODEL])):
+    for what, values in (
+        ("step key", [s.key for s in steps]),
+        ("model directory", [s.name for s in steps if s.action in SAVES_MODEL]),
+    ):
         seen: set[str] = set()
         for v in values:
             if v in seen:
@@ -436,7 +548,13 @@ def _check_unique(steps: list[Step]) -> None:
             seen.add(v)
 
 
-SAVES_MODEL = ("base", "rl", "sft", "student_base", "distill")  # actions that save a model under its Step.name
+SAVES_MODEL = (
+    "base",
+    "rl",
+    "sft",
+    "student_base",
+    "distill",
+)  # actions that save a model under its Step.name
 
 
 def plan(cfg) -> list[Step]:
@@ -453,8 +571,10 @@ def plan(cfg) -> list[Step]:
         p.steps += kind.compile(p, st, i, counts[st.kind])
     evals = [s for s in p.steps if s.action == "eval"]
     if not evals:
-        raise ConfigError("pipeline.stages: the plan evaluates no model (the report is made of eval rows); add "
-                          "{kind: eval} to evaluate every model")
+        raise ConfigError(
+            "pipeline.stages: the plan evaluates no model (the report is made of eval rows); add "
+            "{kind: eval} to evaluate every model"
+        )
     trained = [s.key for s in p.steps if s.action in ("rl", "sft")]
     report_inputs = {
         "evals": tuple(e.key for e in evals),
@@ -467,8 +587,15 @@ def plan(cfg) -> list[Step]:
     # `timed` is not an input: the report lists the seconds of those of these steps that are done;
     # `steps`: the plan itself, which the report lists with each step's inputs and outputs
     done = tuple(p.steps)
-    p.steps.append(Step("report", "report", "report", report_inputs,
-                        params={"timed": tuple(s.key for s in done), "steps": done}))
+    p.steps.append(
+        Step(
+            "report",
+            "report",
+            "report",
+            report_inputs,
+            params={"timed": tuple(s.key for s in done), "steps": done},
+        )
+    )
     _check_unique(p.steps)
     return p.steps
 
@@ -478,10 +605,12 @@ def format_stages(cfg) -> str:
     name, stages = stages_of(cfg)
     lines = [f"plan: {name}"]
     for i, st in enumerate(stages):
-        reads = ", ".join([f"model={st.model or ('every model' if st.kind == 'eval' else 'base')}"] +
-                          ([f"traces=[{', '.join(st.traces)}]"] if st.traces else []) +
-                          ([f"external=[{', '.join(e.path for e in st.external)}]"] if st.external else []) +
-                          ([f"overrides={st.overrides}"] if st.overrides else []))
+        reads = ", ".join(
+            [f"model={st.model or ('every model' if st.kind == 'eval' else 'base')}"]
+            + ([f"traces=[{', '.join(st.traces)}]"] if st.traces else [])
+            + ([f"external=[{', '.join(e.path for e in st.external)}]"] if st.external else [])
+            + ([f"overrides={st.overrides}"] if st.overrides else [])
+        )
         lines.append(f"{i:3d}  {st.kind:8s} {st.name or '':20s} {reads}")
     return "\n".join(lines)
 

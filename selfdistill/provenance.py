@@ -23,8 +23,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-LIBRARIES = ("selfdistill", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers",
-             "wandb", "sympy", "latex2sympy2_extended", "numpy", "triton", "vllm")
+LIBRARIES = (
+    "selfdistill",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "wandb",
+    "sympy",
+    "latex2sympy2_extended",
+    "numpy",
+    "triton",
+    "vllm",
+)
 PROVENANCE_FILE = "provenance.jsonl"
 
 
@@ -40,6 +54,7 @@ def git_state(repo: Path) -> dict[str, Any]:
 
     ``dirty`` counts changes to tracked files only: untracked run outputs do not make the code dirty.
     """
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
@@ -78,8 +93,12 @@ def cpu_model() -> str:
 
 def machine() -> dict[str, Any]:
     """CPU model, usable cores, torch threads, GPUs (names), OS."""
-    info: dict[str, Any] = {"cpu": cpu_model(), "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                            else os.cpu_count(), "platform": platform.platform(), "hostname": platform.node()}
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+    }
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch_threads"] = torch.get_num_threads()
@@ -136,8 +155,18 @@ def summary(run_dir: Path) -> dict[str, Any]:
     if not records:
         return {}
     latest = records[-1]
-    return {**latest, "invocations": [{"time": r["time"], "command": r["command"], "commit": r["git"]["commit"],
-                                        "dirty": r["git"]["dirty"]} for r in records]}
+    return {
+        **latest,
+        "invocations": [
+            {
+                "time": r["time"],
+                "command": r["command"],
+                "commit": r["git"]["commit"],
+                "dirty": r["git"]["dirty"],
+            }
+            for r in records
+        ],
+    }
 
 
 def markdown(prov: dict[str, Any]) -> list[str]:
@@ -145,17 +174,27 @@ def markdown(prov: dict[str, Any]) -> list[str]:
     if not prov:
         return []
     g, m = prov["git"], prov["machine"]
-    commit = f"`{g['commit'][:12]}`{' (uncommitted changes)' if g['dirty'] else ''}" if g["commit"] else "not a git checkout"
+    commit = (
+        f"`{g['commit'][:12]}`{' (uncommitted changes)' if g['dirty'] else ''}"
+        if g["commit"]
+        else "not a git checkout"
+    )
     libs = ", ".join(f"{k} {v}" for k, v in prov["libraries"].items())
-    lines = ["", "## Provenance", "",
-             f"- Command: `{prov['command']}`",
-             f"- Config: {prov['config_file'] or '(embedded)'} (sha256 `{(prov['config_sha256'] or '-')[:16]}`, "
-             f"fingerprint `{prov['config_fingerprint']}`), seed {prov['seed']}",
-             f"- Code: {commit}; Python {prov['python']}; {libs}",
-             f"- Machine: {m['cpu']}, {m['cpus']} cores, torch threads {m.get('torch_threads', '-')}"
-             + (f", GPUs: {', '.join(m['gpus'])}" if m.get("gpus") else ", no GPU")]
+    lines = [
+        "",
+        "## Provenance",
+        "",
+        f"- Command: `{prov['command']}`",
+        f"- Config: {prov['config_file'] or '(embedded)'} (sha256 `{(prov['config_sha256'] or '-')[:16]}`, "
+        f"fingerprint `{prov['config_fingerprint']}`), seed {prov['seed']}",
+        f"- Code: {commit}; Python {prov['python']}; {libs}",
+        f"- Machine: {m['cpu']}, {m['cpus']} cores, torch threads {m.get('torch_threads', '-')}"
+        + (f", GPUs: {', '.join(m['gpus'])}" if m.get("gpus") else ", no GPU"),
+    ]
     if len(prov["invocations"]) > 1:
         lines.append("- Invocations (first made the run, later ones resumed it):")
-        lines += [f"  - {i['time']} `{i['command']}` at `{(i['commit'] or '-')[:12]}`{' dirty' if i['dirty'] else ''}"
-                  for i in prov["invocations"]]
+        lines += [
+            f"  - {i['time']} `{i['command']}` at `{(i['commit'] or '-')[:12]}`{' dirty' if i['dirty'] else ''}"
+            for i in prov["invocations"]
+        ]
     return lines

@@ -55,7 +55,9 @@ class Registry:
     def check(self, name: str, key: str | None = None) -> None:
         if name not in self._entries:
             where = f"{key}: " if key else ""
-            raise ConfigError(f"{where}unknown {self.what} {name!r}; choose one of: {', '.join(self.names())}")
+            raise ConfigError(
+                f"{where}unknown {self.what} {name!r}; choose one of: {', '.join(self.names())}"
+            )
 
     def get(self, name: str, key: str | None = None) -> Any:
         self.check(name, key)
@@ -85,19 +87,40 @@ class RLAlgorithm:
 
 # The GRPO family. TRL implements these losses; an entry only picks settings.
 ALGORITHMS = Registry("RL algorithm")
-ALGORITHMS.register("grpo", RLAlgorithm(
-    {"loss_type": "grpo", "importance_sampling_level": "token", "scale_rewards": "group"},
-    summary="token-level ratios, per-sequence length normalisation, group-scaled advantages"))
-ALGORITHMS.register("dr_grpo", RLAlgorithm(
-    {"loss_type": "dr_grpo", "importance_sampling_level": "token", "scale_rewards": "none"},
-    summary="Dr. GRPO: no length or std normalisation"))
-ALGORITHMS.register("dapo", RLAlgorithm(
-    {"loss_type": "dapo", "importance_sampling_level": "token", "epsilon_high": 0.28, "mask_truncated_completions": True},
-    summary="DAPO: token-level normalisation, clip-higher, truncated completions masked"))
+ALGORITHMS.register(
+    "grpo",
+    RLAlgorithm(
+        {"loss_type": "grpo", "importance_sampling_level": "token", "scale_rewards": "group"},
+        summary="token-level ratios, per-sequence length normalisation, group-scaled advantages",
+    ),
+)
+ALGORITHMS.register(
+    "dr_grpo",
+    RLAlgorithm(
+        {"loss_type": "dr_grpo", "importance_sampling_level": "token", "scale_rewards": "none"},
+        summary="Dr. GRPO: no length or std normalisation",
+    ),
+)
+ALGORITHMS.register(
+    "dapo",
+    RLAlgorithm(
+        {
+            "loss_type": "dapo",
+            "importance_sampling_level": "token",
+            "epsilon_high": 0.28,
+            "mask_truncated_completions": True,
+        },
+        summary="DAPO: token-level normalisation, clip-higher, truncated completions masked",
+    ),
+)
 # GSPO (arXiv 2507.18071): sequence-level, length-normalised ratios; the paper's clip range.
-ALGORITHMS.register("gspo", RLAlgorithm(
-    {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4},
-    summary="GSPO: sequence-level ratios (the MoE default: per-token ratios are noisy when experts shift)"))
+ALGORITHMS.register(
+    "gspo",
+    RLAlgorithm(
+        {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4},
+        summary="GSPO: sequence-level ratios (the MoE default: per-token ratios are noisy when experts shift)",
+    ),
+)
 
 TASK_SOURCES = Registry("task source")
 TASK_SOURCES.register("math", "selfdistill.tasks.math_gen:generate_math_tasks")

@@ -24,8 +24,23 @@ from selfdistill.tasks.kinds import kinds
 
 def eval_keys() -> tuple[str, ...]:
     """The columns of a report row (one accuracy column per registered task kind)."""
-    return ("model", "role", "round", "params", "accuracy", *kind_keys(), "accuracy_by_kind", "maj_at_k", "k",
-            "infra_failures", "format_rate", "tokens_per_s", "memory_mb", "n_problems", "temperature")
+    return (
+        "model",
+        "role",
+        "round",
+        "params",
+        "accuracy",
+        *kind_keys(),
+        "accuracy_by_kind",
+        "maj_at_k",
+        "k",
+        "infra_failures",
+        "format_rate",
+        "tokens_per_s",
+        "memory_mb",
+        "n_problems",
+        "temperature",
+    )
 
 
 def kind_keys() -> list[str]:
@@ -49,7 +64,9 @@ def summarize(rows: list[dict[str, Any]], final_name: str) -> dict[str, Any]:
         out["best_student_accuracy"] = best["accuracy"]
         out["student_retention"] = best["accuracy"] / final["accuracy"] if final["accuracy"] else None
         out["student_param_ratio"] = best["params"] / final["params"]
-        out["student_speedup"] = best["tokens_per_s"] / final["tokens_per_s"] if final["tokens_per_s"] else None
+        out["student_speedup"] = (
+            best["tokens_per_s"] / final["tokens_per_s"] if final["tokens_per_s"] else None
+        )
     return out
 
 
@@ -58,7 +75,9 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def distillation_chain(rows: list[dict[str, Any]], students, final_name: str, method: str) -> list[dict[str, Any]]:
+def distillation_chain(
+    rows: list[dict[str, Any]], students, final_name: str, method: str
+) -> list[dict[str, Any]]:
     """One entry per student (config order): what it keeps of its teacher and of the policy, and what it saves."""
     by_name = {r["model"]: r for r in rows}
     policy = by_name.get(final_name)
@@ -67,15 +86,21 @@ def distillation_chain(rows: list[dict[str, Any]], students, final_name: str, me
         row, teacher = by_name.get(s.name), by_name.get(final_name if s.teacher == "policy" else s.teacher)
         if not (row and teacher and policy):
             continue
-        chain.append({
-            "student": s.name, "method": method, "teacher": teacher["model"], "params": row["params"],
-            "accuracy": row["accuracy"], "maj_at_k": row["maj_at_k"],
-            "retention_vs_teacher": _ratio(row["accuracy"], teacher["accuracy"]),
-            "retention_vs_policy": _ratio(row["accuracy"], policy["accuracy"]),
-            "param_ratio": row["params"] / policy["params"],
-            "speedup": row["tokens_per_s"] / policy["tokens_per_s"] if policy["tokens_per_s"] else None,
-            "memory_ratio": row["memory_mb"] / policy["memory_mb"] if policy["memory_mb"] else None,
-        })
+        chain.append(
+            {
+                "student": s.name,
+                "method": method,
+                "teacher": teacher["model"],
+                "params": row["params"],
+                "accuracy": row["accuracy"],
+                "maj_at_k": row["maj_at_k"],
+                "retention_vs_teacher": _ratio(row["accuracy"], teacher["accuracy"]),
+                "retention_vs_policy": _ratio(row["accuracy"], policy["accuracy"]),
+                "param_ratio": row["params"] / policy["params"],
+                "speedup": row["tokens_per_s"] / policy["tokens_per_s"] if policy["tokens_per_s"] else None,
+                "memory_ratio": row["memory_mb"] / policy["memory_mb"] if policy["memory_mb"] else None,
+            }
+        )
     return chain
 
 
@@ -93,54 +118,107 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# selfdistill report: {report['run']}", ""]
     s = report["summary"]
     if "policy_gain_points" in s:
-        lines.append(f"- Final policy **{s['final_policy']}**: held-out pass@1 {_fmt(s['final_policy_accuracy'])} "
-                     f"vs base {_fmt(s['base_accuracy'])} ({s['policy_gain_points']:+.1f} points).")
+        lines.append(
+            f"- Final policy **{s['final_policy']}**: held-out pass@1 {_fmt(s['final_policy_accuracy'])} "
+            f"vs base {_fmt(s['base_accuracy'])} ({s['policy_gain_points']:+.1f} points)."
+        )
     if "best_student" in s:
-        lines.append(f"- Best student **{s['best_student']}**: {_fmt(s['best_student_accuracy'])} "
-                     f"({100 * (s['student_retention'] or 0):.0f}% of the policy) with "
-                     f"{100 * s['student_param_ratio']:.0f}% of its parameters.")
-    lines += [f"- Wall time of all stages: {report['wall_time_s']:.0f} s.", "",
-              "## Held-out evaluation", "",
-              f"pass@1 estimated from {report['eval'][0]['k']} samples per problem at temperature "
-              f"{report['eval'][0]['temperature']}; maj@k votes over the same samples.", "",
-              "| model | role | round | params | pass@1 | " + " | ".join(k.name for k in kinds()) +
-              " | maj@k | format | infra failures | tokens/s | memory MB |",
-              "|---|---|---|---|---|" + "---|" * len(kinds()) + "---|---|---|---|---|"]
+        lines.append(
+            f"- Best student **{s['best_student']}**: {_fmt(s['best_student_accuracy'])} "
+            f"({100 * (s['student_retention'] or 0):.0f}% of the policy) with "
+            f"{100 * s['student_param_ratio']:.0f}% of its parameters."
+        )
+    lines += [
+        f"- Wall time of all stages: {report['wall_time_s']:.0f} s.",
+        "",
+        "## Held-out evaluation",
+        "",
+        f"pass@1 estimated from {report['eval'][0]['k']} samples per problem at temperature "
+        f"{report['eval'][0]['temperature']}; maj@k votes over the same samples.",
+        "",
+        "| model | role | round | params | pass@1 | "
+        + " | ".join(k.name for k in kinds())
+        + " | maj@k | format | infra failures | tokens/s | memory MB |",
+        "|---|---|---|---|---|" + "---|" * len(kinds()) + "---|---|---|---|---|",
+    ]
     for r in report["eval"]:
-        lines.append("| " + " | ".join(_fmt(r.get(k)) for k in ("model", "role", "round", "params", "accuracy",
-                     *kind_keys(), "maj_at_k", "format_rate", "infra_failures")) +
-                     f" | {r['tokens_per_s']:,.0f} | {r['memory_mb']:.1f} |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _fmt(r.get(k))
+                for k in (
+                    "model",
+                    "role",
+                    "round",
+                    "params",
+                    "accuracy",
+                    *kind_keys(),
+                    "maj_at_k",
+                    "format_rate",
+                    "infra_failures",
+                )
+            )
+            + f" | {r['tokens_per_s']:,.0f} | {r['memory_mb']:.1f} |"
+        )
     if report.get("chain"):
-        lines += ["", "## Distillation", "",
-                  "| student | method | teacher | params | pass@1 | maj@k | kept of teacher | kept of policy | "
-                  "params vs policy | speed-up | memory vs policy |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Distillation",
+            "",
+            "| student | method | teacher | params | pass@1 | maj@k | kept of teacher | kept of policy | "
+            "params vs policy | speed-up | memory vs policy |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for c in report["chain"]:
-            lines.append(f"| {c['student']} | {c['method']} | {c['teacher']} | {c['params']:,} | {_fmt(c['accuracy'])} | "
-                         f"{_fmt(c['maj_at_k'])} | {_fmt(c['retention_vs_teacher'])} | {_fmt(c['retention_vs_policy'])} | "
-                         f"{_fmt(c['param_ratio'])} | {c['speedup'] or 0:.2f}x | {_fmt(c['memory_ratio'])} |")
+            lines.append(
+                f"| {c['student']} | {c['method']} | {c['teacher']} | {c['params']:,} | {_fmt(c['accuracy'])} | "
+                f"{_fmt(c['maj_at_k'])} | {_fmt(c['retention_vs_teacher'])} | {_fmt(c['retention_vs_policy'])} | "
+                f"{_fmt(c['param_ratio'])} | {c['speedup'] or 0:.2f}x | {_fmt(c['memory_ratio'])} |"
+            )
     sp = report["split"]
-    lines += ["", "## Data", "",
-              f"- Tasks: {sp['n_train']} train, {sp['n_eval']} held out ({sp['method']}); prompts shared: "
-              f"**{sp['overlap']}** (train digest `{sp['train_digest']}`, eval digest `{sp['eval_digest']}`).",
-              f"- Traces stored: {report['traces']['total']} ({report['traces']['by_round']} by round, "
-              f"{report['traces']['by_kind']} by kind)."]
+    lines += [
+        "",
+        "## Data",
+        "",
+        f"- Tasks: {sp['n_train']} train, {sp['n_eval']} held out ({sp['method']}); prompts shared: "
+        f"**{sp['overlap']}** (train digest `{sp['train_digest']}`, eval digest `{sp['eval_digest']}`).",
+        f"- Traces stored: {report['traces']['total']} ({report['traces']['by_round']} by round, "
+        f"{report['traces']['by_kind']} by kind).",
+    ]
     sb = report["sandbox"]
     if sb["active"]:
-        lines.append(f"- Code sandbox layers: {', '.join(sb['layers'])} (required: {', '.join(sb['required']) or 'none, auto'}).")
+        lines.append(
+            f"- Code sandbox layers: {', '.join(sb['layers'])} (required: {', '.join(sb['required']) or 'none, auto'})."
+        )
     for c in report["collect"]:
-        lines.append(f"- Collect {c.get('stage', c['round'])} (store round {c['round']}): sampled {c.get('sampled', 0)}, "
-                     f"kept {c.get('kept', 0)}, sample accuracy {_fmt(c.get('sample_accuracy'))}.")
+        lines.append(
+            f"- Collect {c.get('stage', c['round'])} (store round {c['round']}): sampled {c.get('sampled', 0)}, "
+            f"kept {c.get('kept', 0)}, sample accuracy {_fmt(c.get('sample_accuracy'))}."
+        )
     for c in report.get("student_collect", []):
-        lines.append(f"- Student {c['student']}'s own traces (to teach the next student): sampled "
-                     f"{c.get('sampled', 0)}, kept {c.get('kept', 0)}, sample accuracy {_fmt(c.get('sample_accuracy'))}.")
-    lines += ["", "## Stages", "", "In the plan's order: what each step read (role = step) and what it left.", "",
-              "| # | step | action | reads | output | seconds |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"- Student {c['student']}'s own traces (to teach the next student): sampled "
+            f"{c.get('sampled', 0)}, kept {c.get('kept', 0)}, sample accuracy {_fmt(c.get('sample_accuracy'))}."
+        )
+    lines += [
+        "",
+        "## Stages",
+        "",
+        "In the plan's order: what each step read (role = step) and what it left.",
+        "",
+        "| # | step | action | reads | output | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for i, p in enumerate(report.get("plan", []), 1):
-        reads = "; ".join(f"{role} = {v if isinstance(v, str) else ', '.join(v)}" for role, v in p["inputs"].items())
+        reads = "; ".join(
+            f"{role} = {v if isinstance(v, str) else ', '.join(v)}" for role, v in p["inputs"].items()
+        )
         reads += "".join(f"; external = {e}" for e in p["external"])
         reads += f"; overrides {p['overrides']}" if p["overrides"] else ""
         seconds = "–" if p["seconds"] is None else f"{p['seconds']:.1f}"
-        lines.append(f"| {i} | {p['step']} | {p['action']} | {reads or '–'} | {p['output'] or '–'} | {seconds} |")
+        lines.append(
+            f"| {i} | {p['step']} | {p['action']} | {reads or '–'} | {p['output'] or '–'} | {seconds} |"
+        )
     from selfdistill.provenance import markdown as provenance_markdown
 
     lines += provenance_markdown(report.get("provenance", {}))
@@ -184,7 +262,12 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> None:
     width = 0.81 / len(bars)  # 0.27 with the default two kinds
     for i, (key, label) in enumerate(bars):
         offset = (i - (len(bars) - 1) / 2) * width
-        ax.bar([x + offset for x in range(len(rows))], [100 * (r.get(key) or 0) for r in rows], width, label=label)
+        ax.bar(
+            [x + offset for x in range(len(rows))],
+            [100 * (r.get(key) or 0) for r in rows],
+            width,
+            label=label,
+        )
     ax.set_xticks(range(len(rows)), names, rotation=20, ha="right")
     ax.set_ylabel("held-out accuracy (%)")
     ax.set_title("Accuracy per model")
@@ -219,10 +302,16 @@ def _chain_keys(rows, run, keys: ReportKeys, final_name: str):
 def sandbox_section(run, timed: tuple[str, ...]) -> dict[str, Any]:
     """The code sandbox's isolation: the layers the config requires and those each code-scoring step had."""
     outs = {k: run.done(k) for k in timed}
-    active = {k: out.metrics["sandbox_layers"] for k, out in outs.items()
-              if out is not None and "sandbox_layers" in out.metrics}
-    return {"required": list(run.cfg.rewards.sandbox_layers), "active": active,
-            "layers": sorted(set.intersection(*(set(v) for v in active.values()))) if active else []}
+    active = {
+        k: out.metrics["sandbox_layers"]
+        for k, out in outs.items()
+        if out is not None and "sandbox_layers" in out.metrics
+    }
+    return {
+        "required": list(run.cfg.rewards.sandbox_layers),
+        "active": active,
+        "layers": sorted(set.intersection(*(set(v) for v in active.values()))) if active else [],
+    }
 
 
 def eval_rows(run, keys: ReportKeys) -> list[dict[str, Any]]:
@@ -240,8 +329,11 @@ def _step_output(run, step) -> str | None:
     if step.action in ("collect", "student_collect"):
         # store_round: every trace of the stage (``kept`` counts only those a resumed collect added itself)
         n = out.metrics.get("store_round", out.metrics.get("kept", 0))
-        return f"{n} traces (store round {step.round})" if step.action == "collect" else \
-            f"{n} traces (student_traces/{step.params['student']})"
+        return (
+            f"{n} traces (store round {step.round})"
+            if step.action == "collect"
+            else f"{n} traces (student_traces/{step.params['student']})"
+        )
     if out.model_path is None:
         return None
     path = Path(out.model_path)
@@ -254,11 +346,18 @@ def plan_section(run, steps) -> list[dict[str, Any]]:
     rows = []
     for s in steps:
         out = run.done(s.key)
-        rows.append({"step": s.key, "action": s.action, "round": s.round,
-                     "inputs": {role: v if isinstance(v, str) else list(v) for role, v in s.inputs.items()},
-                     "external": [e["path"] for e in s.params.get("external", ())],
-                     "overrides": s.params.get("overrides", {}),
-                     "output": _step_output(run, s), "seconds": out.seconds if out is not None else None})
+        rows.append(
+            {
+                "step": s.key,
+                "action": s.action,
+                "round": s.round,
+                "inputs": {role: v if isinstance(v, str) else list(v) for role, v in s.inputs.items()},
+                "external": [e["path"] for e in s.params.get("external", ())],
+                "overrides": s.params.get("overrides", {}),
+                "output": _step_output(run, s),
+                "seconds": out.seconds if out is not None else None,
+            }
+        )
     return rows
 
 
@@ -283,10 +382,15 @@ def build_report(run, keys: ReportKeys) -> dict[str, Any]:
         "config_fingerprint": run.cfg.fingerprint(),
         "summary": summarize(rows, final_name),
         "eval": [{k: r.get(k) for k in eval_keys()} for r in rows],
-        "chain": [{**c, "traces_from": run.done(k).metrics.get("traces_from", "policy")}
-                  for c, k in _chain_keys(rows, run, keys, final_name)],
+        "chain": [
+            {**c, "traces_from": run.done(k).metrics.get("traces_from", "policy")}
+            for c, k in _chain_keys(rows, run, keys, final_name)
+        ],
         "split": run.split.info,
-        "rl": [{"round": r, "stage": k, "history": run.done(k).metrics["history"]} for r, k in enumerate(keys.rl, 1)],
+        "rl": [
+            {"round": r, "stage": k, "history": run.done(k).metrics["history"]}
+            for r, k in enumerate(keys.rl, 1)
+        ],
         "collect": [{"round": r, "stage": k, **run.done(k).to_json()} for r, k in enumerate(keys.collect, 1)],
         "student_collect": [run.done(k).to_json() for k in keys.student_collect if run.done(k) is not None],
         "traces": run.store.stats(),

@@ -36,9 +36,12 @@ def _code_reward(rcfg):
     reward = CodeReward(CodeRewardConfig(all_or_nothing=rcfg.code_all_or_nothing, sandbox=sandbox))
     started = reward.sandbox
     missing = [x for x, ok in started.available.items() if not ok]
-    log.info("code sandbox: active isolation layers %s (required: %s; not on this machine: %s)",
-             ", ".join(started.layers), ", ".join(rcfg.sandbox_layers) or "none, auto",
-             ", ".join(missing) or "none")
+    log.info(
+        "code sandbox: active isolation layers %s (required: %s; not on this machine: %s)",
+        ", ".join(started.layers),
+        ", ".join(rcfg.sandbox_layers) or "none, auto",
+        ", ".join(missing) or "none",
+    )
     return reward
 
 
@@ -54,8 +57,10 @@ def check_sandbox_layers(rcfg) -> None:
     missing = [x for x in rcfg.sandbox_layers if not available.get(x)]
     if missing:
         why = "; ".join(f"{x}: {probe.why_missing(x)}" for x in missing)
-        raise ConfigError(f"rewards.sandbox_layers: required sandbox layer(s) {', '.join(missing)} missing on this "
-                          f"machine, refusing to start ({why})")
+        raise ConfigError(
+            f"rewards.sandbox_layers: required sandbox layer(s) {', '.join(missing)} missing on this "
+            f"machine, refusing to start ({why})"
+        )
 
 
 def sandbox_layers(rcfg) -> list[str] | None:
@@ -83,8 +88,11 @@ def _judge_reward(rcfg):
     from rewards.judge import JudgeReward
 
     run_dir = getattr(rcfg, "run_dir", None)  # set by Config (not a field); absent for a bare RewardConfig
-    return JudgeReward(rcfg.judge, cache_dir=None if run_dir is None else run_dir / "judge_cache",
-                       loader="selfdistill.models.loading:load_model")
+    return JudgeReward(
+        rcfg.judge,
+        cache_dir=None if run_dir is None else run_dir / "judge_cache",
+        loader="selfdistill.models.loading:load_model",
+    )
 
 
 def _overlong_reward(rcfg):
@@ -99,9 +107,18 @@ def _overlong_reward(rcfg):
 
 
 # Rewards that take settings from the config; the others are the registry's plain functions.
-_FACTORIES = {"code": _code_reward, "math": _math_reward, "judge": _judge_reward, "overlong": _overlong_reward}
-_SETTINGS = {"code": ("code_timeout_s", "code_all_or_nothing", "sandbox_layers"), "math": ("math_text_fallback",),
-             "judge": ("judge", "run_dir"), "overlong": ("overlong_max_tokens", "overlong_cache_tokens")}
+_FACTORIES = {
+    "code": _code_reward,
+    "math": _math_reward,
+    "judge": _judge_reward,
+    "overlong": _overlong_reward,
+}
+_SETTINGS = {
+    "code": ("code_timeout_s", "code_all_or_nothing", "sandbox_layers"),
+    "math": ("math_text_fallback",),
+    "judge": ("judge", "run_dir"),
+    "overlong": ("overlong_max_tokens", "overlong_cache_tokens"),
+}
 _BUILT: dict[tuple, Any] = {}  # one instance per (name, settings): the sandbox starts once per process
 
 
@@ -132,21 +149,29 @@ class Judgement:
     status: str
 
 
-def _judge_math(rcfg, prompts: list[Any], completions: list[str], columns: dict[str, list[Any]]) -> list[Judgement | None]:
+def _judge_math(
+    rcfg, prompts: list[Any], completions: list[str], columns: dict[str, list[Any]]
+) -> list[Judgement | None]:
     """The math reward's verdicts (the same `judge_batch` and `reward_of` that `math_reward` uses)."""
     from rewards.math import judge_batch, reward_of
 
     kind = columns.get("kind")
     rows = [i for i in range(len(completions)) if kind is None or kind[i] == "math"]
-    verdicts = judge_batch([completions[i] for i in rows], [columns["answer"][i] for i in rows],
-                           [prompts[i] for i in rows], text_fallback=rcfg.math_text_fallback)
+    verdicts = judge_batch(
+        [completions[i] for i in rows],
+        [columns["answer"][i] for i in rows],
+        [prompts[i] for i in rows],
+        text_fallback=rcfg.math_text_fallback,
+    )
     out: list[Judgement | None] = [None] * len(completions)
     for i, v in zip(rows, verdicts):
         out[i] = Judgement(reward_of(v), str(v.status))
     return out
 
 
-def _judge_code(rcfg, prompts: list[Any], completions: list[str], columns: dict[str, list[Any]]) -> list[Judgement | None]:
+def _judge_code(
+    rcfg, prompts: list[Any], completions: list[str], columns: dict[str, list[Any]]
+) -> list[Judgement | None]:
     """The code reward's scores (the configured `CodeReward`, whose TRL call maps them the same way)."""
     scores = reward_func(rcfg, "code").judge(completions, columns.get("tests"), columns.get("kind"))
     return [None if s is None else Judgement(s.trl_reward, str(s.status)) for s in scores]
@@ -159,7 +184,9 @@ CORRECTNESS = tuple(_JUDGES)  # the correctness rewards' names (difficulty filte
 
 @dataclass
 class Scores:
-    correct: list[float | None]  # [n] correctness reward in [0, 1]; None = not judged (infrastructure failure)
+    correct: list[
+        float | None
+    ]  # [n] correctness reward in [0, 1]; None = not judged (infrastructure failure)
     status: list[str]  # [n] the correctness reward's Status ("" when no correctness reward applies)
     parts: list[dict[str, float]]  # [n] every reward by name (None -> omitted)
     formatted: list[bool]  # [n] format reward == 1 (True when no format reward is configured)
@@ -171,7 +198,9 @@ class Scores:
         return sum(c is None for c in self.correct)
 
 
-def score_completions(rcfg, prompts: list[Any], completions: list[str], columns: dict[str, list[Any]]) -> Scores:
+def score_completions(
+    rcfg, prompts: list[Any], completions: list[str], columns: dict[str, list[Any]]
+) -> Scores:
     """Score a flat batch; ``columns`` are the dataset columns (kind, answer, tests) per item."""
     n = len(completions)
     parts: list[dict[str, float]] = [{} for _ in range(n)]
@@ -184,9 +213,13 @@ def score_completions(rcfg, prompts: list[Any], completions: list[str], columns:
             values = [None if v is None else v.reward for v in verdicts]
         else:
             values = reward_func(rcfg, name)(prompts, completions, **columns)
-            if name in kinds_rewards:  # a kind's correctness reward without statuses: its value is the verdict
-                judged = [j if v is None else Judgement(float(v), "PASS" if v >= 1.0 else "FAIL")
-                          for j, v in zip(judged, values)]
+            if (
+                name in kinds_rewards
+            ):  # a kind's correctness reward without statuses: its value is the verdict
+                judged = [
+                    j if v is None else Judgement(float(v), "PASS" if v >= 1.0 else "FAIL")
+                    for j, v in zip(judged, values)
+                ]
         for i, v in enumerate(values):
             if v is not None:
                 parts[i][name] = float(v)

@@ -93,14 +93,23 @@ def sampled_prompt(rendered: Any, prompt: str, kind: str, prompt_format: str) ->
 
     from selfdistill.tasks.base import render_prompt
 
-    return rendered if rendered is not None else render_prompt(SimpleNamespace(prompt=prompt, kind=kind), prompt_format)
+    return (
+        rendered
+        if rendered is not None
+        else render_prompt(SimpleNamespace(prompt=prompt, kind=kind), prompt_format)
+    )
 
 
 def training_rows(traces: Iterable[Trace], prompt_format: str) -> list[dict[str, Any]]:
     """(prompt as sampled, completion) rows of stored traces (`sampled_prompt`); for traces in hand; training on a
     store reads it through `stages.sft.tokenize_traces` (memory-mapped, same prompts)."""
-    return [{"prompt": sampled_prompt(t.rendered_prompt, t.prompt, t.kind, prompt_format), "completion": t.completion}
-            for t in traces]
+    return [
+        {
+            "prompt": sampled_prompt(t.rendered_prompt, t.prompt, t.kind, prompt_format),
+            "completion": t.completion,
+        }
+        for t in traces
+    ]
 
 
 def shard_name(base: str, rank: int = 0, world: int = 1) -> str:
@@ -127,8 +136,18 @@ class TraceStoreError(ValueError):
 
 
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "prompt": str, "completion": str, "reward": (int, float), "kind": str, "task_id": str, "round": int,
-    "model": str, "rewards": dict, "status": str, "sampling": dict, "trace_id": str, "created_at": (int, float),
+    "prompt": str,
+    "completion": str,
+    "reward": (int, float),
+    "kind": str,
+    "task_id": str,
+    "round": int,
+    "model": str,
+    "rewards": dict,
+    "status": str,
+    "sampling": dict,
+    "trace_id": str,
+    "created_at": (int, float),
 }
 
 
@@ -136,12 +155,16 @@ def _row_problem(data: Any) -> str | None:
     """Why ``data`` (one decoded JSON line) is not a trace, or None."""
     if not isinstance(data, dict):
         return f"expected a JSON object, got {type(data).__name__}"
-    missing = [k for k in ("prompt", "completion", "reward", "kind", "task_id", "round", "model") if k not in data]
+    missing = [
+        k for k in ("prompt", "completion", "reward", "kind", "task_id", "round", "model") if k not in data
+    ]
     if missing:
         return f"missing field(s) {', '.join(missing)}"
     for key, tp in _FIELD_TYPES.items():
         if key in data and (not isinstance(data[key], tp) or isinstance(data[key], bool)):
-            return f"field {key!r} must be {getattr(tp, '__name__', 'a number')}, got {type(data[key]).__name__}"
+            return (
+                f"field {key!r} must be {getattr(tp, '__name__', 'a number')}, got {type(data[key]).__name__}"
+            )
     return None
 
 
@@ -162,13 +185,21 @@ def read_shard(path: Path) -> Iterator[tuple[int, Trace]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise TraceStoreError(f"{path}:{lineno}: corrupt trace (not UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1})") from None
+                raise TraceStoreError(
+                    f"{path}:{lineno}: corrupt trace (not UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1})"
+                ) from None
             try:
                 data = json.loads(line)
             except (json.JSONDecodeError, RecursionError) as exc:
-                raise TraceStoreError(f"{path}:{lineno}: corrupt trace (not valid JSON: {exc}; torn or truncated line?)") from None
+                raise TraceStoreError(
+                    f"{path}:{lineno}: corrupt trace (not valid JSON: {exc}; torn or truncated line?)"
+                ) from None
             why = _row_problem(data)
-            if why is None and data.get("trace_id") and data["trace_id"] != trace_id(data["prompt"], data["completion"]):
+            if (
+                why is None
+                and data.get("trace_id")
+                and data["trace_id"] != trace_id(data["prompt"], data["completion"])
+            ):
                 why = "its trace_id does not match its prompt and completion: the line was altered (edited or re-encoded)"
             if why is None:
                 try:
@@ -193,16 +224,21 @@ def external_rows(sets: Iterable[dict[str, Any]], prompt_format: str) -> list[di
 
     out: list[dict[str, Any]] = []
     for s in sets:
-        rows, origin, lines = read_table(s["type"], s["path"], split=s["split"], subset=s["subset"],
-                                         limit=s["n"] or None, what="trace set")
+        rows, origin, lines = read_table(
+            s["type"], s["path"], split=s["split"], subset=s["subset"], limit=s["n"] or None, what="trace set"
+        )
         for i, row in enumerate(rows):
             where = f"{origin}:{lines[i]}" if lines is not None else f"{origin}: row {i}"
             for col in (s["prompt_field"], s["completion_field"]):
                 if not isinstance(row.get(col), str) or not row[col]:
-                    raise ConfigError(f"{where}: {col!r} must be a non-empty string (columns present: "
-                                      f"{sorted(row)}); set prompt_field/completion_field of the external set")
+                    raise ConfigError(
+                        f"{where}: {col!r} must be a non-empty string (columns present: "
+                        f"{sorted(row)}); set prompt_field/completion_field of the external set"
+                    )
             task = SimpleNamespace(prompt=row[s["prompt_field"]], kind=s["kind"])
-            out.append({"prompt": render_prompt(task, prompt_format), "completion": row[s["completion_field"]]})
+            out.append(
+                {"prompt": render_prompt(task, prompt_format), "completion": row[s["completion_field"]]}
+            )
     return out
 
 
@@ -222,7 +258,9 @@ class TraceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         # clean=False for readers beside the writer (other ranks): a *.tmp may be a shard being written.
         for stale in [*self.root.glob("*.tmp"), *self.root.glob(".arrow/*.tmp")] if clean else ():
-            stale.unlink(missing_ok=True)  # a shard (or its Arrow copy) whose writer was killed: never became visible
+            stale.unlink(
+                missing_ok=True
+            )  # a shard (or its Arrow copy) whose writer was killed: never became visible
         self._ids: set[str] | None = None
         self.read_shards: set[str] | None = None  # while `reading()`: shards a yielded trace came from
 
@@ -259,9 +297,11 @@ class TraceStore:
             return []
         other = sorted(w for w in by_world if w != world)
         if other:
-            raise RuntimeError(f"trace chunk {base} in {self.root} was partly written by a {other[0]}-process run; "
-                               f"resume it with {other[0]} processes (now {world}), or delete its shards "
-                               f"{base}-rank*.jsonl to sample the chunk again")
+            raise RuntimeError(
+                f"trace chunk {base} in {self.root} was partly written by a {other[0]}-process run; "
+                f"resume it with {other[0]} processes (now {world}), or delete its shards "
+                f"{base}-rank*.jsonl to sample the chunk again"
+            )
         return [r for r in range(world) if r not in by_world.get(world, set())]
 
     def remember(self, ids: Iterable[str]) -> None:
@@ -270,7 +310,10 @@ class TraceStore:
 
     def _known_ids(self) -> set[str]:
         if self._ids is None:
-            watching, self.read_shards = self.read_shards, None  # reading ids to dedupe is not using the traces
+            watching, self.read_shards = (
+                self.read_shards,
+                None,
+            )  # reading ids to dedupe is not using the traces
             try:
                 self._ids = {t.trace_id for t in self.iter()}
             finally:
@@ -304,8 +347,9 @@ class TraceStore:
         _fsync_dir(self.root)
         return len(fresh)
 
-    def iter(self, round: int | None = None, min_reward: float | None = None,
-             rounds: Collection[int] | None = None) -> Iterator[Trace]:
+    def iter(
+        self, round: int | None = None, min_reward: float | None = None, rounds: Collection[int] | None = None
+    ) -> Iterator[Trace]:
         """Every stored trace once, in shard order, optionally filtered (``rounds``: the keys of the collect
         stages wanted; a plan's n-th collect stage stores its traces as round n).
 
@@ -332,17 +376,31 @@ class TraceStore:
     def __len__(self) -> int:
         return len(self._known_ids())
 
-    def rows(self, prompt_format: str, round: int | None = None, min_reward: float | None = None,
-             max_round: int | None = None, rounds: Collection[int] | None = None) -> list[dict[str, Any]]:
+    def rows(
+        self,
+        prompt_format: str,
+        round: int | None = None,
+        min_reward: float | None = None,
+        max_round: int | None = None,
+        rounds: Collection[int] | None = None,
+    ) -> list[dict[str, Any]]:
         """The (prompt as sampled, completion) rows of the stored traces, filtered as `iter` (plus ``max_round``),
         as Python lists (`training_rows`): for small stores and inspection; SFT and distillation read the store
         through `stages.sft.tokenize_traces` instead (memory-mapped, tokenised once)."""
-        traces = (t for t in self.iter(round=round, min_reward=min_reward, rounds=rounds)
-                  if max_round is None or t.round <= max_round)
+        traces = (
+            t
+            for t in self.iter(round=round, min_reward=min_reward, rounds=rounds)
+            if max_round is None or t.round <= max_round
+        )
         return training_rows(traces, prompt_format)
 
-    def to_dataset(self, round: int | None = None, min_reward: float | None = None, max_round: int | None = None,
-                   rounds: Collection[int] | None = None):
+    def to_dataset(
+        self,
+        round: int | None = None,
+        min_reward: float | None = None,
+        max_round: int | None = None,
+        rounds: Collection[int] | None = None,
+    ):
         """A memory-mapped `datasets.Dataset`, one row per stored trace (each once, in shard order), filtered as
         `iter` plus ``max_round``; every `Trace` field is a column (rewards, sampling, rendered_prompt as JSON text).
 
@@ -365,8 +423,12 @@ class TraceStore:
             if tid in seen:
                 continue
             seen.add(tid)
-            if ((round is None or round_of[i] == round) and (min_reward is None or rewards[i] >= min_reward)
-                    and (max_round is None or round_of[i] <= max_round) and (rounds is None or round_of[i] in rounds)):
+            if (
+                (round is None or round_of[i] == round)
+                and (min_reward is None or rewards[i] >= min_reward)
+                and (max_round is None or round_of[i] <= max_round)
+                and (rounds is None or round_of[i] in rounds)
+            ):
                 keep.append(i)
         return ds if len(keep) == len(ids) else ds.select(keep)
 
@@ -406,12 +468,16 @@ class TraceStore:
             for name in schema.names:
                 columns[name].append(json.dumps(row[name]) if name in _JSON_FIELDS else row[name])
         table = pa.Table.from_pydict(columns, schema=schema)
-        suffix = f".{os.getpid()}.tmp"  # writers on several ranks may convert the same shard: each renames its own
+        suffix = (
+            f".{os.getpid()}.tmp"  # writers on several ranks may convert the same shard: each renames its own
+        )
         with pa.OSFile(str(out) + suffix, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
             writer.write_table(table)
         os.replace(str(out) + suffix, out)
         meta_tmp = meta_path.with_name(meta_path.name + suffix)
-        meta_tmp.write_text(json.dumps({**stamp, "sha256": hashlib.sha256(raw).hexdigest(), "rows": table.num_rows}))
+        meta_tmp.write_text(
+            json.dumps({**stamp, "sha256": hashlib.sha256(raw).hexdigest(), "rows": table.num_rows})
+        )
         os.replace(meta_tmp, meta_path)
         return out
 
@@ -421,4 +487,9 @@ class TraceStore:
         for t in self.iter():
             by_round[t.round] = by_round.get(t.round, 0) + 1
             by_kind[t.kind] = by_kind.get(t.kind, 0) + 1
-        return {"total": sum(by_round.values()), "by_round": by_round, "by_kind": by_kind, "shards": len(self.shards())}
+        return {
+            "total": sum(by_round.values()),
+            "by_round": by_round,
+            "by_kind": by_kind,
+            "shards": len(self.shards()),
+        }

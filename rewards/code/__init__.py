@@ -32,8 +32,9 @@ def default_reward(workers: int = 0) -> CodeReward:
         return _DEFAULTS[workers]
 
 
-def code_reward(prompts: list, completions: list, tests: list | None = None, kind: list | None = None,
-                **kwargs: Any) -> list[float | None]:
+def code_reward(
+    prompts: list, completions: list, tests: list | None = None, kind: list | None = None, **kwargs: Any
+) -> list[float | None]:
     """TRL reward: fraction of tests passed per completion; None for rows of another kind."""
     return default_reward()(prompts, completions, tests=tests, kind=kind, **kwargs)
 
@@ -52,7 +53,13 @@ def score_records(records: list[dict], workers: int = 0) -> list[dict]:
             tests.append(None)
     out = [s.as_dict() for s in reward.score(texts, tests)]
     for i in bad:
-        out[i] = {"reward": 0.0, "status": "INVALID", "passed": 0, "total": 0, "detail": f"completion: {bad[i]}"}
+        out[i] = {
+            "reward": 0.0,
+            "status": "INVALID",
+            "passed": 0,
+            "total": 0,
+            "detail": f"completion: {bad[i]}",
+        }
     return out
 
 

@@ -83,6 +83,7 @@ def plan(spec: AssertSpec) -> AssertPlan:
 
 def _proxy(session):
     """The ``candidate`` the trusted test code sees: plain values in, plain values out."""
+
     def candidate(*args, **kwargs):
         try:
             rec = session.call(list(args), dict(kwargs))
@@ -96,7 +97,9 @@ def _proxy(session):
                 raise _CandidateError(Status.FAIL, "malformed value") from None
         if k == "r":
             err = str(rec.get("err", ""))
-            raise _CandidateError(Status.MEMORY if err.startswith("MemoryError") else Status.RUNTIME_ERROR, err)
+            raise _CandidateError(
+                Status.MEMORY if err.startswith("MemoryError") else Status.RUNTIME_ERROR, err
+            )
         if k == "syntax":
             raise _CandidateError(Status.SYNTAX_ERROR, str(rec.get("err")))
         if k == "load_error":
@@ -104,8 +107,11 @@ def _proxy(session):
         if k == "infra":
             raise _CandidateError(Status.INFRA_ERROR, str(rec.get("err")))
         why = rec.get("why", "")
-        status = {"timeout": Status.TIMEOUT, "output_limit": Status.OUTPUT_LIMIT}.get(why, Status.RUNTIME_ERROR)
+        status = {"timeout": Status.TIMEOUT, "output_limit": Status.OUTPUT_LIMIT}.get(
+            why, Status.RUNTIME_ERROR
+        )
         raise _CandidateError(status, why)
+
     return candidate
 
 

@@ -15,8 +15,16 @@ from rewards.sandbox import codec
 from rewards.sandbox.proc import JobResult
 
 # when a program has several failing tests, report the most telling status
-_PRIORITY = (Status.INFRA_ERROR, Status.INVALID, Status.SYNTAX_ERROR, Status.MEMORY, Status.OUTPUT_LIMIT,
-             Status.TIMEOUT, Status.RUNTIME_ERROR, Status.FAIL)
+_PRIORITY = (
+    Status.INFRA_ERROR,
+    Status.INVALID,
+    Status.SYNTAX_ERROR,
+    Status.MEMORY,
+    Status.OUTPUT_LIMIT,
+    Status.TIMEOUT,
+    Status.RUNTIME_ERROR,
+    Status.FAIL,
+)
 
 
 def values_equal(got: Any, expected: Any, rel_tol: float = 1e-9, abs_tol: float = 1e-9) -> bool:
@@ -100,7 +108,9 @@ def python_eq(got: Any, expected: Any) -> bool:
         return False
 
 
-def judge_call(res: JobResult, expected: tuple, compare=None, **tol: float) -> tuple[list[Status], Status | None]:
+def judge_call(
+    res: JobResult, expected: tuple, compare=None, **tol: float
+) -> tuple[list[Status], Status | None]:
     """Per-test statuses for a call-based job, plus a status that applies to all (or None).
 
     ``compare(got, expected)`` defaults to the strict :func:`values_equal` with ``tol``.

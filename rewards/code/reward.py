@@ -54,8 +54,13 @@ class Score:
 
     def as_dict(self) -> dict:
         """The record ``selfdistill score`` writes: every verdict carries its ``detail`` (why it is not PASS)."""
-        return {"reward": self.reward, "status": str(self.status), "passed": self.passed, "total": self.total,
-                "detail": self.detail}
+        return {
+            "reward": self.reward,
+            "status": str(self.status),
+            "passed": self.passed,
+            "total": self.total,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -90,8 +95,14 @@ class CodeReward:
             self._sandbox = None
 
     # -- TRL contract ------------------------------------------------------------------------
-    def __call__(self, prompts: list, completions: list, tests: list | None = None, kind: list | None = None,
-                 **kwargs: Any) -> list[float | None]:
+    def __call__(
+        self,
+        prompts: list,
+        completions: list,
+        tests: list | None = None,
+        kind: list | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
         out: list[float | None] = []
         for i, s in enumerate(self.judge(completions, tests, kind)):
             if s is not None and s.status == Status.INFRA_ERROR:
@@ -136,8 +147,11 @@ class CodeReward:
         except (SpecError, SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as e:
             why = str(e) if isinstance(e, SpecError) else f"tests cannot be read: {type(e).__name__}: {e}"
             return _Item(None, None, Score(0.0, Status.INVALID, 0, 0, why[:300]))
-        total = len(spec.inputs) if isinstance(spec, CallSpec) else (
-            len(spec.cases) if isinstance(spec, StdioSpec) else plan.n_tests)
+        total = (
+            len(spec.inputs)
+            if isinstance(spec, CallSpec)
+            else (len(spec.cases) if isinstance(spec, StdioSpec) else plan.n_tests)
+        )
         code = extract_code(text, self.config.extraction)
         if code is None:
             return _Item(None, spec, Score(0.0, Status.NO_CODE, 0, total, "no fenced code block"))
@@ -154,7 +168,9 @@ class CodeReward:
             spec = it.plan.call if it.plan is not None and it.plan.call is not None else it.spec
             if isinstance(spec, CallSpec):
                 it.jobs = [len(jobs)]
-                jobs.append({"mode": "call", "code": it.code, "fn_name": spec.fn_name, "cases": list(spec.inputs)})
+                jobs.append(
+                    {"mode": "call", "code": it.code, "fn_name": spec.fn_name, "cases": list(spec.inputs)}
+                )
             elif isinstance(spec, StdioSpec):
                 it.jobs = list(range(len(jobs), len(jobs) + len(spec.cases)))
                 jobs += [{"mode": "stdio", "code": it.code, "stdin": stdin} for stdin, _ in spec.cases]
@@ -175,14 +191,19 @@ class CodeReward:
             statuses, _ = judge.judge_call(results[0], spec.expected, compare=judge.python_eq)
             why = judge.call_reason(results[0], spec.expected, statuses)
         elif isinstance(it.spec, CallSpec):
-            statuses, _ = judge.judge_call(results[0], it.spec.expected,
-                                           rel_tol=self.config.rel_tol, abs_tol=self.config.abs_tol)
+            statuses, _ = judge.judge_call(
+                results[0], it.spec.expected, rel_tol=self.config.rel_tol, abs_tol=self.config.abs_tol
+            )
             why = judge.call_reason(results[0], it.spec.expected, statuses)
         else:
             cases = it.spec.cases
             statuses = [judge.judge_stdio(r, exp) for r, (_, exp) in zip(results, cases)]
             bad = [i for i, s in enumerate(statuses) if s != Status.PASS]
-            why = judge.stdio_reason(results[bad[0]], cases[bad[0]][1], statuses[bad[0]], bad[0], len(cases)) if bad else ""
+            why = (
+                judge.stdio_reason(results[bad[0]], cases[bad[0]][1], statuses[bad[0]], bad[0], len(cases))
+                if bad
+                else ""
+            )
             if len(bad) > 1:
                 why += f" (and {len(bad) - 1} more failing)"
         return self._score(statuses, why)
@@ -199,7 +220,11 @@ class CodeReward:
         passed, total = sum(s == Status.PASS for s in statuses), len(statuses)
         status = judge.overall(statuses)
         if status != Status.PASS and not detail:  # a safety net: every reason source above should say why
-            detail = f"{status}: {total - passed} of {total} tests did not pass" if total else f"{status}: no tests ran"
+            detail = (
+                f"{status}: {total - passed} of {total} tests did not pass"
+                if total
+                else f"{status}: no tests ran"
+            )
         if status == Status.INFRA_ERROR:
             return Score(0.0, status, passed, total, detail)
         if self.config.all_or_nothing:

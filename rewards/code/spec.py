@@ -71,7 +71,9 @@ def _stdio(t: dict) -> StdioSpec:
         raise SpecError("stdio tests need a non-empty list")
     out = []
     for i, c in enumerate(cases):
-        if not (isinstance(c, dict) and isinstance(c.get("stdin", ""), str) and isinstance(c.get("stdout"), str)):
+        if not (
+            isinstance(c, dict) and isinstance(c.get("stdin", ""), str) and isinstance(c.get("stdout"), str)
+        ):
             raise SpecError(f"stdio case {i} needs string 'stdin' and 'stdout'")
         out.append((c.get("stdin", ""), c["stdout"]))
     return StdioSpec(tuple(out))

@@ -32,12 +32,16 @@ class JudgeCache:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", timeout=60, check_same_thread=False)
+        self._db = sqlite3.connect(
+            str(self.path) if self.path else ":memory:", timeout=60, check_same_thread=False
+        )
         with self._lock:
             if self.path is not None:
                 self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS judgements (key TEXT PRIMARY KEY, score REAL, status TEXT "
-                             "NOT NULL, output TEXT NOT NULL, created REAL NOT NULL)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS judgements (key TEXT PRIMARY KEY, score REAL, status TEXT "
+                "NOT NULL, output TEXT NOT NULL, created REAL NOT NULL)"
+            )
             self._db.commit()
 
     def get(self, keys: list[str]) -> dict[str, tuple[float | None, str, str]]:
@@ -46,8 +50,11 @@ class JudgeCache:
         with self._lock:
             for i in range(0, len(keys), 500):  # sqlite's bound-parameter limit
                 part = keys[i : i + 500]
-                rows = self._db.execute(f"SELECT key, score, status, output FROM judgements WHERE key IN "
-                                        f"({','.join('?' * len(part))})", part).fetchall()
+                rows = self._db.execute(
+                    f"SELECT key, score, status, output FROM judgements WHERE key IN "
+                    f"({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
                 out.update({k: (s, st, o) for k, s, st, o in rows})
         return out
 
@@ -57,8 +64,10 @@ class JudgeCache:
             return
         now = time.time()
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?)",
-                                 [(k, s, st, o, now) for k, s, st, o in rows])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?)",
+                [(k, s, st, o, now) for k, s, st, o in rows],
+            )
             self._db.commit()
 
     def __len__(self) -> int:

@@ -47,11 +47,23 @@ class HttpJudge:
     def body(self, item: JudgeItem) -> dict:
         """The request body for one completion."""
         cfg = self.cfg
-        messages = build_messages(cfg.rubric, item.problem, item.reference, item.completion,
-                                  max_chars=cfg.max_chars, score_first=cfg.score_first)
-        body = {"model": cfg.model, "messages": messages, "max_tokens": cfg.max_new_tokens,
-                "temperature": cfg.temperature}
-        if cfg.score_first:  # vLLM/SGLang: continue the prefilled assistant message instead of opening a new one
+        messages = build_messages(
+            cfg.rubric,
+            item.problem,
+            item.reference,
+            item.completion,
+            max_chars=cfg.max_chars,
+            score_first=cfg.score_first,
+        )
+        body = {
+            "model": cfg.model,
+            "messages": messages,
+            "max_tokens": cfg.max_new_tokens,
+            "temperature": cfg.temperature,
+        }
+        if (
+            cfg.score_first
+        ):  # vLLM/SGLang: continue the prefilled assistant message instead of opening a new one
             body.update(continue_final_message=True, add_generation_prompt=False)
         return body
 

@@ -26,10 +26,20 @@ class LocalJudge:
 
     def __init__(self, cfg: JudgeConfig, loader: str | None = None, threads: int = 1) -> None:
         self.cfg = cfg
-        self.spec = {"model": cfg.model, "loader": loader or DEFAULT_LOADER, "device": cfg.device, "dtype": cfg.dtype,
-                     "threads": threads}
-        self.settings = {"rubric": cfg.rubric, "max_chars": cfg.max_chars, "score_first": cfg.score_first,
-                         "temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens}
+        self.spec = {
+            "model": cfg.model,
+            "loader": loader or DEFAULT_LOADER,
+            "device": cfg.device,
+            "dtype": cfg.dtype,
+            "threads": threads,
+        }
+        self.settings = {
+            "rubric": cfg.rubric,
+            "max_chars": cfg.max_chars,
+            "score_first": cfg.score_first,
+            "temperature": cfg.temperature,
+            "max_new_tokens": cfg.max_new_tokens,
+        }
         self.pool = DeadlinePool(workers=1, deadline_s=cfg.timeout_s, memory_mb=None, spares=0)
         self.restarts = 0
         error = self._load()
@@ -65,13 +75,17 @@ class LocalJudge:
 
         error = self._load()
         if error:
-            return [Outcome(None, str(Status.INFRA_ERROR), f"judge worker cannot load the model: {error}")] * len(batch)
+            return [
+                Outcome(None, str(Status.INFRA_ERROR), f"judge worker cannot load the model: {error}")
+            ] * len(batch)
         (res,) = self.pool.map(judge_batch, [(self.spec, self.settings, [tuple(it) for it in batch])])
         if res.ok:
             return [Outcome(*o) for o in res.value]
         if res.kind == "timeout":
             self.restarts += 1
-            return [Outcome(None, str(Status.TIMEOUT), f"judge batch passed {self.cfg.timeout_s} s")] * len(batch)
+            return [Outcome(None, str(Status.TIMEOUT), f"judge batch passed {self.cfg.timeout_s} s")] * len(
+                batch
+            )
         self.restarts += res.kind == "crashed"
         return [Outcome(None, str(Status.INFRA_ERROR), f"judge worker {res.kind}: {res.error}")] * len(batch)
 

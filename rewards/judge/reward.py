@@ -54,7 +54,9 @@ class JudgeReward:
 
     __name__ = "judge"
 
-    def __init__(self, cfg: JudgeConfig, cache_dir: str | Path | None = None, loader: str | None = None) -> None:
+    def __init__(
+        self, cfg: JudgeConfig, cache_dir: str | Path | None = None, loader: str | None = None
+    ) -> None:
         cfg.require_model()
         self.cfg = cfg
         where = cfg.cache_dir or cache_dir
@@ -64,13 +66,20 @@ class JudgeReward:
         self.backend = _backend(cfg, loader)
         self.stats: Counter = Counter()  # statuses and cache hits over this judge's life
 
-    def judge(self, prompts: list[Any], completions: list[Any], references: list[Any] | None = None) -> list[Judgement]:
+    def judge(
+        self, prompts: list[Any], completions: list[Any], references: list[Any] | None = None
+    ) -> list[Judgement]:
         """One `Judgement` per completion, in order (cached ones without asking the judge)."""
         refs = list(references) if references is not None else [None] * len(completions)
         if len(refs) != len(completions) or len(prompts) != len(completions):
-            raise ValueError(f"judge: {len(prompts)} prompts, {len(completions)} completions and {len(refs)} references "
-                             "must be as many")
-        items = [JudgeItem(prompt_text(p), _reference(r), completion_text(c)) for p, c, r in zip(prompts, completions, refs)]
+            raise ValueError(
+                f"judge: {len(prompts)} prompts, {len(completions)} completions and {len(refs)} references "
+                "must be as many"
+            )
+        items = [
+            JudgeItem(prompt_text(p), _reference(r), completion_text(c))
+            for p, c, r in zip(prompts, completions, refs)
+        ]
         keys = [cache_key(self.cfg.identity, self.cfg.rubric, *it) for it in items]
         hits = self.cache.get(list(dict.fromkeys(keys)))
         out: list[Judgement | None] = [Judgement(*hits[k], cached=True) if k in hits else None for k in keys]
@@ -83,14 +92,20 @@ class JudgeReward:
         for idx, j in zip(todo.values(), fresh):
             for i in idx:
                 out[i] = j
-        self.cache.put([(k, j.score, j.status, j.output) for k, j in zip(todo, fresh)
-                        if j.status in (Status.JUDGED, Status.UNPARSEABLE)])  # transport failures are retried later
+        self.cache.put(
+            [
+                (k, j.score, j.status, j.output)
+                for k, j in zip(todo, fresh)
+                if j.status in (Status.JUDGED, Status.UNPARSEABLE)
+            ]
+        )  # transport failures are retried later
         self.stats.update(j.status for j in out)
         self.stats["cache_hits"] += sum(j.cached for j in out)
         return out  # type: ignore[return-value]
 
-    def __call__(self, prompts: list[Any], completions: list[Any], answer: list[Any] | None = None,
-                 **columns: Any) -> list[float | None]:
+    def __call__(
+        self, prompts: list[Any], completions: list[Any], answer: list[Any] | None = None, **columns: Any
+    ) -> list[float | None]:
         """TRL reward: the judge's score in [0, 1] per completion, None when it gave no valid score.
 
         Under TRL (which passes ``log_metric``) the share of completions left unjudged and of cache hits is
@@ -110,17 +125,28 @@ class JudgeReward:
 
 def judge_reward(prompts: list, completions: list, **columns: Any) -> list[float | None]:
     """Registry entry of ``judge``: it needs settings, so it is built, not called bare."""
-    raise TypeError("the judge reward needs settings: build it with rewards.judge.JudgeReward(JudgeConfig(model=...)); "
-                    "in a selfdistill config, set rewards.judge.model (and backend/url for a server)")
+    raise TypeError(
+        "the judge reward needs settings: build it with rewards.judge.JudgeReward(JudgeConfig(model=...)); "
+        "in a selfdistill config, set rewards.judge.model (and backend/url for a server)"
+    )
 
 
 def score_records(records: list[dict], judge: JudgeReward) -> list[dict[str, Any]]:
     """Offline: ``judge_score``, ``judge_status`` and ``judge_output`` for records with ``prompt`` and ``completion``."""
     ok = [i for i, r in enumerate(records) if isinstance(r.get("completion"), str | list)]
-    out: list[dict[str, Any]] = [{"judge_score": None, "judge_status": str(Status.INVALID),
-                                  "judge_output": "record has no 'completion'"} for _ in records]
-    verdicts = judge.judge([records[i].get("prompt", "") for i in ok], [records[i]["completion"] for i in ok],
-                           [records[i].get("answer") for i in ok])
+    out: list[dict[str, Any]] = [
+        {
+            "judge_score": None,
+            "judge_status": str(Status.INVALID),
+            "judge_output": "record has no 'completion'",
+        }
+        for _ in records
+    ]
+    verdicts = judge.judge(
+        [records[i].get("prompt", "") for i in ok],
+        [records[i]["completion"] for i in ok],
+        [records[i].get("answer") for i in ok],
+    )
     for i, j in zip(ok, verdicts):
         out[i] = {"judge_score": j.score, "judge_status": j.status, "judge_output": j.output}
     return out

@@ -34,8 +34,12 @@ def load_hf(path: str, device: str = "cpu", dtype: str = "auto"):
     if path.endswith(".gguf"):
         path, kwargs["gguf_file"] = os.path.dirname(os.path.abspath(path)), os.path.basename(path)
     tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-    torch_dtype = {"auto": torch.bfloat16 if device == "cuda" else torch.float32, "float32": torch.float32,
-                   "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    torch_dtype = {
+        "auto": torch.bfloat16 if device == "cuda" else torch.float32,
+        "float32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+    }[dtype]
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs).to(device)
     return model, tokenizer
 
@@ -62,7 +66,11 @@ def ensure_loaded(spec: dict[str, Any]) -> dict[str, Any]:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError(f"judge model {spec['model']!r} has no chat template; a judge needs one")
         special = [str(t) for t in tokenizer.all_special_tokens]
-        special += [str(t) for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if getattr(t, "special", False)]
+        special += [
+            str(t)
+            for t in getattr(tokenizer, "added_tokens_decoder", {}).values()
+            if getattr(t, "special", False)
+        ]
         markers = template_markers(lambda m: _render(tokenizer, m, False), special)
         _STATE.clear()
         _STATE.update(spec=spec, model=model, tokenizer=tokenizer, markers=markers, device=device)
@@ -79,10 +87,16 @@ def render(settings: dict[str, Any], item: JudgeItem) -> tuple[str | None, str]:
     """The judge prompt for ``item`` as the model will read it, or (None, why) if its structure changed."""
     tokenizer, markers = _STATE["tokenizer"], _STATE["markers"]
     build = dict(control_tokens=markers, max_chars=settings["max_chars"], score_first=settings["score_first"])
-    text = _render(tokenizer, build_messages(settings["rubric"], item.problem, item.reference, item.completion, **build),
-                   settings["score_first"])
-    benign = _render(tokenizer, build_messages(settings["rubric"], item.problem, item.reference, "ok", **build),
-                     settings["score_first"])
+    text = _render(
+        tokenizer,
+        build_messages(settings["rubric"], item.problem, item.reference, item.completion, **build),
+        settings["score_first"],
+    )
+    benign = _render(
+        tokenizer,
+        build_messages(settings["rubric"], item.problem, item.reference, "ok", **build),
+        settings["score_first"],
+    )
     if signature(text, markers) != signature(benign, markers):
         return None, "the rendered judge prompt's turn structure changed; not sent to the judge"
     return text, ""
@@ -96,17 +110,28 @@ def judge_batch(spec: dict[str, Any], settings: dict[str, Any], items: list[tupl
     model, tokenizer = _STATE["model"], _STATE["tokenizer"]
     items = [JudgeItem(*it) for it in items]
     rendered = [render(settings, it) for it in items]
-    outcomes: list[Outcome | None] = [None if text else Outcome(None, str(Status.INVALID), why) for text, why in rendered]
+    outcomes: list[Outcome | None] = [
+        None if text else Outcome(None, str(Status.INVALID), why) for text, why in rendered
+    ]
     todo = [i for i, (text, _) in enumerate(rendered) if text]
     if todo:
-        enc = tokenizer([rendered[i][0] for i in todo], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(
+            [rendered[i][0] for i in todo], return_tensors="pt", padding=True, add_special_tokens=False
+        )
         enc = {k: v.to(model.device) for k, v in enc.items()}  # input_ids: (B, T)
-        sampling = {"do_sample": True, "temperature": settings["temperature"]} if settings["temperature"] > 0 else \
-            {"do_sample": False}
+        sampling = (
+            {"do_sample": True, "temperature": settings["temperature"]}
+            if settings["temperature"] > 0
+            else {"do_sample": False}
+        )
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=settings["max_new_tokens"], pad_token_id=tokenizer.pad_token_id,
-                                 **sampling)  # (B, T + new)
-        new = out[:, enc["input_ids"].shape[1]:]
+            out = model.generate(
+                **enc,
+                max_new_tokens=settings["max_new_tokens"],
+                pad_token_id=tokenizer.pad_token_id,
+                **sampling,
+            )  # (B, T + new)
+        new = out[:, enc["input_ids"].shape[1] :]
         for i, row in zip(todo, new):
             text = judge_output(tokenizer.decode(row, skip_special_tokens=True), settings["score_first"])
             outcomes[i] = Outcome(text, str(Status.JUDGED), "")

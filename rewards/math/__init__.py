@@ -31,8 +31,17 @@ from rewards.math.extract import Extraction, extract
 from rewards.math.verify import Pending, Verdict, differs, judge, symbolic_task, verify
 from rewards.pool import DeadlinePool, TaskResult
 
-__all__ = ["Extraction", "Verdict", "extract", "judge", "judge_batch", "math_reward", "reward_of", "score_records",
-           "verify"]
+__all__ = [
+    "Extraction",
+    "Verdict",
+    "extract",
+    "judge",
+    "judge_batch",
+    "math_reward",
+    "reward_of",
+    "score_records",
+    "verify",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +63,9 @@ def default_pool() -> DeadlinePool:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = DeadlinePool(_CONFIG["workers"], _CONFIG["deadline_s"], initializer=_INITIALIZER, spares=_SPARES)
+            _POOL = DeadlinePool(
+                _CONFIG["workers"], _CONFIG["deadline_s"], initializer=_INITIALIZER, spares=_SPARES
+            )
         return _POOL
 
 
@@ -70,7 +81,11 @@ def _prompt_text(prompt: Any) -> str | None:
 
 def _from_task(result: TaskResult, pending: Pending) -> Verdict:
     if result.ok:
-        return Verdict(1.0, Status.PASS) if result.value else differs(" = ".join(pending.preds), pending.ref, "sympy")
+        return (
+            Verdict(1.0, Status.PASS)
+            if result.value
+            else differs(" = ".join(pending.preds), pending.ref, "sympy")
+        )
     if result.kind == "timeout":
         return Verdict(0.0, Status.TIMEOUT, result.error or "the symbolic check ran past its deadline")
     if result.kind == "crashed":
@@ -111,7 +126,13 @@ def judge_batch(
 
 
 def math_reward(
-    prompts: list, completions: list, answer: list, kind: list | None = None, *, text_fallback: bool = False, **kwargs: Any
+    prompts: list,
+    completions: list,
+    answer: list,
+    kind: list | None = None,
+    *,
+    text_fallback: bool = False,
+    **kwargs: Any,
 ) -> list[float | None]:
     """TRL reward: 1.0 when the boxed answer equals ``answer[i]``, else 0.0; None where ``kind[i] != "math"``
     and where verification failed for infrastructure reasons (`reward_of`).

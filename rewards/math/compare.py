@@ -314,7 +314,13 @@ def _abs_chain_as_union(s: str) -> str | None:
         return None
     lo, hi = split_top(interval[1:-1], ",")
     a, b = constant(lo), constant(hi)
-    if a is None or b is None or abs(a.imag) > 1e-12 * abs(a) or abs(b.imag) > 1e-12 * abs(b) or not 0 < a.real <= b.real:
+    if (
+        a is None
+        or b is None
+        or abs(a.imag) > 1e-12 * abs(a)
+        or abs(b.imag) > 1e-12 * abs(b)
+        or not 0 < a.real <= b.real
+    ):
         return None
     left, right = interval[0], interval[-1]
     mirror = {"(": ")", "[": "]", ")": "(", "]": "["}
@@ -398,7 +404,9 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
         if interval is not None and brackets(pt) is not None and not _REL_RE.search(pt):
             return _structural(pt, interval, symbolic)  # 0<f(x)<1 ~ (0,1): ends and openness only
         union = _abs_chain_as_union(rt)
-        if union is not None and not _REL_RE.search(pt) and "\\cup" in pt:  # 1 \leq |z| \leq 2 ~ [-2,-1]\cup[1,2]
+        if (
+            union is not None and not _REL_RE.search(pt) and "\\cup" in pt
+        ):  # 1 \leq |z| \leq 2 ~ [-2,-1]\cup[1,2]
             got = _structural(_MEMBER_RE.sub("", pt), union, symbolic)
             if got != "skip":
                 return got
@@ -406,7 +414,9 @@ def equivalent(pred: str, ref: str, *, symbolic: bool = False) -> bool | None:
         if member is not None:
             return member
         if not _REL_RE.search(rt) and _set_like(rt):
-            return False  # a relation predicted for an interval/set reference: rejected (symbolic.py), no sympy
+            return (
+                False  # a relation predicted for an interval/set reference: rejected (symbolic.py), no sympy
+            )
         if not symbolic:
             return None
         from rewards.math.symbolic import relations_equivalent

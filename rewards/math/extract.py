@@ -116,7 +116,9 @@ def find_boxes(text: str) -> list[str]:
     return out
 
 
-_HEDGE = re.compile(r"(?:\\text\{\s*or\s*\}|\\mbox\{\s*or\s*\}|\\lor\b|\\vee\b|(?<![A-Za-z\\])or(?![A-Za-z]))")
+_HEDGE = re.compile(
+    r"(?:\\text\{\s*or\s*\}|\\mbox\{\s*or\s*\}|\\lor\b|\\vee\b|(?<![A-Za-z\\])or(?![A-Za-z]))"
+)
 
 
 def is_hedge(answer: str) -> bool:

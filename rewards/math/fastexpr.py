@@ -41,8 +41,13 @@ from fractions import Fraction
 
 _TOKEN = re.compile(r"\s*(\d+\.\d*|\.\d+|\d+|\\[a-zA-Z]+|[a-zA-Z]|[-+*/^(){}\[\]])")
 _FUNCS: dict[str, Callable[[complex], complex]] = {
-    "\\sqrt": cmath.sqrt, "\\sin": cmath.sin, "\\cos": cmath.cos, "\\tan": cmath.tan,
-    "\\ln": cmath.log, "\\log": cmath.log, "\\exp": cmath.exp,
+    "\\sqrt": cmath.sqrt,
+    "\\sin": cmath.sin,
+    "\\cos": cmath.cos,
+    "\\tan": cmath.tan,
+    "\\ln": cmath.log,
+    "\\log": cmath.log,
+    "\\exp": cmath.exp,
 }
 _POINTS = [0.7123 + 0.1301j, -1.3371 + 0.2213j, 2.1719 - 0.4183j]
 Node = Callable[[dict], complex]
@@ -88,6 +93,7 @@ def _add(a: Node, b: Node, sign: int) -> Node:
         if small and (small < _LOW * big or abs(out) < _LOW * big):  # hidden perturbation / lost digits
             raise _Delicate(small)
         return out
+
     return node
 
 
@@ -95,6 +101,7 @@ def _mul(a: Node, b: Node) -> Node:
     def node(v: dict) -> complex:
         x, y = a(v), b(v)
         return x * y if _EXACT in v else _checked(x * y, x, y)
+
     return node
 
 
@@ -102,6 +109,7 @@ def _div(a: Node, b: Node) -> Node:
     def node(v: dict) -> complex:
         x, y = a(v), b(v)
         return x / y if _EXACT in v else _checked(x / y, x)
+
     return node
 
 
@@ -111,10 +119,14 @@ def _pow(base: Node, exp: Node) -> Node:
         if _EXACT in v:
             if not (isinstance(e, Fraction) and e.denominator == 1):
                 raise _Inexact("non-integer power")
-            if b not in (0, 1, -1) and abs(e) * max(b.numerator.bit_length(), b.denominator.bit_length()) > _MAX_EXACT_BITS:
+            if (
+                b not in (0, 1, -1)
+                and abs(e) * max(b.numerator.bit_length(), b.denominator.bit_length()) > _MAX_EXACT_BITS
+            ):
                 raise _Inexact("power too large")
             return b**e
         return _checked(b**e, b)
+
     return node
 
 
@@ -128,6 +140,7 @@ def _func(fn: Callable[[complex], complex], arg: Node) -> Node:
             raise _Inexact("function")
         x = arg(v)
         return _checked(fn(x), x)
+
     return node
 
 
@@ -136,6 +149,7 @@ def _irrational(value: complex) -> Node:
         if _EXACT in v:
             raise _Inexact("irrational constant")
         return value
+
     return node
 
 
@@ -151,6 +165,7 @@ def _literal(tok: str) -> Node:
         if delicate:
             raise _Delicate(tok)
         return val
+
     return node
 
 
@@ -198,7 +213,9 @@ class _Parser:
             elif tok in ("/", "\\div"):
                 self.take()
                 node = _div(node, self.unary())
-            elif tok is not None and (tok[0].isalnum() or tok in ("(", "{", "\\frac", "\\pi") or tok in _FUNCS or tok[0] == "."):
+            elif tok is not None and (
+                tok[0].isalnum() or tok in ("(", "{", "\\frac", "\\pi") or tok in _FUNCS or tok[0] == "."
+            ):
                 node = _mul(node, self.power())  # implicit product: 2x, 2\sqrt{2}, (x+1)(x+2)
             else:
                 return node
@@ -266,6 +283,7 @@ def _root(arg: Node, n: Node) -> Node:
             raise _Inexact("root")
         x = arg(v)
         return _checked(x ** (1 / n(v)), x)
+
     return node
 
 
@@ -361,7 +379,11 @@ def numeric_equal(pred: str, ref: str) -> bool | None:
         return None
     if not names and (a[0] is None or b[0] is None):
         return None  # undefined or delicate: sympy decides
-    points = [(x, y) for x, y in zip(a, b) if x is not None and y is not None and cmath.isfinite(x) and cmath.isfinite(y)]
+    points = [
+        (x, y)
+        for x, y in zip(a, b)
+        if x is not None and y is not None and cmath.isfinite(x) and cmath.isfinite(y)
+    ]
     if not names:
         points = points[:1]
     if not points:

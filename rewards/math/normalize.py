@@ -23,8 +23,15 @@ from fractions import Fraction
 from rewards.math.guards import MAX_ANSWER_CHARS, MAX_DIGITS, MAX_SCI_EXPONENT
 
 _REMOVE = [
-    r"\\left(?![a-zA-Z])", r"\\right(?![a-zA-Z])", r"\\displaystyle", r"\\textstyle", r"\\[bB]igg?[lr]?(?![a-zA-Z])",
-    r"(?<!\\)\\[,;:! ]", r"\\q?quad(?![a-zA-Z])", r"~", r"\\limits",
+    r"\\left(?![a-zA-Z])",
+    r"\\right(?![a-zA-Z])",
+    r"\\displaystyle",
+    r"\\textstyle",
+    r"\\[bB]igg?[lr]?(?![a-zA-Z])",
+    r"(?<!\\)\\[,;:! ]",
+    r"\\q?quad(?![a-zA-Z])",
+    r"~",
+    r"\\limits",
 ]
 _REMOVE_RE = re.compile("|".join(_REMOVE))
 _REPLACE = [
@@ -46,8 +53,14 @@ _REPLACE = [
     (re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d)"), r"\\frac\1{\2}"),  # \frac{1}2
     (re.compile(r"\\sqrt\s*(\d+|[a-zA-Z])(?![\d])"), r"\\sqrt{\1}"),  # \sqrt2, \sqrt x
     (re.compile(r"\\(?:dots|ldots|cdots)"), "..."),
-    (re.compile(r"\[\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\]", re.S), r"\\begin{bmatrix}\1\\end{bmatrix}"),
-    (re.compile(r"\(\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\)", re.S), r"\\begin{pmatrix}\1\\end{pmatrix}"),
+    (
+        re.compile(r"\[\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\]", re.S),
+        r"\\begin{bmatrix}\1\\end{bmatrix}",
+    ),
+    (
+        re.compile(r"\(\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\)", re.S),
+        r"\\begin{pmatrix}\1\\end{pmatrix}",
+    ),
     (re.compile(r"\\(?:cdot|times)\s*(?=\d)"), r"\\times "),
 ]
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])|\^\s*\{\s*\\text\{o\}\s*\}")
@@ -128,7 +141,9 @@ def _unwrap_text(s: str) -> str:
     if whole:
         return whole.group(1).strip()
     # drop unit words in \text{} that follow math content, keep other \text{} contents
-    s = re.sub(r"(?<=[\d}])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[a-zA-Z][a-zA-Z .]*\}(?:\^\{?\d\}?)?\s*$", "", s)
+    s = re.sub(
+        r"(?<=[\d}])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[a-zA-Z][a-zA-Z .]*\}(?:\^\{?\d\}?)?\s*$", "", s
+    )
     return _TEXT.sub(lambda m: m.group(1), s)
 
 
@@ -177,7 +192,9 @@ _NUM_RE = re.compile(rf"^(-|\+)?({_THOUSANDS}(?:\.\d+)?|{_DEC}|{_INT})$")
 _FRAC_RE = re.compile(r"^(-|\+)?\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH_RE = re.compile(r"^(-|\+)?(\d+)/(\d+)$")
 _MIXED_RE = re.compile(r"^(-)?(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
-_SCI_RE = re.compile(r"^(-|\+)?(\d+(?:\.\d*)?|\.\d+)(?:e|E|\\times10\^|\\cdot10\^|\*10\^|\\times 10\^)\{?([+-]?\d+)\}?$")
+_SCI_RE = re.compile(
+    r"^(-|\+)?(\d+(?:\.\d*)?|\.\d+)(?:e|E|\\times10\^|\\cdot10\^|\*10\^|\\times 10\^)\{?([+-]?\d+)\}?$"
+)
 
 
 @dataclass(frozen=True)
@@ -310,7 +327,9 @@ def brackets(s: str) -> tuple[str, str, str] | None:
     return None
 
 
-_MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
+_MATRIX_RE = re.compile(
+    r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL
+)
 
 
 def matrix_rows(s: str) -> list[list[str]] | None:

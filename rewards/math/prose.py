@@ -203,14 +203,25 @@ def prose_answer(text: str) -> str | None:
     spans = math_spans(text)
     sentences = [(s, _sentence_end(text, s, spans)) for s in _sentence_starts(text, spans)]
     tries: list[tuple[int, str, bool]] = []  # (where, sentence, after an answer phrase)
-    phrase = next((m for m in reversed(list(_PHRASE.finditer(text))) if not any(a <= m.start() < b for a, b, _ in spans)), None)
+    phrase = next(
+        (
+            m
+            for m in reversed(list(_PHRASE.finditer(text)))
+            if not any(a <= m.start() < b for a, b, _ in spans)
+        ),
+        None,
+    )
     if phrase is not None:  # placed at the start of its sentence
         where = max(s for s, _ in sentences if s <= phrase.start())
         tries.append((where, text[phrase.end() : _sentence_end(text, phrase.end(), spans)], True))
-    k = next((k for k in reversed(range(len(sentences))) if _CONCLUDE.match(text[slice(*sentences[k])])), None)
+    k = next(
+        (k for k in reversed(range(len(sentences))) if _CONCLUDE.match(text[slice(*sentences[k])])), None
+    )
     if k is not None:
         s, e = sentences[k]
-        if text[s:e].rstrip().endswith(":") and k + 1 < len(sentences):  # "Therefore, we factor $P$ as follows:"
+        if text[s:e].rstrip().endswith(":") and k + 1 < len(
+            sentences
+        ):  # "Therefore, we factor $P$ as follows:"
             s, e = sentences[k + 1]  # announces the sentence that states it
         tries.append((s, text[s:e], False))
     if tries:  # the final statement only; "Thus $x<2$ is our answer.": phrase and conclusion share it

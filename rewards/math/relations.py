@@ -67,7 +67,9 @@ def _linear(expr: str) -> tuple[str, float, float] | None:
         at0 = complex(node({name: 0j}))
     except (ArithmeticError, ValueError, TypeError):
         at0 = None
-    root = -at0.real / slope if at0 is not None and abs(at0.imag) <= _TOL * abs(at0) else _XS[0] - ys[0] / slope
+    root = (
+        -at0.real / slope if at0 is not None and abs(at0.imag) <= _TOL * abs(at0) else _XS[0] - ys[0] / slope
+    )
     return name, slope, root
 
 
@@ -106,7 +108,9 @@ def interval_half_line(s: str) -> HalfLine | None:
         return None if v is None or abs(v.imag) > _TOL * abs(v) else HalfLine(None, v.real, True, b[0] == "(")
     if _NEG_INF.match(lo) and not _INF.match(hi):
         v = constant(hi)
-        return None if v is None or abs(v.imag) > _TOL * abs(v) else HalfLine(None, v.real, False, b[2] == ")")
+        return (
+            None if v is None or abs(v.imag) > _TOL * abs(v) else HalfLine(None, v.real, False, b[2] == ")")
+        )
     return None
 
 

@@ -38,7 +38,9 @@ from latex2sympy2_extended.math_normalization import NormalizationConfig
 
 from rewards.math.guards import check
 
-_NORM = NormalizationConfig(basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="none", equations=False)
+_NORM = NormalizationConfig(
+    basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="none", equations=False
+)
 _CONV = ConversionConfig(interpret_as_mixed_fractions=True, lowercase_symbols=False)
 _POINTS = [Fraction(7123, 10000), Fraction(-13371, 10000), Fraction(21719, 10000), Fraction(-4183, 10000)]
 _CONSTANTS = {"i": sympy.I, "e": sympy.E}
@@ -56,13 +58,19 @@ def parse(latex: str):
         raise Unsafe(reason)
     expr = latex2sympy(latex, normalization_config=_NORM, conversion_config=_CONV)
     if isinstance(expr, sympy.Basic):
-        subs = {s: _CONSTANTS[s.name] for s in expr.free_symbols if isinstance(s, sympy.Symbol) and s.name in _CONSTANTS}
+        subs = {
+            s: _CONSTANTS[s.name]
+            for s in expr.free_symbols
+            if isinstance(s, sympy.Symbol) and s.name in _CONSTANTS
+        }
         if subs:
             expr = expr.xreplace(subs)
     return expr
 
 
-FLOAT_REL = 1e-12  # relative tolerance when a side holds a decimal (a sympy Float): its digits are all we know
+FLOAT_REL = (
+    1e-12  # relative tolerance when a side holds a decimal (a sympy Float): its digits are all we know
+)
 _DIGITS = 30  # significant digits asked of evalf
 
 
@@ -85,7 +93,11 @@ def _is_zero(d) -> bool:
 
 def _rational(expr):
     """``expr`` as a sympy Rational when it is one (only rationals, + - * / and integer powers), else None."""
-    if expr.has(sympy.Float) or expr.free_symbols or not all(isinstance(a, sympy.Rational) for a in expr.atoms(sympy.Number)):
+    if (
+        expr.has(sympy.Float)
+        or expr.free_symbols
+        or not all(isinstance(a, sympy.Rational) for a in expr.atoms(sympy.Number))
+    ):
         return None
     try:
         v = expr.doit()
@@ -136,7 +148,9 @@ def _numbers_equal(a, b, decimal_places: int | None, ref_places: int | None) -> 
         if rb is not None and _terminates(rb):  # a terminating reference needs exact equality
             return (ra if ra is not None else _decimal_value(a)) == rb
         x, y = sympy.re(va), sympy.re(vb)
-        return bool(abs(x - y) <= min(sympy.Rational(1, 10**decimal_places), abs(y) / 1000)) or _relative_equal(va, vb)
+        return bool(
+            abs(x - y) <= min(sympy.Rational(1, 10**decimal_places), abs(y) / 1000)
+        ) or _relative_equal(va, vb)
     if ref_places is not None and decimal_places is None and real:
         if vb == 0:  # 0.00 has no significant digit to round to: only zero matches
             return _relative_equal(va, vb)
@@ -161,7 +175,10 @@ def _sample_equal(a, b) -> bool:
     floats = _has_float(a, b)
     checked = 0
     for k in range(len(_POINTS)):
-        at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
+        at = {
+            s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7)
+            for j, s in enumerate(symbols)
+        }
         try:
             if floats:
                 va, vb = _value(a, at), _value(b, at)
@@ -182,7 +199,9 @@ def _is_set(x) -> bool:
     return isinstance(x, sympy.Set)
 
 
-def expressions_equivalent(pred: str, ref: str, decimal_places: int | None = None, ref_places: int | None = None) -> bool:
+def expressions_equivalent(
+    pred: str, ref: str, decimal_places: int | None = None, ref_places: int | None = None
+) -> bool:
     """Symbolic equivalence of two normalised answers (see the module docstring)."""
     try:
         a, b = parse(pred), parse(ref)
@@ -193,7 +212,11 @@ def expressions_equivalent(pred: str, ref: str, decimal_places: int | None = Non
     if isinstance(a, str) or isinstance(b, str):
         return False
     if _is_set(a) or _is_set(b):
-        return _is_set(a) and _is_set(b) and bool(a == b or sympy.simplify(a.symmetric_difference(b)) == sympy.S.EmptySet)
+        return (
+            _is_set(a)
+            and _is_set(b)
+            and bool(a == b or sympy.simplify(a.symmetric_difference(b)) == sympy.S.EmptySet)
+        )
     a, b = (x.doit() if isinstance(x, sympy.matrices.expressions.MatrixExpr) else x for x in (a, b))  # A + B
     if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
         return (
@@ -262,7 +285,10 @@ def equations_equivalent(pred: str, ref: str) -> bool:
     ratios = []
     symbols = sorted(da.free_symbols, key=lambda s: s.name)
     for k in range(len(_POINTS)):
-        at = {s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7) for j, s in enumerate(symbols)}
+        at = {
+            s: sympy.Rational(_POINTS[(k + j) % len(_POINTS)]) + j * sympy.Rational(1, 7)
+            for j, s in enumerate(symbols)
+        }
         va, vb = _value(da, at), _value(db, at)
         if va is None or vb is None or _is_zero(vb):
             continue
@@ -280,8 +306,12 @@ def warm_up() -> None:
             parse(s)
         except Exception:  # noqa: BLE001
             pass
-    for fn, a, b in ((relations_equivalent, "x>-1", "x<1"), (relations_equivalent, "[1,2]", "1\\leq|z|\\leq 2"),
-                     (equations_equivalent, "y=2x", "2y=4x"), (expressions_equivalent, "\\sec^2(y)", "\\tan^2(y)+1")):
+    for fn, a, b in (
+        (relations_equivalent, "x>-1", "x<1"),
+        (relations_equivalent, "[1,2]", "1\\leq|z|\\leq 2"),
+        (equations_equivalent, "y=2x", "2y=4x"),
+        (expressions_equivalent, "\\sec^2(y)", "\\tan^2(y)+1"),
+    ):
         try:
             fn(a, b)
         except Exception:  # noqa: BLE001

@@ -87,7 +87,9 @@ def _sides(pred: str, ref: str) -> list[str]:
 
 def differs(pred: str, reference: str, how: str) -> Verdict:
     """The FAIL verdict for an answer that is not the reference, saying which and how it was decided."""
-    return Verdict(0.0, Status.FAIL, f"answer {pred[:80]!r} is not equal to the reference {reference[:80]!r} ({how})")
+    return Verdict(
+        0.0, Status.FAIL, f"answer {pred[:80]!r} is not equal to the reference {reference[:80]!r} ({how})"
+    )
 
 
 def _fast(pred: str, reference: str) -> Verdict | None:
@@ -106,7 +108,9 @@ def _fast(pred: str, reference: str) -> Verdict | None:
     return None
 
 
-def judge(completion: str, reference: str, prompt: str | None = None, *, text_fallback: bool = False) -> Verdict | Pending:
+def judge(
+    completion: str, reference: str, prompt: str | None = None, *, text_fallback: bool = False
+) -> Verdict | Pending:
     """Verdict for one completion, or Pending when sympy is needed. Never raises on odd input."""
     if not isinstance(reference, str) or not reference.strip():
         return Verdict(0.0, Status.INVALID, f"reference must be a non-empty string, got {reference!r:.60}")
@@ -133,7 +137,9 @@ def judge(completion: str, reference: str, prompt: str | None = None, *, text_fa
         return Verdict(0.0, Status.AMBIGUOUS, f"{len(boxes)} different boxed answers")
     distinct = list(dict.fromkeys(normalize(b).text for b in boxes))
     if len(distinct) > 1:  # boxes that are the same value spelled differently (3 and 3.0) agree
-        distinct = [b for b in distinct[:-1] if equivalent(b, distinct[-1], symbolic=False) is not True] + distinct[-1:]
+        distinct = [
+            b for b in distinct[:-1] if equivalent(b, distinct[-1], symbolic=False) is not True
+        ] + distinct[-1:]
     if len(distinct) > 1:
         if not _is_list(reference):
             return Verdict(0.0, Status.AMBIGUOUS, f"{len(distinct)} different boxed answers")
@@ -175,7 +181,9 @@ def symbolic_task(preds: tuple[str, ...], ref: str) -> bool:
         return False
 
 
-def verify(completion: str, reference: str, prompt: str | None = None, *, text_fallback: bool = False) -> tuple[float, Status]:
+def verify(
+    completion: str, reference: str, prompt: str | None = None, *, text_fallback: bool = False
+) -> tuple[float, Status]:
     """``(reward, status)`` for one completion, computed in this process (no deadline)."""
     v = judge(completion, reference, prompt, text_fallback=text_fallback)
     if isinstance(v, Pending):

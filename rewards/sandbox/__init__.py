@@ -8,4 +8,12 @@ limits). ``python -m rewards.sandbox.check`` prints what this machine offers.
 from rewards.sandbox.client import InfraError, Sandbox, SandboxError, SandboxUnavailable
 from rewards.sandbox.config import ALL_LAYERS, Limits, SandboxConfig
 
-__all__ = ["ALL_LAYERS", "InfraError", "Limits", "Sandbox", "SandboxConfig", "SandboxError", "SandboxUnavailable"]
+__all__ = [
+    "ALL_LAYERS",
+    "InfraError",
+    "Limits",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxError",
+    "SandboxUnavailable",
+]

@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", default="auto", help=f"'auto' or a comma list of: {', '.join(ALL_LAYERS)}")
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args(argv)
-    layers = "auto" if args.layers == "auto" else tuple(x.strip() for x in args.layers.split(",") if x.strip())
+    layers = (
+        "auto" if args.layers == "auto" else tuple(x.strip() for x in args.layers.split(",") if x.strip())
+    )
     available = probe.available_layers()
     t0 = time.perf_counter()
     try:
@@ -39,15 +41,24 @@ def main(argv: list[str] | None = None) -> int:
     for name in ALL_LAYERS:
         c = canaries.get(name)
         verdict = "-" if c is None else f"{'stopped' if c.ok else 'NOT STOPPED'}: {c.name} ({c.detail})"
-        print(f"  {name:<11} {str(available[name]).lower():<10} {str(name in sb.layers).lower():<7} {verdict}")
+        print(
+            f"  {name:<11} {str(available[name]).lower():<10} {str(name in sb.layers).lower():<7} {verdict}"
+        )
         if not available[name]:
             print(f"  {'':<11} why: {probe.why_missing(name)}")
-    job = {"mode": "call", "code": "def f(x):\n    return x + 1\n", "fn_name": "f", "cases": [[[1], {"$d": []}]]}
+    job = {
+        "mode": "call",
+        "code": "def f(x):\n    return x + 1\n",
+        "fn_name": "f",
+        "cases": [[[1], {"$d": []}]],
+    }
     t0 = time.perf_counter()
     results = sb.run([job] * 20)
     ms = (time.perf_counter() - t0) * 1e3 / 20
     ok = all(r.records[-1].get("v") == 2 for r in results)
-    print(f"  trivial job: {ms:.1f} ms each over 20 sequential-batch runs ({'ok' if ok else 'WRONG RESULTS'})")
+    print(
+        f"  trivial job: {ms:.1f} ms each over 20 sequential-batch runs ({'ok' if ok else 'WRONG RESULTS'})"
+    )
     sb.close()
     return 0 if ok and all(c.ok for c in canaries.values()) else 1
 

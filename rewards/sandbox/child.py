@@ -55,7 +55,7 @@ def frame(obj: dict) -> bytes:
 def emit(rec: dict) -> None:
     data = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
     while data:
-        data = data[os.write(REC_FD, data):]
+        data = data[os.write(REC_FD, data) :]
 
 
 def _err(e: BaseException) -> str:

@@ -104,12 +104,22 @@ class Sandbox:
     # -- the zygote ------------------------------------------------------------------------
     def _start_zygote(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cfg = {"layers": list(self.layers), "limits": self.config.limits.__dict__, "root": _ROOT,
-               "slots": 2 * self.workers, "preimport": list(self.config.preimport)}
+        cfg = {
+            "layers": list(self.layers),
+            "limits": self.config.limits.__dict__,
+            "root": _ROOT,
+            "slots": 2 * self.workers,
+            "preimport": list(self.config.preimport),
+        }
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _BOOT, str(theirs.fileno()), json.dumps(cfg)],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            env={**CHILD_ENV, "SELFDISTILL_SANDBOX": self.token}, cwd="/", start_new_session=True)
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            env={**CHILD_ENV, "SELFDISTILL_SANDBOX": self.token},
+            cwd="/",
+            start_new_session=True,
+        )
         theirs.close()
         ours.settimeout(_RPC_TIMEOUT_S)
         self._sock = ours
@@ -170,14 +180,20 @@ class Sandbox:
             self._sock, self._proc = None, None
 
     # -- one job ---------------------------------------------------------------------------
-    def start(self, job: dict, deadline_s: float, limits: Limits, layers: tuple[str, ...] | None = None) -> Proc:
+    def start(
+        self, job: dict, deadline_s: float, limits: Limits, layers: tuple[str, ...] | None = None
+    ) -> Proc:
         """Fork a job process and queue its job frame. Blocks while every slot is busy."""
         slot = self._slots.get()
         pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(4)]  # job, records, stdout, stderr
         theirs = (pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1])
         try:
-            req = {"op": "fork", "slot": slot, "deadline_s": deadline_s,
-                   "layers": list(self.layers if layers is None else layers)}
+            req = {
+                "op": "fork",
+                "slot": slot,
+                "deadline_s": deadline_s,
+                "layers": list(self.layers if layers is None else layers),
+            }
             pid = self._rpc(req, theirs)["pid"]
         except BaseException:
             for r, w in pipes:
@@ -187,8 +203,16 @@ class Sandbox:
             raise
         for fd in theirs:
             os.close(fd)
-        proc = Proc(pid, slot, pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0],
-                    limits.output_bytes, limits.record_bytes)
+        proc = Proc(
+            pid,
+            slot,
+            pipes[0][1],
+            pipes[1][0],
+            pipes[2][0],
+            pipes[3][0],
+            limits.output_bytes,
+            limits.record_bytes,
+        )
         proc.send(frame(job))
         return proc
 
@@ -208,8 +232,9 @@ class Sandbox:
         return r
 
     # -- batches ---------------------------------------------------------------------------
-    def run(self, jobs: list[dict], limits: Limits | None = None,
-            layers: tuple[str, ...] | None = None) -> list[JobResult]:
+    def run(
+        self, jobs: list[dict], limits: Limits | None = None, layers: tuple[str, ...] | None = None
+    ) -> list[JobResult]:
         """Run jobs (``mode`` call or stdio) with up to ``workers`` at once; one result each."""
         limits = limits or self.config.limits
         results: list[JobResult | None] = [None] * len(jobs)
@@ -220,7 +245,9 @@ class Sandbox:
             while pending and len(active) < self.workers:
                 i = pending.popleft()
                 try:
-                    active[i] = self.start(jobs[i], limits.program_deadline(_n_tests(jobs[i])), limits, layers)
+                    active[i] = self.start(
+                        jobs[i], limits.program_deadline(_n_tests(jobs[i])), limits, layers
+                    )
                 except InfraError as e:
                     results[i] = JobResult.infra_error(str(e))
             if not active:
@@ -258,8 +285,9 @@ class Sandbox:
             else:
                 p.read(fd)
 
-    def session(self, code: str, fn_name: str, limits: Limits | None = None,
-                session_deadline_s: float = 60.0) -> Session:
+    def session(
+        self, code: str, fn_name: str, limits: Limits | None = None, session_deadline_s: float = 60.0
+    ) -> Session:
         return Session(self, code, fn_name, limits or self.config.limits, session_deadline_s)
 
 
@@ -309,11 +337,15 @@ class Session:
                 return last
         n0 = len(self.proc.result.records)
         self.proc.send(frame({"args": codec._enc(list(args), 0), "kwargs": codec._enc(dict(kwargs), 0)}))
-        rec = self._wait(time.monotonic() + self.limits.test_timeout_s,
-                         lambda: len(self.proc.result.records) > n0)
+        rec = self._wait(
+            time.monotonic() + self.limits.test_timeout_s, lambda: len(self.proc.result.records) > n0
+        )
         if rec is None:
-            return self._die("output_limit" if self.proc.result.output_limit else
-                             ("crashed" if self.proc.eof else "timeout"))
+            return self._die(
+                "output_limit"
+                if self.proc.result.output_limit
+                else ("crashed" if self.proc.eof else "timeout")
+            )
         self.n_calls += 1
         return rec
 

@@ -70,7 +70,7 @@ def _dec(o: Any, depth: int) -> Any:
     if isinstance(o, list):
         return [_dec(x, depth + 1) for x in o]
     if isinstance(o, dict) and len(o) == 1:
-        (tag, body), = o.items()
+        ((tag, body),) = o.items()
         if tag == "$f" and body in _FLOATS:
             return _FLOATS[body]
         if tag == "$b" and isinstance(body, str):

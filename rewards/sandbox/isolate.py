@@ -32,8 +32,12 @@ def _check(ret: int, what: str) -> None:
 
 
 class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
 
 
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
@@ -54,8 +58,17 @@ def unshare_namespaces(net: bool = True) -> None:
 def readonly_root_with_tmpfs(job_dir: str, size_mb: int, inodes: int, uid: int) -> None:
     """In a fresh mount namespace: every mount read-only and private, then a tmpfs job dir."""
     attr = _MountAttr(_MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV, 0, _MS_PRIVATE, 0)
-    _check(_libc.syscall(_SYS_MOUNT_SETATTR.get(os.uname().machine, 442), _AT_FDCWD, b"/",
-                         _AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)), "mount_setattr")
+    _check(
+        _libc.syscall(
+            _SYS_MOUNT_SETATTR.get(os.uname().machine, 442),
+            _AT_FDCWD,
+            b"/",
+            _AT_RECURSIVE,
+            ctypes.byref(attr),
+            ctypes.sizeof(attr),
+        ),
+        "mount_setattr",
+    )
     opts = f"size={size_mb}m,nr_inodes={inodes},mode=0700,uid={uid},gid={uid}".encode()
     _check(_libc.mount(b"tmpfs", job_dir.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts), "mount tmpfs")
 

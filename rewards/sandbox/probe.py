@@ -34,7 +34,10 @@ def _mount_setattr_ok() -> bool:
 
 
 _CHECKS = {
-    "landlock": (lambda: landlock.abi_version() > 0, "the kernel has no Landlock (needs 5.13+ and lsm=landlock)"),
+    "landlock": (
+        lambda: landlock.abi_version() > 0,
+        "the kernel has no Landlock (needs 5.13+ and lsm=landlock)",
+    ),
     "seccomp": (seccomp.supported, "unsupported CPU architecture for the built-in filter"),
     "namespaces": (lambda: os.geteuid() == 0 and _mount_setattr_ok(), "needs root and kernel >= 5.12"),
     "uid": (lambda: os.geteuid() == 0, "needs root to switch to per-slot uids"),
@@ -66,7 +69,9 @@ class CanaryResult:
 
 # Each canary: a function ``f()`` returning a string; the layer passes when it returns "blocked".
 _CANARIES = {
-    "process": ("fd and env hygiene", """
+    "process": (
+        "fd and env hygiene",
+        """
 import os
 def f():
     leaked = [fd for fd in range(5, 256) if _open(fd)]
@@ -78,16 +83,22 @@ def _open(fd):
         return True
     except OSError:
         return False
-"""),
-    "landlock": ("read a file outside the allow-list", """
+""",
+    ),
+    "landlock": (
+        "read a file outside the allow-list",
+        """
 def f():
     try:
         open({secret!r}).read()
         return "read it"
     except OSError:
         return "blocked"
-"""),
-    "seccomp": ("fork", """
+""",
+    ),
+    "seccomp": (
+        "fork",
+        """
 import os
 def f():
     try:
@@ -98,24 +109,34 @@ def f():
         os._exit(0)
     os.waitpid(pid, 0)
     return "forked"
-"""),
-    "namespaces": ("write outside the job dir", """
+""",
+    ),
+    "namespaces": (
+        "write outside the job dir",
+        """
 def f():
     try:
         open({target!r}, "w").write("x")
         return "wrote it"
     except OSError:
         return "blocked"
-"""),
-    "uid": ("run as root", """
+""",
+    ),
+    "uid": (
+        "run as root",
+        """
 import os
 def f():
     return "blocked" if os.getuid() != 0 else "still root"
-"""),
-    "cgroups": ("join the slot cgroup", """
+""",
+    ),
+    "cgroups": (
+        "join the slot cgroup",
+        """
 def f():
     return "blocked" if "selfdistill-" in open("/proc/self/cgroup").read() else "not in a cgroup"
-"""),
+""",
+    ),
 }
 
 

@@ -39,8 +39,17 @@ class Proc:
 
     STDERR_KEEP = 4096
 
-    def __init__(self, pid: int, slot: int, job_w: int, rec_r: int, out_r: int, err_r: int,
-                 output_bytes: int, record_bytes: int):
+    def __init__(
+        self,
+        pid: int,
+        slot: int,
+        job_w: int,
+        rec_r: int,
+        out_r: int,
+        err_r: int,
+        output_bytes: int,
+        record_bytes: int,
+    ):
         self.pid, self.slot = pid, slot
         self.job_w, self.rec_r, self.out_r, self.err_r = job_w, rec_r, out_r, err_r
         self.output_cap, self.record_cap = output_bytes, record_bytes
@@ -95,7 +104,7 @@ class Proc:
         if fd == self.out_r:
             self.stdout += data
         else:
-            self.stderr = (self.stderr + data)[-self.STDERR_KEEP:]
+            self.stderr = (self.stderr + data)[-self.STDERR_KEEP :]
 
     def _parse(self, data: bytes) -> None:
         *lines, self.rec_tail = data.split(b"\n")

@@ -42,14 +42,28 @@ class Zygote:
         self.children: dict[int, dict] = {}  # pid -> {"slot", "deadline", "dir"}
         self.cgroups = None
         if "cgroups" in self.layers:
-            self.cgroups = isolate.Cgroups(f"selfdistill-{os.getpid()}", cfg["slots"],
-                                           self.limits["memory_mb"], self.limits["nproc"])
+            self.cgroups = isolate.Cgroups(
+                f"selfdistill-{os.getpid()}", cfg["slots"], self.limits["memory_mb"], self.limits["nproc"]
+            )
             self.cgroups.setup()
         # the interpreter's stdlib and system libraries; not our repository, not the venv
         stdlib = [p for p in sys.path if p and p != cfg["root"]]
-        self.read_only = sorted({p for p in (*stdlib, "/usr/lib", "/usr/lib64", "/lib", "/lib64",
-                                             "/etc/ld.so.cache", "/dev/null", "/dev/urandom")
-                                 if os.path.exists(p)})
+        self.read_only = sorted(
+            {
+                p
+                for p in (
+                    *stdlib,
+                    "/usr/lib",
+                    "/usr/lib64",
+                    "/lib",
+                    "/lib64",
+                    "/etc/ld.so.cache",
+                    "/dev/null",
+                    "/dev/urandom",
+                )
+                if os.path.exists(p)
+            }
+        )
 
     # -- the job process ------------------------------------------------------------------
     def _job_dir(self, slot: int) -> str:
@@ -73,8 +87,9 @@ class Zygote:
             isolate.readonly_root_with_tmpfs(job_dir, lim["disk_mb"], lim["inodes"], uid)
         os.chdir(job_dir)
         os.environ.update(HOME=job_dir, TMPDIR=job_dir)
-        isolate.set_rlimits(lim["memory_mb"], int(spec["deadline_s"]) + 1, lim["fsize_mb"],
-                            lim["nofile"], lim["nproc"])
+        isolate.set_rlimits(
+            lim["memory_mb"], int(spec["deadline_s"]) + 1, lim["fsize_mb"], lim["nofile"], lim["nproc"]
+        )
         if "uid" in layers:
             isolate.switch_uid(uid)
             isolate.set_pdeathsig()  # a credential change clears it
@@ -86,16 +101,25 @@ class Zygote:
 
     def fork(self, req: dict, fds: list[int]) -> dict:
         slot = int(req["slot"])
-        spec = {"slot": slot, "layers": [x for x in req.get("layers", self.layers) if x in self.layers],
-                "deadline_s": float(req["deadline_s"]), "dir": self._job_dir(slot)}
+        spec = {
+            "slot": slot,
+            "layers": [x for x in req.get("layers", self.layers) if x in self.layers],
+            "deadline_s": float(req["deadline_s"]),
+            "dir": self._job_dir(slot),
+        }
         pid = os.fork()
         if pid == 0:
             self.sock.close()
             enter(spec, fds, self._apply_layers)  # never returns
         for fd in fds:
             os.close(fd)
-        self.children[pid] = {"slot": slot, "deadline": time.monotonic() + spec["deadline_s"] + 1.0,
-                              "dir": spec["dir"], "pidfd": os.pidfd_open(pid), "killed": False}
+        self.children[pid] = {
+            "slot": slot,
+            "deadline": time.monotonic() + spec["deadline_s"] + 1.0,
+            "dir": spec["dir"],
+            "pidfd": os.pidfd_open(pid),
+            "killed": False,
+        }
         return {"pid": pid}
 
     # -- ending a job -----------------------------------------------------------------------
@@ -137,10 +161,14 @@ class Zygote:
         del self.children[pid]
         shutil.rmtree(child["dir"], ignore_errors=True)
         memory = self.cgroups.memory_hit(child["slot"]) if self.cgroups is not None else False
-        return {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                "memory": memory, "cpu_s": usage.ru_utime + usage.ru_stime,
-                "maxrss_kb": usage.ru_maxrss, "killed": child["killed"]}
+        return {
+            "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "memory": memory,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "maxrss_kb": usage.ru_maxrss,
+            "killed": child["killed"],
+        }
 
     def _enforce_backstops(self) -> float | None:
         now, nxt = time.monotonic(), None

@@ -205,7 +205,12 @@ def main(argv: list[str]) -> int:
     boxed, prose = [], []
     for fname, gold, pred, label in triples(test_dir):
         ref = reference(gold)
-        row = {"cls": classify(ref), "answer": ref, "label": label, "source": f"math-verify-0.9.0/tests/{fname}"}
+        row = {
+            "cls": classify(ref),
+            "answer": ref,
+            "label": label,
+            "source": f"math-verify-0.9.0/tests/{fname}",
+        }
         if "\\boxed" in pred:
             boxed.append({**row, "completion": pred})
         elif _single_span(pred):
@@ -215,8 +220,12 @@ def main(argv: list[str]) -> int:
     boxed, prose = annotate(boxed), annotate(prose)
     _write(OUT, boxed)
     _write(PROSE_OUT, prose)
-    print(f"wrote {len(boxed)} boxed rows to {OUT} ({sum('policy' in r for r in boxed)} relabelled by policy)")
-    print(f"wrote {len(prose)} free-text rows to {PROSE_OUT} ({sum('policy' in r for r in prose)} relabelled by policy)")
+    print(
+        f"wrote {len(boxed)} boxed rows to {OUT} ({sum('policy' in r for r in boxed)} relabelled by policy)"
+    )
+    print(
+        f"wrote {len(prose)} free-text rows to {PROSE_OUT} ({sum('policy' in r for r in prose)} relabelled by policy)"
+    )
     return 0
 
 

@@ -250,17 +250,50 @@ HANDCHECK: dict[str, bool | tuple[int, str]] = {
 # Applied after everything else, so the labels do not depend on which verifier version re-runs
 # the build.
 CORRECTED: dict[str, tuple[int, str]] = {
-    'P_Inequality_29|GPT-3.5|Name C w/o H': (1, "states the reference in prose: " + "'the smallest value of the expression is 2^(m+1)'"),
-    'P_Inequality_29|GPT-4|0-Shot': (1, "states the reference in prose: " + "'the smallest value ... is 2 * 2^m' = 2^(m+1)"),
-    'P_Combinatorics_10|GPT-4 Turbo|1/3 Soln': (1, "states the reference in prose: " + "'the number of sequences ... is 2^(n-1)'"),
-    'P_Inequality_11|GPT-4 Turbo|Direct C w/ H': (1, "states the reference in prose: " + "'the smallest value ... as an expression of n is 2^n'"),
-    'P_Polynomial_21|GPT-4 Turbo|5-Shot': (1, "states the reference in prose: " + "'are a = 3, b = -7, and c = 4'"),
-    'P_Combinatorics_9|GPT-4|2/3 Soln': (1, "states the reference in prose: " + "'the sum of all subset reciprocal products ... is n'"),
-    'P_Combinatorics_19|GPT-4|Direct C w/ H': (1, "states the reference in prose: " + "'n*2^(n-1) + n*(n-1)*2^(n-2)' = n(n+1)2^(n-2)"),
-    'P_Number-Theory_74|GPT-4 Turbo|Direct C w/o H': (1, "states the reference in prose: " + "'the only positive integer value of x ... is x = 3'"),
-    'P_Combinatorics_31|GPT-4|Direct C w/ H': (1, "states the reference in prose: " + "'there are 120 possible results'"),
-    'P_Combinatorics_6|GPT-4 Turbo|Root C w/o H': (1, "states the reference in prose: " + "'the number of ways ... is 2^(n-1)'"),
-    'P_Inequality_4|GPT-3.5|Name C w/ H': (1, "states the reference in prose: " + "'the smallest value of (x^2+2)/sqrt(x^2+1) for real x is 2'"),
+    "P_Inequality_29|GPT-3.5|Name C w/o H": (
+        1,
+        "states the reference in prose: " + "'the smallest value of the expression is 2^(m+1)'",
+    ),
+    "P_Inequality_29|GPT-4|0-Shot": (
+        1,
+        "states the reference in prose: " + "'the smallest value ... is 2 * 2^m' = 2^(m+1)",
+    ),
+    "P_Combinatorics_10|GPT-4 Turbo|1/3 Soln": (
+        1,
+        "states the reference in prose: " + "'the number of sequences ... is 2^(n-1)'",
+    ),
+    "P_Inequality_11|GPT-4 Turbo|Direct C w/ H": (
+        1,
+        "states the reference in prose: " + "'the smallest value ... as an expression of n is 2^n'",
+    ),
+    "P_Polynomial_21|GPT-4 Turbo|5-Shot": (
+        1,
+        "states the reference in prose: " + "'are a = 3, b = -7, and c = 4'",
+    ),
+    "P_Combinatorics_9|GPT-4|2/3 Soln": (
+        1,
+        "states the reference in prose: " + "'the sum of all subset reciprocal products ... is n'",
+    ),
+    "P_Combinatorics_19|GPT-4|Direct C w/ H": (
+        1,
+        "states the reference in prose: " + "'n*2^(n-1) + n*(n-1)*2^(n-2)' = n(n+1)2^(n-2)",
+    ),
+    "P_Number-Theory_74|GPT-4 Turbo|Direct C w/o H": (
+        1,
+        "states the reference in prose: " + "'the only positive integer value of x ... is x = 3'",
+    ),
+    "P_Combinatorics_31|GPT-4|Direct C w/ H": (
+        1,
+        "states the reference in prose: " + "'there are 120 possible results'",
+    ),
+    "P_Combinatorics_6|GPT-4 Turbo|Root C w/o H": (
+        1,
+        "states the reference in prose: " + "'the number of ways ... is 2^(n-1)'",
+    ),
+    "P_Inequality_4|GPT-3.5|Name C w/ H": (
+        1,
+        "states the reference in prose: " + "'the smallest value of (x^2+2)/sqrt(x^2+1) for real x is 2'",
+    ),
 }
 
 
@@ -373,7 +406,9 @@ def grade(rows: list[dict]) -> None:
 
     pool = DeadlinePool(1, 1.0, initializer="rewards.math.symbolic:warm_up", spares=1)
     mv_pool = DeadlinePool(1, 10.0, initializer="bench_math:mv_warm", spares=0)
-    ours = judge_batch([r["completion"] for r in rows], [r["answer"] for r in rows], pool=pool, text_fallback=True)
+    ours = judge_batch(
+        [r["completion"] for r in rows], [r["answer"] for r in rows], pool=pool, text_fallback=True
+    )
     mv = mv_pool.map(bench_math.mv_task, [(r["completion"], r["answer"]) for r in rows])
     for r, o, m in zip(rows, ours, mv):
         r["ours"] = int(o.reward >= 0.5)

@@ -64,7 +64,9 @@ def attention_module(model: nn.Module, layer: int) -> nn.Module:
         module = getattr(block, name, None)
         if isinstance(module, nn.Module):
             return module
-    raise ValueError(f"{type(block).__name__} has no self-attention module (looked for self_attn, attention, attn)")
+    raise ValueError(
+        f"{type(block).__name__} has no self-attention module (looked for self_attn, attention, attn)"
+    )
 
 
 def _module_eager(module: nn.Module):
@@ -105,7 +107,9 @@ def capture_attention(model: nn.Module, layers: list[int]) -> Iterator[dict[int,
             layer = wanted.get(id(module))
             if layer is not None:
                 scaling = kwargs.get("scaling")
-                store[layer] = Captured(query, key, float(scaling if scaling is not None else query.size(-1) ** -0.5))
+                store[layer] = Captured(
+                    query, key, float(scaling if scaling is not None else query.size(-1) ** -0.5)
+                )
             fn = original if original is not None else _module_eager(module)
             return fn(module, query, key, value, attention_mask, *args, **kwargs)
 
@@ -138,12 +142,16 @@ def head_plan(student_heads: int, teacher_heads: int, mode: str) -> tuple[int, i
     return 1, 1
 
 
-def _log_probs_chunk(q: torch.Tensor, k: torch.Tensor, scale: float, start: int, key_ok: torch.Tensor) -> torch.Tensor:
+def _log_probs_chunk(
+    q: torch.Tensor, k: torch.Tensor, scale: float, start: int, key_ok: torch.Tensor
+) -> torch.Tensor:
     """Log attention probabilities of query rows ``start..start+c``: [B, H, c, d] x [B, H, T, d] -> [B, H, c, T]."""
     c, t = q.size(2), k.size(2)
     scores = torch.matmul(q, k.transpose(-1, -2)) * scale  # [B, H, c, T]
     rows = torch.arange(start, start + c, device=q.device).unsqueeze(1)  # [c, 1]
-    allowed = (torch.arange(t, device=q.device).unsqueeze(0) <= rows).unsqueeze(0) & key_ok[:, None, :]  # [B, c, T]
+    allowed = (torch.arange(t, device=q.device).unsqueeze(0) <= rows).unsqueeze(0) & key_ok[
+        :, None, :
+    ]  # [B, c, T]
     scores = scores.masked_fill(~allowed.unsqueeze(1), float("-inf"))
     return torch.log_softmax(scores.float(), dim=-1)
 
@@ -159,7 +167,9 @@ def _chunk_loss(q_s, k_s, q_t, k_t, key_ok, rows_ok, start, scale_s, scale_t, gr
     if loss == "kl":
         log_t = torch.log(p_t.clamp_min(1e-30))
         per_key = torch.where(p_t > 0, p_t * (log_t - logp_s), torch.zeros_like(p_t))
-        per_key = torch.nan_to_num(per_key, nan=0.0, posinf=0.0, neginf=0.0)  # masked keys: p_t = 0, logp_s = -inf
+        per_key = torch.nan_to_num(
+            per_key, nan=0.0, posinf=0.0, neginf=0.0
+        )  # masked keys: p_t = 0, logp_s = -inf
     else:
         per_key = (logp_s.exp() - p_t).pow(2)
     per_row = per_key.sum(-1).mean(1)  # [B, c]: summed over keys, averaged over head groups
@@ -178,12 +188,16 @@ def attention_align_loss(
 ) -> torch.Tensor:
     """Mean per-row attention loss between one student and one teacher layer (see module docstring)."""
     if loss not in ATTENTION_LOSSES:
-        raise ValueError(f"unknown attention_align_loss {loss!r}; choose one of: {', '.join(ATTENTION_LOSSES)}")
+        raise ValueError(
+            f"unknown attention_align_loss {loss!r}; choose one of: {', '.join(ATTENTION_LOSSES)}"
+        )
     if chunk < 1:
         raise ValueError(f"attention_align_chunk must be >= 1, got {chunk}")
     q_s, q_t = student.query, teacher.query.detach()
     if q_s.size(2) != q_t.size(2):
-        raise ValueError(f"student and teacher saw different sequence lengths ({q_s.size(2)} vs {q_t.size(2)})")
+        raise ValueError(
+            f"student and teacher saw different sequence lengths ({q_s.size(2)} vs {q_t.size(2)})"
+        )
     k_s = _expand_kv(student.key, q_s.size(1))
     k_t = _expand_kv(teacher.key.detach(), q_t.size(1))
     groups_s, groups_t = head_plan(q_s.size(1), q_t.size(1), heads)
@@ -196,8 +210,20 @@ def attention_align_loss(
         rows_ok = rows[:, start:stop].float()
         if not rows_ok.any():
             continue
-        args = (q_s[:, :, start:stop], k_s, q_t[:, :, start:stop], k_t, key_ok, rows_ok, start,
-                student.scaling, teacher.scaling, groups_s, groups_t, loss)
+        args = (
+            q_s[:, :, start:stop],
+            k_s,
+            q_t[:, :, start:stop],
+            k_t,
+            key_ok,
+            rows_ok,
+            start,
+            student.scaling,
+            teacher.scaling,
+            groups_s,
+            groups_t,
+            loss,
+        )
         if torch.is_grad_enabled() and q_s.requires_grad:
             total = total + checkpoint(_chunk_loss, *args, use_reentrant=False)
         else:
@@ -208,12 +234,18 @@ def attention_align_loss(
 class AttentionAligner:
     """Layer pairs and settings of the attention-transfer term; no parameters of its own."""
 
-    def __init__(self, pairs: list[list[int]], loss: str = "kl", heads: str = "auto", chunk: int = 128) -> None:
+    def __init__(
+        self, pairs: list[list[int]], loss: str = "kl", heads: str = "auto", chunk: int = 128
+    ) -> None:
         if loss not in ATTENTION_LOSSES:
-            raise ValueError(f"unknown attention_align_loss {loss!r}; choose one of: {', '.join(ATTENTION_LOSSES)}")
+            raise ValueError(
+                f"unknown attention_align_loss {loss!r}; choose one of: {', '.join(ATTENTION_LOSSES)}"
+            )
         head_plan(1, 1, heads)  # validates the mode
         if not pairs or any(len(p) != 2 for p in pairs):
-            raise ValueError(f"distill.attention_align_layers must be a non-empty list of [student, teacher] pairs, got {pairs}")
+            raise ValueError(
+                f"distill.attention_align_layers must be a non-empty list of [student, teacher] pairs, got {pairs}"
+            )
         self.pairs = [(int(s), int(t)) for s, t in pairs]
         self.loss, self.heads, self.chunk = loss, heads, chunk
 
@@ -226,12 +258,25 @@ class AttentionAligner:
             attention_module(student, i), attention_module(teacher, j)
         return s, t
 
-    def __call__(self, student: dict[int, Captured], teacher: dict[int, Captured], s_layers: list[int],
-                 t_layers: list[int], key_mask: torch.Tensor, row_mask: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self,
+        student: dict[int, Captured],
+        teacher: dict[int, Captured],
+        s_layers: list[int],
+        t_layers: list[int],
+        key_mask: torch.Tensor,
+        row_mask: torch.Tensor,
+    ) -> torch.Tensor:
         missing = [i for i in s_layers if i not in student] + [j for j in t_layers if j not in teacher]
         if missing:
-            raise RuntimeError(f"attention of layers {missing} was not captured: the model's attention does not go "
-                               "through transformers' attention registry")
-        losses = [attention_align_loss(student[i], teacher[j], key_mask, row_mask, loss=self.loss, heads=self.heads,
-                                       chunk=self.chunk) for i, j in zip(s_layers, t_layers)]
+            raise RuntimeError(
+                f"attention of layers {missing} was not captured: the model's attention does not go "
+                "through transformers' attention registry"
+            )
+        losses = [
+            attention_align_loss(
+                student[i], teacher[j], key_mask, row_mask, loss=self.loss, heads=self.heads, chunk=self.chunk
+            )
+            for i, j in zip(s_layers, t_layers)
+        ]
         return torch.stack(losses).mean()

@@ -36,7 +36,9 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
 def resolve_layer(index: int, n_layers: int, who: str) -> int:
     """A layer index in [0, n_layers) from a possibly negative one, with a clear error."""
     if not -n_layers <= index < n_layers:
-        raise ValueError(f"distill.hidden_align_layers: {who} layer {index} is out of range for {n_layers} layers")
+        raise ValueError(
+            f"distill.hidden_align_layers: {who} layer {index} is out of range for {n_layers} layers"
+        )
     return index % n_layers
 
 
@@ -72,21 +74,27 @@ def align_rows(projected: torch.Tensor, target: torch.Tensor, loss: str) -> torc
 class HiddenAligner(nn.Module):
     """Learned projections from student to teacher layer states and the alignment loss between them."""
 
-    def __init__(self, pairs: list[list[int]], student_width: int, teacher_width: int, loss: str = "mse") -> None:
+    def __init__(
+        self, pairs: list[list[int]], student_width: int, teacher_width: int, loss: str = "mse"
+    ) -> None:
         super().__init__()
         if loss not in ALIGN_LOSSES:
             raise ValueError(f"unknown hidden_align_loss {loss!r}; choose one of: {', '.join(ALIGN_LOSSES)}")
         self.pairs = [(int(s), int(t)) for s, t in pairs]
         self.loss = loss
         self.proj = nn.ModuleList(
-            nn.Identity() if student_width == teacher_width else nn.Linear(student_width, teacher_width, bias=False)
+            nn.Identity()
+            if student_width == teacher_width
+            else nn.Linear(student_width, teacher_width, bias=False)
             for _ in self.pairs
         )
 
     def layers(self, n_student: int, n_teacher: int) -> tuple[list[int], list[int]]:
         """The pairs as non-negative (student, teacher) layer lists."""
-        return ([resolve_layer(s, n_student, "student") for s, _ in self.pairs],
-                [resolve_layer(t, n_teacher, "teacher") for _, t in self.pairs])
+        return (
+            [resolve_layer(s, n_student, "student") for s, _ in self.pairs],
+            [resolve_layer(t, n_teacher, "teacher") for _, t in self.pairs],
+        )
 
     def forward(
         self,

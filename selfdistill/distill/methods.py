@@ -31,12 +31,15 @@ from selfdistill.registries import Registry
 if TYPE_CHECKING:
     from selfdistill.kernels.hf import KernelSpec
 
+
 @dataclass(frozen=True)
 class DistillMethod:
     """One distillation method: the objective it trains, whether the student samples, its default alignment."""
 
     name: str
-    objective: str  # an `Objective.kind` (distill/objective.py): "lm" CE on labels | "distill" CE + divergence
+    objective: (
+        str  # an `Objective.kind` (distill/objective.py): "lm" CE on labels | "distill" CE + divergence
+    )
     on_policy: bool = False  # a share of batches are completions the student samples itself
     default_align_weight: float = 0.0  # hidden-alignment weight when distill.hidden_align_weight is 0
     progressive: bool = False  # MoE-block regression by layer groups, then `distill.progressive_final`
@@ -60,20 +63,39 @@ class DistillMethod:
 
     def needs_teacher(self, dcfg) -> bool:
         """Whether training runs the teacher (its distributions, hidden states or attention); else plain SFT."""
-        return (self.objective == "distill" or self.on_policy or self.progressive or self.align_weight(dcfg) > 0
-                or dcfg.attention_align_weight > 0)
+        return (
+            self.objective == "distill"
+            or self.on_policy
+            or self.progressive
+            or self.align_weight(dcfg) > 0
+            or dcfg.attention_align_weight > 0
+        )
 
 
 DISTILL_METHODS = Registry("distillation method")
 for _m in (
     DistillMethod("sft", "lm", summary="SFT on the teacher's traces (sequence-level KD)"),
-    DistillMethod("logit_kd", "distill", summary="match the teacher's next-token distributions on the traces"),
-    DistillMethod("on_policy", "distill", on_policy=True,
-                  summary="match the teacher's distributions on completions the student samples"),
-    DistillMethod("hidden_align", "lm", default_align_weight=1.0,
-                  summary="SFT on the traces plus hidden-state alignment to the teacher"),
-    DistillMethod("progressive_experts", "distill", progressive=True,
-                  summary="regress MLP outputs onto the teacher's MoE blocks group by group, then the output objective"),
+    DistillMethod(
+        "logit_kd", "distill", summary="match the teacher's next-token distributions on the traces"
+    ),
+    DistillMethod(
+        "on_policy",
+        "distill",
+        on_policy=True,
+        summary="match the teacher's distributions on completions the student samples",
+    ),
+    DistillMethod(
+        "hidden_align",
+        "lm",
+        default_align_weight=1.0,
+        summary="SFT on the traces plus hidden-state alignment to the teacher",
+    ),
+    DistillMethod(
+        "progressive_experts",
+        "distill",
+        progressive=True,
+        summary="regress MLP outputs onto the teacher's MoE blocks group by group, then the output objective",
+    ),
 ):
     DISTILL_METHODS.register(_m.name, _m)
 
@@ -93,8 +115,14 @@ def align_weight(method: str | DistillMethod, dcfg) -> float:
     return get_method(method).align_weight(dcfg)
 
 
-def build_objective(method: str | DistillMethod, dcfg, kernels: str | KernelSpec, student, teacher,
-                    total_steps: int | None = None):
+def build_objective(
+    method: str | DistillMethod,
+    dcfg,
+    kernels: str | KernelSpec,
+    student,
+    teacher,
+    total_steps: int | None = None,
+):
     """The `Objective` of ``method`` from the distill config (the aligner, if any, is freshly initialised).
 
     ``total_steps``: the run's optimizer steps, which a progressive method's schedule is laid over."""
@@ -105,20 +133,39 @@ def build_objective(method: str | DistillMethod, dcfg, kernels: str | KernelSpec
     weight = record.align_weight(dcfg)
     aligner = None
     if weight > 0:
-        aligner = HiddenAligner(dcfg.hidden_align_layers, student.config.get_text_config().hidden_size,
-                                teacher.config.get_text_config().hidden_size, dcfg.hidden_align_loss)
+        aligner = HiddenAligner(
+            dcfg.hidden_align_layers,
+            student.config.get_text_config().hidden_size,
+            teacher.config.get_text_config().hidden_size,
+            dcfg.hidden_align_loss,
+        )
     attention = None
     if dcfg.attention_align_weight > 0:
         from selfdistill.distill.attention_align import AttentionAligner
 
-        attention = AttentionAligner(dcfg.attention_align_layers, dcfg.attention_align_loss, dcfg.attention_align_heads,
-                                     dcfg.attention_align_chunk)
+        attention = AttentionAligner(
+            dcfg.attention_align_layers,
+            dcfg.attention_align_loss,
+            dcfg.attention_align_heads,
+            dcfg.attention_align_chunk,
+        )
         attention.layers(student, teacher)  # impossible layer pairs fail here, before training
     schedule, experts = _progressive_parts(record, dcfg, student, teacher, total_steps)
-    return Objective(kind=record.objective_kind(dcfg), kernels=kernels, divergence=dcfg.divergence, beta=dcfg.beta,
-                     temperature=dcfg.temperature, hard_weight=dcfg.hard_weight, aligner=aligner, align_weight=weight,
-                     attention=attention, attention_weight=dcfg.attention_align_weight, schedule=schedule,
-                     experts=experts, expert_weight=dcfg.progressive_weight)
+    return Objective(
+        kind=record.objective_kind(dcfg),
+        kernels=kernels,
+        divergence=dcfg.divergence,
+        beta=dcfg.beta,
+        temperature=dcfg.temperature,
+        hard_weight=dcfg.hard_weight,
+        aligner=aligner,
+        align_weight=weight,
+        attention=attention,
+        attention_weight=dcfg.attention_align_weight,
+        schedule=schedule,
+        experts=experts,
+        expert_weight=dcfg.progressive_weight,
+    )
 
 
 def _progressive_parts(record: DistillMethod, dcfg, student, teacher, total_steps: int | None):
@@ -130,9 +177,18 @@ def _progressive_parts(record: DistillMethod, dcfg, student, teacher, total_step
 
     if not total_steps:
         raise ValueError(f"{record.name} needs the run's step count to lay out its schedule")
-    schedule = ProgressiveSchedule.build(len(decoder_layers(student)), len(decoder_layers(teacher)),
-                                         dcfg.progressive_groups, total_steps, dcfg.progressive_fraction,
-                                         pairs=dcfg.progressive_layers or None)
-    experts = HiddenAligner([list(p) for p in schedule.pairs], student.config.get_text_config().hidden_size,
-                            teacher.config.get_text_config().hidden_size, "mse")
+    schedule = ProgressiveSchedule.build(
+        len(decoder_layers(student)),
+        len(decoder_layers(teacher)),
+        dcfg.progressive_groups,
+        total_steps,
+        dcfg.progressive_fraction,
+        pairs=dcfg.progressive_layers or None,
+    )
+    experts = HiddenAligner(
+        [list(p) for p in schedule.pairs],
+        student.config.get_text_config().hidden_size,
+        teacher.config.get_text_config().hidden_size,
+        "mse",
+    )
     return schedule, experts

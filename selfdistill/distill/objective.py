@@ -52,7 +52,9 @@ class Objective:
 
     def __post_init__(self) -> None:
         if self.kind not in OBJECTIVE_KINDS:
-            raise ValueError(f"unknown objective kind {self.kind!r}; choose one of: {', '.join(OBJECTIVE_KINDS)}")
+            raise ValueError(
+                f"unknown objective kind {self.kind!r}; choose one of: {', '.join(OBJECTIVE_KINDS)}"
+            )
 
 
 def _main_loss(student, teacher, input_ids, attention_mask, labels, obj: Objective, run_teacher: bool):
@@ -90,8 +92,11 @@ def batch_loss(
     active = obj.schedule.active(step) if obj.schedule is not None else []
     if active:
         obj = replace(obj, kind="lm")  # the expert phase: block regression beside the trace cross-entropy
-    if not (active or (obj.aligner is not None and obj.align_weight > 0)
-            or (obj.attention is not None and obj.attention_weight > 0)):
+    if not (
+        active
+        or (obj.aligner is not None and obj.align_weight > 0)
+        or (obj.attention is not None and obj.attention_weight > 0)
+    ):
         main = _main_loss(student, teacher, input_ids, attention_mask, labels, obj, run_teacher=False)
         return main, {"main": main.item()}
     with ExitStack() as stack:
@@ -108,25 +113,46 @@ def _open_captures(stack: ExitStack, obj: Objective, student, teacher, active: l
     out: dict[str, tuple] = {}
     if obj.aligner is not None and obj.align_weight > 0:
         s, t = obj.aligner.layers(len(decoder_layers(student)), len(decoder_layers(teacher)))
-        out["align"] = (s, t, stack.enter_context(capture_layers(student, s)), stack.enter_context(capture_layers(teacher, t)))
+        out["align"] = (
+            s,
+            t,
+            stack.enter_context(capture_layers(student, s)),
+            stack.enter_context(capture_layers(teacher, t)),
+        )
     if obj.attention is not None and obj.attention_weight > 0:
         s, t = obj.attention.layers(student, teacher)
-        out["attention"] = (s, t, stack.enter_context(capture_attention(student, s)),
-                            stack.enter_context(capture_attention(teacher, t)))
+        out["attention"] = (
+            s,
+            t,
+            stack.enter_context(capture_attention(student, s)),
+            stack.enter_context(capture_attention(teacher, t)),
+        )
     if active:
         s_all, t_all = obj.schedule.layers()
         s, t = [s_all[i] for i in active], [t_all[i] for i in active]
-        out["experts"] = (s, t, stack.enter_context(capture_mlps(student, s)), stack.enter_context(capture_mlps(teacher, t)))
+        out["experts"] = (
+            s,
+            t,
+            stack.enter_context(capture_mlps(student, s)),
+            stack.enter_context(capture_mlps(teacher, t)),
+        )
     return out
 
 
-def _extra_terms(obj: Objective, captured: dict[str, tuple], active: list[int], key_mask: torch.Tensor,
-                 counted: torch.Tensor) -> list[tuple[str, float, torch.Tensor]]:
+def _extra_terms(
+    obj: Objective,
+    captured: dict[str, tuple],
+    active: list[int],
+    key_mask: torch.Tensor,
+    counted: torch.Tensor,
+) -> list[tuple[str, float, torch.Tensor]]:
     """(name, weight, value) of each extra term from the captured states; ``counted`` [B, T]: labelled positions."""
     terms = []
     if "align" in captured:
         s, t, hs, ht = captured["align"]
-        terms.append(("align", obj.align_weight, obj.aligner([hs[i] for i in s], [ht[j] for j in t], counted)))
+        terms.append(
+            ("align", obj.align_weight, obj.aligner([hs[i] for i in s], [ht[j] for j in t], counted))
+        )
     if "attention" in captured:
         s, t, qs, qt = captured["attention"]
         terms.append(("attention", obj.attention_weight, obj.attention(qs, qt, s, t, key_mask, counted)))

@@ -34,7 +34,7 @@ def right_pad_batch(prompts: list[torch.Tensor], completions: list[torch.Tensor]
         n = len(p) + len(c)
         ids[b, :n] = torch.cat([p, c])
         mask[b, :n] = 1
-        labels[b, len(p):n] = c
+        labels[b, len(p) : n] = c
     return ids, mask, labels
 
 
@@ -57,9 +57,19 @@ def sample_on_policy(
 
     plen = prompt_lengths(labels).tolist()
     prompts = [input_ids[b, :n] for b, n in enumerate(plen)]
-    params = SamplingParams(n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
-                            batch_size=len(prompts))
-    got = sample_ids(student, [p.tolist() for p in prompts], params, SpecialTokens(eos=eos_id, pad=pad_id),
-                     backend=backend, settings=settings, training=True)
-    completions = [torch.tensor(c[0], dtype=input_ids.dtype, device=input_ids.device) for c in got.completions]
+    params = SamplingParams(
+        n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, batch_size=len(prompts)
+    )
+    got = sample_ids(
+        student,
+        [p.tolist() for p in prompts],
+        params,
+        SpecialTokens(eos=eos_id, pad=pad_id),
+        backend=backend,
+        settings=settings,
+        training=True,
+    )
+    completions = [
+        torch.tensor(c[0], dtype=input_ids.dtype, device=input_ids.device) for c in got.completions
+    ]
     return right_pad_batch(prompts, completions, pad_id)

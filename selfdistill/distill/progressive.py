@@ -39,8 +39,10 @@ def mlp_module(model: nn.Module, layer: int) -> nn.Module:
         module = getattr(block, name, None)
         if isinstance(module, nn.Module):
             return module
-    raise ValueError(f"{type(block).__name__} has no feed-forward block (looked for mlp, block_sparse_moe, "
-                     "feed_forward, moe)")
+    raise ValueError(
+        f"{type(block).__name__} has no feed-forward block (looked for mlp, block_sparse_moe, "
+        "feed_forward, moe)"
+    )
 
 
 @contextmanager
@@ -78,15 +80,28 @@ class ProgressiveSchedule:
     progressive_steps: int  # steps of the expert phase; the final stage follows
 
     @classmethod
-    def build(cls, n_student: int, n_teacher: int, groups: int, total_steps: int, fraction: float,
-              pairs: list[list[int]] | None = None) -> ProgressiveSchedule:
+    def build(
+        cls,
+        n_student: int,
+        n_teacher: int,
+        groups: int,
+        total_steps: int,
+        fraction: float,
+        pairs: list[list[int]] | None = None,
+    ) -> ProgressiveSchedule:
         """Validate the settings against the two models and the step budget."""
         raw = pairs or default_pairs(n_student, n_teacher)
-        resolved = tuple(sorted((resolve_layer(s, n_student, "student"), resolve_layer(t, n_teacher, "teacher"))
-                                for s, t in raw))
+        resolved = tuple(
+            sorted(
+                (resolve_layer(s, n_student, "student"), resolve_layer(t, n_teacher, "teacher"))
+                for s, t in raw
+            )
+        )
         if not 1 <= groups <= len(resolved):
-            raise ValueError(f"distill.progressive_groups must be in [1, {len(resolved)}] (the number of layer "
-                             f"pairs), got {groups}")
+            raise ValueError(
+                f"distill.progressive_groups must be in [1, {len(resolved)}] (the number of layer "
+                f"pairs), got {groups}"
+            )
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"distill.progressive_fraction must be in (0, 1], got {fraction}")
         steps = max(groups, round(total_steps * fraction))

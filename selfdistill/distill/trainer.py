@@ -49,12 +49,17 @@ def distill_trainer_class():
             freeze_teacher(teacher)
             self.teacher = teacher.to(self.args.device)
             self.objective = objective
-            for module in (objective.aligner, objective.experts):  # learned projections train with the student
+            for module in (
+                objective.aligner,
+                objective.experts,
+            ):  # learned projections train with the student
                 if module is not None:
                     module.to(self.args.device)
             self.on_policy = on_policy
             self._coin = random.Random(on_policy.seed if on_policy else 0)
-            self._sample_seeds = random.Random(f"on-policy-{on_policy.seed if on_policy else 0}")  # one per batch
+            self._sample_seeds = random.Random(
+                f"on-policy-{on_policy.seed if on_policy else 0}"
+            )  # one per batch
             self.on_policy_batches = 0
 
         def create_optimizer(self, model=None):
@@ -77,8 +82,16 @@ def distill_trainer_class():
                 )  # fmt: skip
                 hard_weight = 0.0  # the labels are the student's own samples
                 self.on_policy_batches += 1
-            loss, parts = batch_loss(model, self.teacher, ids, mask, labels, self.objective, hard_weight=hard_weight,
-                                     step=self.state.global_step)
+            loss, parts = batch_loss(
+                model,
+                self.teacher,
+                ids,
+                mask,
+                labels,
+                self.objective,
+                hard_weight=hard_weight,
+                step=self.state.global_step,
+            )
             mode = "train" if model.training else "eval"
             for key, value in parts.items():
                 push_metric(self, mode, f"distill/{key}", value)

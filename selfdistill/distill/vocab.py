@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 
-def vocab_mismatch(student_tokenizer, teacher_tokenizer, student_vocab: int, teacher_vocab: int) -> str | None:
+def vocab_mismatch(
+    student_tokenizer, teacher_tokenizer, student_vocab: int, teacher_vocab: int
+) -> str | None:
     """Why the two sides do not share a vocabulary (None when they do).
 
     Compares the tokenizers' id maps (`get_vocab()`) and the models' output sizes (`lm_head` rows).
     """
     s_cls, t_cls = type(student_tokenizer).__name__, type(teacher_tokenizer).__name__
-    sizes = f"student {s_cls} with {len(student_tokenizer)} tokens (lm_head {student_vocab}), " \
-            f"teacher {t_cls} with {len(teacher_tokenizer)} tokens (lm_head {teacher_vocab})"
+    sizes = (
+        f"student {s_cls} with {len(student_tokenizer)} tokens (lm_head {student_vocab}), "
+        f"teacher {t_cls} with {len(teacher_tokenizer)} tokens (lm_head {teacher_vocab})"
+    )
     if student_vocab != teacher_vocab:
         return f"output vocabularies differ: {sizes}"
     if student_tokenizer.get_vocab() != teacher_tokenizer.get_vocab():

@@ -26,5 +26,15 @@ from selfdistill.generation.core import (
     special_tokens,
 )
 
-__all__ = ["SampledIds", "Samples", "SamplingParams", "SpecialTokens", "prompt_ids", "render", "resolve_backend", "sample",
-           "sample_ids", "special_tokens"]
+__all__ = [
+    "SampledIds",
+    "Samples",
+    "SamplingParams",
+    "SpecialTokens",
+    "prompt_ids",
+    "render",
+    "resolve_backend",
+    "sample",
+    "sample_ids",
+    "special_tokens",
+]

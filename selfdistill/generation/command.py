@@ -37,11 +37,18 @@ def parse_prompt(record: Any, chat: bool) -> Any:
     prompt = record["prompt"]
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}] if chat else prompt
-    if isinstance(prompt, list) and prompt and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in prompt
+    if (
+        isinstance(prompt, list)
+        and prompt
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in prompt
+        )
     ):
         return prompt
-    raise ValueError("'prompt' must be a string or a non-empty list of {\"role\": str, \"content\": str} messages")
+    raise ValueError(
+        '\'prompt\' must be a string or a non-empty list of {"role": str, "content": str} messages'
+    )
 
 
 def read_lines(lines: list[str], chat: bool, report) -> tuple[list[Line], list[Any]]:
@@ -68,14 +75,19 @@ def read_lines(lines: list[str], chat: bool, report) -> tuple[list[Line], list[A
 
 def output_records(lines: list[Line], completions: list[list[str]]) -> list[dict[str, Any]]:
     """K output records per input line, in input order: the input keys plus ``completion`` and ``sample``."""
-    return [{**line.record, "completion": text, "sample": j}
-            for line, texts in zip(lines, completions) for j, text in enumerate(texts)]
+    return [
+        {**line.record, "completion": text, "sample": j}
+        for line, texts in zip(lines, completions)
+        for j, text in enumerate(texts)
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="selfdistill generate",
-                                description="Sample K completions per prompt of a JSONL file (see `selfdistill "
-                                            "score` to score them).")
+    p = argparse.ArgumentParser(
+        prog="selfdistill generate",
+        description="Sample K completions per prompt of a JSONL file (see `selfdistill "
+        "score` to score them).",
+    )
     p.add_argument("model", help="a local Hugging Face model directory")
     p.add_argument("prompts", help="JSONL file, one object with a 'prompt' per line ('-' for stdin)")
     p.add_argument("-o", "--output", required=True, help="output JSONL")
@@ -84,9 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--backend", default="auto", help="auto, hf, paged or vllm (see selfdistill/generation)")
-    p.add_argument("--chat", action="store_true", help="wrap string prompts as a user message (chat template)")
-    p.add_argument("--batch-size", type=int, default=64, help="sequences per forward (hf) / in flight (paged)")
-    p.add_argument("--chunk", type=int, default=256, help="prompts per sampling call (output is written per chunk)")
+    p.add_argument(
+        "--chat", action="store_true", help="wrap string prompts as a user message (chat template)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=64, help="sequences per forward (hf) / in flight (paged)"
+    )
+    p.add_argument(
+        "--chunk", type=int, default=256, help="prompts per sampling call (output is written per chunk)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     return p
@@ -97,42 +115,68 @@ def load(model: str, device: str):
     from selfdistill.models.loading import load_model, resolve_device
 
     if model.endswith(".gguf"):
-        raise ValueError(f"{model}: GGUF files are not read directly; convert it to a Hugging Face directory first")
+        raise ValueError(
+            f"{model}: GGUF files are not read directly; convert it to a Hugging Face directory first"
+        )
     return load_model(model, device=resolve_device(device))
 
 
 def run(args: argparse.Namespace, err=None) -> int:
     """Generate for every valid line of ``args.prompts``; progress and the summary go to ``err`` (stderr)."""
-    err = err if err is not None else sys.stderr  # looked up per call: stderr may be replaced (pytest, redirects)
+    err = (
+        err if err is not None else sys.stderr
+    )  # looked up per call: stderr may be replaced (pytest, redirects)
     from tqdm.auto import tqdm
 
     from selfdistill.config import GenerationConfig, check_backend
     from selfdistill.generation import SamplingParams, sample
 
     check_backend(args.backend, "--backend")
-    SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                   batch_size=args.batch_size)  # bad values fail before the model loads
+    SamplingParams(
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+    )  # bad values fail before the model loads
     text = sys.stdin.read() if args.prompts == "-" else _read(args.prompts)
     lines, prompts = read_lines(text.splitlines(), args.chat, lambda m: print(f"generate: {m}", file=err))
     model, tokenizer = load(args.model, args.device)
     if any(not isinstance(p, str) for p in prompts) and not getattr(tokenizer, "chat_template", None):
-        raise ValueError(f"{args.model}: the tokenizer has no chat template, so chat prompts cannot be rendered")
+        raise ValueError(
+            f"{args.model}: the tokenizer has no chat template, so chat prompts cannot be rendered"
+        )
     settings = GenerationConfig(backend=args.backend)
     tokens = seconds = 0.0
     backend = args.backend
-    with open(args.output, "w", encoding="utf-8") as out, tqdm(total=len(prompts), desc="generate", unit="prompt",
-                                                                  file=err) as bar:
+    with (
+        open(args.output, "w", encoding="utf-8") as out,
+        tqdm(total=len(prompts), desc="generate", unit="prompt", file=err) as bar,
+    ):
         for start in range(0, len(prompts), args.chunk):
-            got = sample(model, tokenizer, prompts[start : start + args.chunk], n=args.n, temperature=args.temperature,
-                         top_p=args.top_p, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                         seed=args.seed + start, backend=args.backend, settings=settings)
+            got = sample(
+                model,
+                tokenizer,
+                prompts[start : start + args.chunk],
+                n=args.n,
+                temperature=args.temperature,
+                top_p=args.top_p,
+                max_new_tokens=args.max_new_tokens,
+                batch_size=args.batch_size,
+                seed=args.seed + start,
+                backend=args.backend,
+                settings=settings,
+            )
             for record in output_records(lines[start : start + args.chunk], got.completions):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             tokens, seconds, backend = tokens + got.new_tokens, seconds + got.seconds, got.backend
             bar.update(len(got.completions))
     rate = tokens / seconds if seconds else 0.0
-    print(f"generate: {len(lines)} prompts x {args.n} samples -> {args.output}; {int(tokens)} new tokens in "
-          f"{seconds:.1f} s = {rate:.1f} tokens/s (backend {backend})", file=err)
+    print(
+        f"generate: {len(lines)} prompts x {args.n} samples -> {args.output}; {int(tokens)} new tokens in "
+        f"{seconds:.1f} s = {rate:.1f} tokens/s (backend {backend})",
+        file=err,
+    )
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class SamplingParams:
     """One sampling request's settings (the same on every backend)."""
@@ -38,7 +39,9 @@ class SamplingParams:
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {self.max_new_tokens}, {self.batch_size}")
+            raise ValueError(
+                f"max_new_tokens and batch_size must be >= 1, got {self.max_new_tokens}, {self.batch_size}"
+            )
 
     @property
     def greedy(self) -> bool:
@@ -82,8 +85,15 @@ class Backend(Protocol):
     def unavailable(self, model: Any, *, training: bool) -> str | None:
         """Why this backend cannot sample from ``model`` here (None when it can)."""
 
-    def generate(self, model: Any, prompts: list[list[int]], params: SamplingParams, special: SpecialTokens,
-                 settings: Any, progress: str | None) -> list[list[list[int]]]:
+    def generate(
+        self,
+        model: Any,
+        prompts: list[list[int]],
+        params: SamplingParams,
+        special: SpecialTokens,
+        settings: Any,
+        progress: str | None,
+    ) -> list[list[list[int]]]:
         """``params.n`` completions for each token-id prompt."""
 
 
@@ -159,7 +169,9 @@ def resolve_backend(name: str, model: Any, settings: Any = None, *, training: bo
         if why is None:
             return backend
         log.debug("generation.backend=auto: %s skipped (%s)", candidate, why)
-    raise RuntimeError("generation.backend=auto: no backend can sample from this model")  # hf serves any model
+    raise RuntimeError(
+        "generation.backend=auto: no backend can sample from this model"
+    )  # hf serves any model
 
 
 def _device_type(model: Any) -> str:
@@ -170,9 +182,17 @@ def _device_type(model: Any) -> str:
     return next(model.parameters()).device.type
 
 
-def sample_ids(model, prompts: list[list[int]], params: SamplingParams, special: SpecialTokens, *,
-               backend: str = "auto", settings: Any = None, training: bool = False,
-               progress: str | None = None) -> SampledIds:
+def sample_ids(
+    model,
+    prompts: list[list[int]],
+    params: SamplingParams,
+    special: SpecialTokens,
+    *,
+    backend: str = "auto",
+    settings: Any = None,
+    training: bool = False,
+    progress: str | None = None,
+) -> SampledIds:
     """``params.n`` completions (token ids) for each token-id prompt, with the backend ``backend`` names.
 
     ``training``: the model is being trained (on-policy distillation), so backends that load their own copy
@@ -192,16 +212,35 @@ def sample_ids(model, prompts: list[list[int]], params: SamplingParams, special:
     return SampledIds(out, time.perf_counter() - start, engine.name)
 
 
-def sample(model, tokenizer, prompts: list[Any], *, n: int, temperature: float, top_p: float = 1.0,
-           max_new_tokens: int, batch_size: int, seed: int, progress: str | None = None, backend: str = "auto",
-           settings: Any = None) -> Samples:
+def sample(
+    model,
+    tokenizer,
+    prompts: list[Any],
+    *,
+    n: int,
+    temperature: float,
+    top_p: float = 1.0,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
+    progress: str | None = None,
+    backend: str = "auto",
+    settings: Any = None,
+) -> Samples:
     """``n`` samples (text) for each prompt (a string or a list of chat messages, tokenized by `prompt_ids`);
     greedy when ``temperature == 0``."""
-    params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
-                            batch_size=batch_size)
+    params = SamplingParams(
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        batch_size=batch_size,
+    )
     ids = prompt_ids(tokenizer, prompts)
-    got = sample_ids(model, ids, params, special_tokens(tokenizer), backend=backend, settings=settings,
-                     progress=progress)
+    got = sample_ids(
+        model, ids, params, special_tokens(tokenizer), backend=backend, settings=settings, progress=progress
+    )
     flat = [c for per_prompt in got.completions for c in per_prompt]
     decoded = tokenizer.batch_decode(flat, skip_special_tokens=True) if flat else []
     completions = [decoded[i * n : (i + 1) * n] for i in range(len(prompts))]

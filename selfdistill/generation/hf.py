@@ -20,12 +20,21 @@ class HFBackend:
             return "needs a loaded model, got a checkpoint path"
         return None if hasattr(model, "generate") else f"{type(model).__name__} has no generate()"
 
-    def generate(self, model, prompts: list[list[int]], params: SamplingParams, special: SpecialTokens,
-                 settings: Any, progress: str | None) -> list[list[list[int]]]:
+    def generate(
+        self,
+        model,
+        prompts: list[list[int]],
+        params: SamplingParams,
+        special: SpecialTokens,
+        settings: Any,
+        progress: str | None,
+    ) -> list[list[list[int]]]:
         import torch
         from tqdm.auto import tqdm
 
-        jobs = sorted(((i, j) for i in range(len(prompts)) for j in range(params.n)), key=lambda ij: len(prompts[ij[0]]))
+        jobs = sorted(
+            ((i, j) for i in range(len(prompts)) for j in range(params.n)), key=lambda ij: len(prompts[ij[0]])
+        )
         out: list[list[list[int]]] = [[[] for _ in range(params.n)] for _ in prompts]
         device = next(model.parameters()).device
         kwargs = decoding_kwargs(params, special)
@@ -33,8 +42,12 @@ class HFBackend:
         model.eval()
         try:
             with seeded(model, params.seed), torch.no_grad():
-                for b in tqdm(range(0, len(jobs), params.batch_size), desc=progress, disable=progress is None,
-                              leave=False):
+                for b in tqdm(
+                    range(0, len(jobs), params.batch_size),
+                    desc=progress,
+                    disable=progress is None,
+                    leave=False,
+                ):
                     chunk = jobs[b : b + params.batch_size]
                     ids, mask = left_pad([prompts[i] for i, _ in chunk], special.pad)  # (B, P)
                     gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)

@@ -38,8 +38,15 @@ class PagedBackend:
             return "encoder-decoder models are not supported"
         return None
 
-    def generate(self, model, prompts: list[list[int]], params: SamplingParams, special: SpecialTokens,
-                 settings: Any, progress: str | None) -> list[list[list[int]]]:
+    def generate(
+        self,
+        model,
+        prompts: list[list[int]],
+        params: SamplingParams,
+        special: SpecialTokens,
+        settings: Any,
+        progress: str | None,
+    ) -> list[list[list[int]]]:
         from tqdm.auto import tqdm
 
         gen_config = generation_config(model, params, special)
@@ -48,7 +55,9 @@ class PagedBackend:
         was_training = base.training
         total = len(prompts) * params.n
         results: dict[str, Any] = {}
-        manager = base.init_continuous_batching(generation_config=gen_config, continuous_batching_config=cb_config)
+        manager = base.init_continuous_batching(
+            generation_config=gen_config, continuous_batching_config=cb_config
+        )
         gc.freeze()  # the manager runs gc.collect() on stop: over a training process's heap that costs ~0.5 s a call
         try:
             with seeded(base, params.seed):
@@ -59,13 +68,16 @@ class PagedBackend:
                         result = manager.get_result(timeout=1)
                         if result is None:
                             if not manager.is_running():
-                                raise RuntimeError("continuous batching stopped before every request finished "
-                                                   f"({len(results)}/{total} done)")
+                                raise RuntimeError(
+                                    "continuous batching stopped before every request finished "
+                                    f"({len(results)}/{total} done)"
+                                )
                             continue
                         if result.is_finished():
                             if result.error is not None:
-                                raise RuntimeError(f"continuous batching request {result.request_id} failed: "
-                                                   f"{result.error}")
+                                raise RuntimeError(
+                                    f"continuous batching request {result.request_id} failed: {result.error}"
+                                )
                             results[result.request_id] = result
                             bar.update(1)
                 manager.stop(block=True, timeout=60)
@@ -98,7 +110,9 @@ def continuous_batching_config(prompts: list[list[int]], params: SamplingParams,
     page = settings.paged_page_size
     longest = max(len(p) for p in prompts) + params.max_new_tokens
     in_flight = min(params.batch_size, len(prompts) * params.n)
-    num_blocks = in_flight * math.ceil(longest / page) + 1  # +1: a prompt's shared last page is copied on fork
+    num_blocks = (
+        in_flight * math.ceil(longest / page) + 1
+    )  # +1: a prompt's shared last page is copied on fork
     return ContinuousBatchingConfig(
         page_size=page,
         num_blocks=num_blocks,

@@ -29,8 +29,10 @@ class VLLMBackend:
 
     def unavailable(self, model: Any, *, training: bool) -> str | None:
         if training:
-            return ("vLLM holds its own copy of the weights and cannot follow a model being trained; "
-                    "use generation.backend=paged or hf")
+            return (
+                "vLLM holds its own copy of the weights and cannot follow a model being trained; "
+                "use generation.backend=paged or hf"
+            )
         if importlib.util.find_spec("vllm") is None:
             return INSTALL_HINT
         import torch
@@ -38,18 +40,35 @@ class VLLMBackend:
         if not torch.cuda.is_available():
             return "vLLM needs a CUDA GPU; torch sees none"
         if checkpoint_dir(model) is None:
-            return "needs the model's checkpoint directory, and this model was not loaded from a local directory"
+            return (
+                "needs the model's checkpoint directory, and this model was not loaded from a local directory"
+            )
         return None
 
-    def generate(self, model, prompts: list[list[int]], params: SamplingParams, special: SpecialTokens,
-                 settings: Any, progress: str | None) -> list[list[list[int]]]:
+    def generate(
+        self,
+        model,
+        prompts: list[list[int]],
+        params: SamplingParams,
+        special: SpecialTokens,
+        settings: Any,
+        progress: str | None,
+    ) -> list[list[list[int]]]:
         from vllm import SamplingParams as VSamplingParams
 
         llm = engine(engine_kwargs(checkpoint_dir(model), settings, _dtype(model)))
-        per_prompt = [VSamplingParams(**sampling_kwargs(params, special, params.seed + i)) for i in range(len(prompts))]
-        outputs = llm.generate([{"prompt_token_ids": list(p)} for p in prompts], sampling_params=per_prompt,
-                               use_tqdm=progress is not None)
-        return [[completion_ids(c, special.eos) for c in sorted(o.outputs, key=lambda c: c.index)] for o in outputs]
+        per_prompt = [
+            VSamplingParams(**sampling_kwargs(params, special, params.seed + i)) for i in range(len(prompts))
+        ]
+        outputs = llm.generate(
+            [{"prompt_token_ids": list(p)} for p in prompts],
+            sampling_params=per_prompt,
+            use_tqdm=progress is not None,
+        )
+        return [
+            [completion_ids(c, special.eos) for c in sorted(o.outputs, key=lambda c: c.index)]
+            for o in outputs
+        ]
 
 
 def checkpoint_dir(model: Any) -> str | None:

@@ -111,7 +111,9 @@ def _decoder_output_through(wrapper, decoder, input_ids, attention_mask, kwargs)
     box: dict = {}
     handle = decoder.register_forward_hook(lambda _m, _a, out: box.__setitem__("out", out))
     try:
-        wrapper(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=1, **kwargs)
+        wrapper(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=1, **kwargs
+        )
     finally:
         handle.remove()
     return box["out"]
@@ -179,7 +181,11 @@ def fused_causal_lm_loss(
         flat_labels, flat_hidden = _keep_labelled(flat_labels, flat_hidden)
     reduction = "mean" if num_items_in_batch is None else "sum"
     loss = fused_linear_cross_entropy(
-        flat_hidden.to(weight.dtype), weight, flat_labels, reduction=reduction, impl=impl,
+        flat_hidden.to(weight.dtype),
+        weight,
+        flat_labels,
+        reduction=reduction,
+        impl=impl,
         dw_accumulation=dw_accumulation,
     )
     if num_items_in_batch is not None:

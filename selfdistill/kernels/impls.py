@@ -19,7 +19,9 @@ import torch
 @dataclass(frozen=True)
 class Impl:
     name: str
-    module: ModuleType  # ce_rows, distill_rows, CE_/DISTILL_BYTES_PER_LOGIT, WRITES_GRAD_OUT, maybe scaled_cast
+    module: (
+        ModuleType  # ce_rows, distill_rows, CE_/DISTILL_BYTES_PER_LOGIT, WRITES_GRAD_OUT, maybe scaled_cast
+    )
 
 
 IMPL_MODULES: dict[str, str] = {"torch": "._torch_rows", "triton": "._triton_rows"}

@@ -27,47 +27,110 @@ def bootstrap_corpus(boot, kinds: dict[str, int], seed: int, exclude: set[str]) 
     kinds = {k: n for k, n in kinds.items() if k in TASK_KINDS.ordered() and get_kind(k).bootstrap and n > 0}
     if not kinds:
         with_generator = [k for k in TASK_KINDS.ordered() if get_kind(k).bootstrap]
-        raise ValueError(f"the bootstrap corpus needs procedural {' or '.join(with_generator)} tasks in tasks.sources")
+        raise ValueError(
+            f"the bootstrap corpus needs procedural {' or '.join(with_generator)} tasks in tasks.sources"
+        )
     rng = random.Random(f"corpus-{seed}")
     rows: list[dict[str, str]] = []
     total = sum(kinds.values())
     for kind, n in sorted(kinds.items()):
         per_kind = boot.corpus_size * n // total
         generate, solve = get_kind(kind).bootstrap_fns()
-        tasks = [t for t in generate(SimpleNamespace(n=per_kind, difficulty=1), seed + 1000) if prompt_hash(t.prompt) not in exclude]
+        tasks = [
+            t
+            for t in generate(SimpleNamespace(n=per_kind, difficulty=1), seed + 1000)
+            if prompt_hash(t.prompt) not in exclude
+        ]
         if not tasks:
             continue
         for i in range(per_kind):
             task = tasks[i % len(tasks)]
-            rows.append({"prompt": task.prompt, "kind": task.kind,
-                         "completion": solve(task, rng, rng.random() < boot.mistake_rate)})
+            rows.append(
+                {
+                    "prompt": task.prompt,
+                    "kind": task.kind,
+                    "completion": solve(task, rng, rng.random() < boot.mistake_rate),
+                }
+            )
     rng.shuffle(rows)
     return rows
 
 
-def pretrain_tiny(model, tokenizer, boot, rows, out_dir: Path, *, seed: int, stage, device: str, run_name: str):
+def pretrain_tiny(
+    model, tokenizer, boot, rows, out_dir: Path, *, seed: int, stage, device: str, run_name: str
+):
     """Train ``model`` on ``rows`` for ``boot.steps`` steps with the shared SFT helper."""
     from selfdistill.config import SFTConfig
     from selfdistill.stages.sft import train_sft
 
-    sft = SFTConfig(epochs=1.0, learning_rate=boot.learning_rate, batch_size=boot.batch_size, max_length=160,
-                    max_steps=boot.steps, gradient_checkpointing=False)
-    return train_sft(model, tokenizer, rows, sft, out_dir, seed=seed, stage=stage, device=device, run_name=run_name,
-                     router_diagnostics=False)
+    sft = SFTConfig(
+        epochs=1.0,
+        learning_rate=boot.learning_rate,
+        batch_size=boot.batch_size,
+        max_length=160,
+        max_steps=boot.steps,
+        gradient_checkpointing=False,
+    )
+    return train_sft(
+        model,
+        tokenizer,
+        rows,
+        sft,
+        out_dir,
+        seed=seed,
+        stage=stage,
+        device=device,
+        run_name=run_name,
+        router_diagnostics=False,
+    )
 
 
-def cold_start_sft(model, tokenizer, boot, rows, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
-                   prompt_format: str, kernels="eager"):
+def cold_start_sft(
+    model,
+    tokenizer,
+    boot,
+    rows,
+    out_dir: Path,
+    *,
+    seed: int,
+    stage,
+    device: str,
+    run_name: str,
+    prompt_format: str,
+    kernels="eager",
+):
     """A pretrained model's cold start: ``boot.steps`` SFT steps on ``rows`` rendered in ``prompt_format``
     (by `tasks.base.render_prompt`, as sampling renders them)."""
     from selfdistill.config import SFTConfig
     from selfdistill.stages.sft import train_sft
     from selfdistill.tasks.base import Task, render_prompt
 
-    rows = [{"prompt": render_prompt(Task("", r["kind"], r["prompt"]), prompt_format), "completion": r["completion"]}
-            for r in rows]
+    rows = [
+        {
+            "prompt": render_prompt(Task("", r["kind"], r["prompt"]), prompt_format),
+            "completion": r["completion"],
+        }
+        for r in rows
+    ]
 
-    sft = SFTConfig(epochs=1.0, learning_rate=boot.learning_rate, batch_size=boot.batch_size, max_length=256,
-                    max_steps=boot.steps, gradient_checkpointing=False)
-    return train_sft(model, tokenizer, rows, sft, out_dir, seed=seed, stage=stage, device=device, run_name=run_name,
-                     kernels=kernels, router_diagnostics=False)
+    sft = SFTConfig(
+        epochs=1.0,
+        learning_rate=boot.learning_rate,
+        batch_size=boot.batch_size,
+        max_length=256,
+        max_steps=boot.steps,
+        gradient_checkpointing=False,
+    )
+    return train_sft(
+        model,
+        tokenizer,
+        rows,
+        sft,
+        out_dir,
+        seed=seed,
+        stage=stage,
+        device=device,
+        run_name=run_name,
+        kernels=kernels,
+        router_diagnostics=False,
+    )

@@ -42,7 +42,9 @@ def cut_layers(model, num_layers: int):
     total = config.num_hidden_layers
     keep = evenly_spaced(total, num_layers)
     if any(getattr(config, k, None) for k in ("num_experts", "num_local_experts", "n_routed_experts")):
-        raise ConfigError("students[].source=layers cuts a dense checkpoint; this one is a Mixture-of-Experts")
+        raise ConfigError(
+            "students[].source=layers cuts a dense checkpoint; this one is a Mixture-of-Experts"
+        )
     config.num_hidden_layers = num_layers
     for key in _PER_LAYER_KEYS:
         values = getattr(config, key, None)

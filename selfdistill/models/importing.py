@@ -53,14 +53,18 @@ def load_source(src: str | Path, dtype: str = "float32"):
         try:
             import gguf  # noqa: F401  (transformers' GGUF reader needs it)
         except ImportError:
-            raise ConfigError("reading a .gguf file needs the `gguf` package: pip install 'selfdistill[gguf]'") from None
+            raise ConfigError(
+                "reading a .gguf file needs the `gguf` package: pip install 'selfdistill[gguf]'"
+            ) from None
         kwargs = {"gguf_file": path.name}
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), **kwargs)
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), dtype=torch_dtype, **kwargs)
         return model, tokenizer
     looks_local = src.startswith((".", "/", "~")) or Path(src).exists()
     if looks_local and not Path(src).expanduser().is_dir():
-        raise ConfigError(f"model path not found: {src} (expected a .gguf file or a directory with config.json)")
+        raise ConfigError(
+            f"model path not found: {src} (expected a .gguf file or a directory with config.json)"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(src)
         model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype)
@@ -89,7 +93,9 @@ def plain_copy(model):
     missing, unexpected = fresh.load_state_dict(state, strict=False, assign=True)
     missing = [k for k in missing if not _is_tied(fresh, k)]
     if missing or unexpected:
-        raise RuntimeError(f"weights do not fit the rebuilt model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise RuntimeError(
+            f"weights do not fit the rebuilt model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     if getattr(config, "tie_word_embeddings", False):
         fresh.tie_weights()
     fresh.generation_config = model.generation_config
@@ -116,7 +122,9 @@ def save_plain(model, tokenizer, out: str | Path, source: str) -> Path:
         shutil.rmtree(tmp)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    (tmp / IMPORT_MARKER).write_text(json.dumps({"source": source, "dtype": str(next(model.parameters()).dtype)}))
+    (tmp / IMPORT_MARKER).write_text(
+        json.dumps({"source": source, "dtype": str(next(model.parameters()).dtype)})
+    )
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -129,7 +137,9 @@ def import_model(src: str | Path, out: str | Path, dtype: str = "float32") -> Pa
     if tokenizer.chat_template is None:
         log.warning("%s has no chat template; tasks.prompt_format=chat will not work with it", src)
     path = save_plain(plain_copy(model), tokenizer, out, str(src))
-    log.info("imported %s -> %s (%s, %d parameters)", src, path, dtype, sum(p.numel() for p in model.parameters()))
+    log.info(
+        "imported %s -> %s (%s, %d parameters)", src, path, dtype, sum(p.numel() for p in model.parameters())
+    )
     return path
 
 

@@ -26,11 +26,30 @@ import torch
 log = logging.getLogger(__name__)
 
 # MoE config keys that a dense config does not take.
-_MOE_ONLY = ("num_local_experts", "num_experts", "num_experts_per_tok", "router_jitter_noise", "output_router_logits",
-             "router_aux_loss_coef", "moe_intermediate_size", "norm_topk_prob", "decoder_sparse_step",
-             "mlp_only_layers", "model_type", "architectures", "transformers_version", "_name_or_path", "auto_map",
-             "dtype", "torch_dtype", "shared_expert_intermediate_size")
-_INTERMEDIATE = {"mixtral": "intermediate_size", "qwen3_moe": "moe_intermediate_size"}  # the experts' width key
+_MOE_ONLY = (
+    "num_local_experts",
+    "num_experts",
+    "num_experts_per_tok",
+    "router_jitter_noise",
+    "output_router_logits",
+    "router_aux_loss_coef",
+    "moe_intermediate_size",
+    "norm_topk_prob",
+    "decoder_sparse_step",
+    "mlp_only_layers",
+    "model_type",
+    "architectures",
+    "transformers_version",
+    "_name_or_path",
+    "auto_map",
+    "dtype",
+    "torch_dtype",
+    "shared_expert_intermediate_size",
+)
+_INTERMEDIATE = {
+    "mixtral": "intermediate_size",
+    "qwen3_moe": "moe_intermediate_size",
+}  # the experts' width key
 
 
 def dense_counterpart(moe_config) -> str:
@@ -39,8 +58,12 @@ def dense_counterpart(moe_config) -> str:
 
     moe_type = moe_config.model_type
     if moe_type not in _INTERMEDIATE:
-        known = ", ".join(f"{m} -> {', '.join(p.dense for p in PAIRS.values() if p.moe == m)}" for m in _INTERMEDIATE)
-        raise ValueError(f"cannot merge the experts of a {moe_type!r} model into one dense MLP exactly; supported: {known}")
+        known = ", ".join(
+            f"{m} -> {', '.join(p.dense for p in PAIRS.values() if p.moe == m)}" for m in _INTERMEDIATE
+        )
+        raise ValueError(
+            f"cannot merge the experts of a {moe_type!r} model into one dense MLP exactly; supported: {known}"
+        )
     if moe_type == "mixtral":  # Mistral has the sliding window, Llama not
         return "mistral" if getattr(moe_config, "sliding_window", None) else "llama"
     return next(p.dense for p in PAIRS.values() if p.moe == moe_type)
@@ -77,7 +100,9 @@ def expert_usage(model, batches: Iterable[dict[str, torch.Tensor]]) -> dict[int,
     usage = {}
     for layer, counts in recorder.counts.items():
         if counts.sum() <= 0:
-            raise ValueError(f"no token was routed in layer {layer}: give expert_usage at least one non-empty batch")
+            raise ValueError(
+                f"no token was routed in layer {layer}: give expert_usage at least one non-empty batch"
+            )
         usage[layer] = counts / counts.sum()
     return usage
 
@@ -107,7 +132,9 @@ def merge_experts(moe, usage: dict[int, torch.Tensor] | None = None):
         n_experts = gate_up.shape[0]
         weights = usage[i] if usage is not None else torch.full((n_experts,), 1.0 / n_experts)
         if weights.shape != (n_experts,) or abs(float(weights.sum()) - 1.0) > 1e-4:
-            raise ValueError(f"usage of layer {i} must be {n_experts} shares summing to 1, got {weights.tolist()}")
+            raise ValueError(
+                f"usage of layer {i} must be {n_experts} shares summing to 1, got {weights.tolist()}"
+            )
         w = weights.to(gate_up)
         merged_gate_up = torch.einsum("e,eij->ij", w, gate_up)  # (2I, H)
         inter = merged_gate_up.shape[0] // 2
@@ -116,9 +143,14 @@ def merge_experts(moe, usage: dict[int, torch.Tensor] | None = None):
         layer.mlp.down_proj.weight.copy_(torch.einsum("e,eij->ij", w, down))  # (H, I)
         filled.update(f"model.layers.{i}.mlp.{p}.weight" for p in ("gate_proj", "up_proj", "down_proj"))
     tied = getattr(dense.config, "tie_word_embeddings", False)
-    left = [n for n, _ in dense.named_parameters(remove_duplicate=False)
-            if n not in filled and not (tied and n == "lm_head.weight")]
+    left = [
+        n
+        for n, _ in dense.named_parameters(remove_duplicate=False)
+        if n not in filled and not (tied and n == "lm_head.weight")
+    ]
     if left:
-        raise RuntimeError(f"merging {moe.config.model_type} -> {config.model_type} left parameters unset: {left[:6]}")
+        raise RuntimeError(
+            f"merging {moe.config.model_type} -> {config.model_type} left parameters unset: {left[:6]}"
+        )
     dense.generation_config = moe.generation_config
     return dense.eval()

@@ -30,8 +30,16 @@ import torch
 log = logging.getLogger(__name__)
 
 # Dense config keys that name the dense model and must not reach the MoE config.
-_DROP = ("model_type", "architectures", "transformers_version", "_name_or_path", "_model_name_or_path",
-         "auto_map", "dtype", "torch_dtype")
+_DROP = (
+    "model_type",
+    "architectures",
+    "transformers_version",
+    "_name_or_path",
+    "_model_name_or_path",
+    "auto_map",
+    "dtype",
+    "torch_dtype",
+)
 
 
 @dataclass(frozen=True)
@@ -47,20 +55,35 @@ class UpcyclePair:
 
 
 def _mixtral_keys(cfg: dict, experts: int, top_k: int) -> dict:
-    return {"num_local_experts": experts, "num_experts_per_tok": top_k, "intermediate_size": cfg["intermediate_size"],
-            "router_jitter_noise": 0.0, "output_router_logits": False}
+    return {
+        "num_local_experts": experts,
+        "num_experts_per_tok": top_k,
+        "intermediate_size": cfg["intermediate_size"],
+        "router_jitter_noise": 0.0,
+        "output_router_logits": False,
+    }
 
 
 def _qwen3_moe_keys(cfg: dict, experts: int, top_k: int) -> dict:
     # norm_topk_prob=True: the top-k weights sum to 1, so identical experts give back the dense MLP
-    return {"num_experts": experts, "num_experts_per_tok": top_k, "moe_intermediate_size": cfg["intermediate_size"],
-            "norm_topk_prob": True, "decoder_sparse_step": 1, "mlp_only_layers": [], "output_router_logits": False}
+    return {
+        "num_experts": experts,
+        "num_experts_per_tok": top_k,
+        "moe_intermediate_size": cfg["intermediate_size"],
+        "norm_topk_prob": True,
+        "decoder_sparse_step": 1,
+        "mlp_only_layers": [],
+        "output_router_logits": False,
+    }
 
 
 def _qwen2_moe_keys(cfg: dict, experts: int, top_k: int) -> dict:
     # Qwen2 always has q/k/v biases; Qwen2-MoE's shared expert starts silent (zero down projection)
-    return {**_qwen3_moe_keys(cfg, experts, top_k), "qkv_bias": True,
-            "shared_expert_intermediate_size": cfg["intermediate_size"]}
+    return {
+        **_qwen3_moe_keys(cfg, experts, top_k),
+        "qkv_bias": True,
+        "shared_expert_intermediate_size": cfg["intermediate_size"],
+    }
 
 
 PAIRS: dict[str, UpcyclePair] = {}
@@ -73,10 +96,19 @@ def register_pair(pair: UpcyclePair) -> UpcyclePair:
     return pair
 
 
-register_pair(UpcyclePair("llama", "mixtral", "MixtralConfig", _mixtral_keys,
-                          requires={"attention_bias": False, "mlp_bias": False}))
+register_pair(
+    UpcyclePair(
+        "llama",
+        "mixtral",
+        "MixtralConfig",
+        _mixtral_keys,
+        requires={"attention_bias": False, "mlp_bias": False},
+    )
+)
 register_pair(UpcyclePair("mistral", "mixtral", "MixtralConfig", _mixtral_keys))
 register_pair(UpcyclePair("qwen3", "qwen3_moe", "Qwen3MoeConfig", _qwen3_moe_keys))
+
+
 def _silent_shared_expert(block, mlp: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> list[str]:
     """Qwen2-MoE's shared expert: the dense MLP's input projections, a zero output projection (adds 0), gate 0."""
     gate, up, _ = mlp
@@ -84,11 +116,17 @@ def _silent_shared_expert(block, mlp: tuple[torch.Tensor, torch.Tensor, torch.Te
     block.shared_expert.up_proj.weight.copy_(up)
     block.shared_expert.down_proj.weight.zero_()
     block.shared_expert_gate.weight.zero_()
-    return ["shared_expert.gate_proj.weight", "shared_expert.up_proj.weight", "shared_expert.down_proj.weight",
-            "shared_expert_gate.weight"]
+    return [
+        "shared_expert.gate_proj.weight",
+        "shared_expert.up_proj.weight",
+        "shared_expert.down_proj.weight",
+        "shared_expert_gate.weight",
+    ]
 
 
-register_pair(UpcyclePair("qwen2", "qwen2_moe", "Qwen2MoeConfig", _qwen2_moe_keys, init_extra=_silent_shared_expert))
+register_pair(
+    UpcyclePair("qwen2", "qwen2_moe", "Qwen2MoeConfig", _qwen2_moe_keys, init_extra=_silent_shared_expert)
+)
 
 
 def target_pair(dense_type: str, arch: str = "auto") -> UpcyclePair:
@@ -98,7 +136,9 @@ def target_pair(dense_type: str, arch: str = "auto") -> UpcyclePair:
     if pair is None:
         raise ValueError(f"cannot upcycle a {dense_type!r} model exactly; supported: {supported}")
     if arch not in ("auto", pair.moe):
-        raise ValueError(f"cannot upcycle {dense_type} into {arch!r}; supported: {supported} (or --arch auto)")
+        raise ValueError(
+            f"cannot upcycle {dense_type} into {arch!r}; supported: {supported} (or --arch auto)"
+        )
     return pair
 
 
@@ -112,7 +152,9 @@ def moe_config(dense_config, experts: int, top_k: int, arch: str = "auto"):
     cfg = dense_config.to_dict()
     for key, want in pair.requires.items():
         if cfg.get(key, want) != want:
-            raise ValueError(f"{pair.dense} -> {pair.moe} is exact only with {key}={want}; this model has {cfg[key]!r}")
+            raise ValueError(
+                f"{pair.dense} -> {pair.moe} is exact only with {key}={want}; this model has {cfg[key]!r}"
+            )
     kwargs = {k: v for k, v in cfg.items() if k not in _DROP}
     kwargs.update(pair.moe_keys(cfg, experts, top_k))
     return getattr(transformers, pair.config_class)(**kwargs)
@@ -125,8 +167,15 @@ def _mlp_of(dense_layer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def upcycle_model(dense, experts: int, top_k: int, arch: str = "auto", router_std: float = 0.02,
-                  expert_noise: float = 0.0, seed: int = 0):
+def upcycle_model(
+    dense,
+    experts: int,
+    top_k: int,
+    arch: str = "auto",
+    router_std: float = 0.02,
+    expert_noise: float = 0.0,
+    seed: int = 0,
+):
     """A MoE model equal in function to ``dense`` (see module docstring); ``dense`` is left untouched."""
     from transformers import AutoModelForCausalLM
 
@@ -155,7 +204,9 @@ def upcycle_model(dense, experts: int, top_k: int, arch: str = "auto", router_st
         if pair.init_extra is not None:
             local += pair.init_extra(block, (gate, up, down))
         filled.update(f"model.layers.{i}.mlp.{s}" for s in local)
-    left = [n for n, _ in moe.named_parameters(remove_duplicate=False) if n not in filled and not _tied(moe, n)]
+    left = [
+        n for n, _ in moe.named_parameters(remove_duplicate=False) if n not in filled and not _tied(moe, n)
+    ]
     if left:
         raise RuntimeError(f"upcycling {pair.dense} -> {pair.moe} left parameters uninitialised: {left[:6]}")
     moe.generation_config = dense.generation_config
@@ -166,14 +217,31 @@ def _tied(model, name: str) -> bool:
     return name == "lm_head.weight" and getattr(model.config, "tie_word_embeddings", False)
 
 
-def upcycle_checkpoint(dense_path: str | Path, out: str | Path, experts: int, top_k: int, arch: str = "auto",
-                       router_std: float = 0.02, expert_noise: float = 0.0, seed: int = 0) -> Path:
+def upcycle_checkpoint(
+    dense_path: str | Path,
+    out: str | Path,
+    experts: int,
+    top_k: int,
+    arch: str = "auto",
+    router_std: float = 0.02,
+    expert_noise: float = 0.0,
+    seed: int = 0,
+) -> Path:
     """Load a dense checkpoint (directory, hub id or `.gguf`), upcycle it, save it with its tokenizer at ``out``."""
     from selfdistill.models.importing import load_source, save_plain
 
     dense, tokenizer = load_source(dense_path, "float32")
-    moe = upcycle_model(dense, experts, top_k, arch, router_std=router_std, expert_noise=expert_noise, seed=seed)
+    moe = upcycle_model(
+        dense, experts, top_k, arch, router_std=router_std, expert_noise=expert_noise, seed=seed
+    )
     path = save_plain(moe, tokenizer, out, f"upcycle({dense_path}, experts={experts}, top_k={top_k})")
-    log.info("upcycled %s (%s, %d params) -> %s (%s, %d params)", dense_path, dense.config.model_type,
-             dense.num_parameters(), path, moe.config.model_type, moe.num_parameters())
+    log.info(
+        "upcycled %s (%s, %d params) -> %s (%s, %d params)",
+        dense_path,
+        dense.config.model_type,
+        dense.num_parameters(),
+        path,
+        moe.config.model_type,
+        moe.num_parameters(),
+    )
     return path

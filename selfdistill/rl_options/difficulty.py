@@ -68,8 +68,12 @@ def merge_observations(parts: Iterable[Iterable[Observation]]) -> list[Observati
 class PassRates:
     """Decayed per-prompt sample counts: ``{task_id: (n, s)}`` plus the ids of the sources applied."""
 
-    def __init__(self, decay: float = 0.5, rates: dict[str, tuple[float, float]] | None = None,
-                 sources: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        decay: float = 0.5,
+        rates: dict[str, tuple[float, float]] | None = None,
+        sources: list[str] | None = None,
+    ) -> None:
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"pass-rate decay must be in [0, 1], got {decay}")
         self.decay = decay
@@ -93,15 +97,24 @@ class PassRates:
 
     # ------------------------------------------------------------ persistence
     def to_json(self) -> dict[str, Any]:
-        return {"version": VERSION, "decay": self.decay, "sources": self.sources,
-                "rates": {k: [n, s] for k, (n, s) in sorted(self.rates.items())}}
+        return {
+            "version": VERSION,
+            "decay": self.decay,
+            "sources": self.sources,
+            "rates": {k: [n, s] for k, (n, s) in sorted(self.rates.items())},
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PassRates:
         if data.get("version") != VERSION:
-            raise ValueError(f"pass-rate store version {data.get('version')!r}; this code reads version {VERSION}")
-        return cls(decay=data["decay"], rates={k: (float(n), float(s)) for k, (n, s) in data["rates"].items()},
-                   sources=data["sources"])
+            raise ValueError(
+                f"pass-rate store version {data.get('version')!r}; this code reads version {VERSION}"
+            )
+        return cls(
+            decay=data["decay"],
+            rates={k: (float(n), float(s)) for k, (n, s) in data["rates"].items()},
+            sources=data["sources"],
+        )
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the previous file or the new one, never a torn one."""
@@ -120,12 +133,16 @@ class PassRates:
             return cls(decay=decay)
         store = cls.from_json(json.loads(path.read_text(encoding="utf-8")))
         if store.decay != decay:
-            raise ValueError(f"{path} was written with decay {store.decay}, the config says {decay}: "
-                             "resume with the same rl.difficulty_filter.decay or start a new run")
+            raise ValueError(
+                f"{path} was written with decay {store.decay}, the config says {decay}: "
+                "resume with the same rl.difficulty_filter.decay or start a new run"
+            )
         return store
 
 
-def sampling_weight(n: float, s: float, *, floor: float, low: float, high: float, min_samples: float) -> float:
+def sampling_weight(
+    n: float, s: float, *, floor: float, low: float, high: float, min_samples: float
+) -> float:
     """A prompt's sampling weight: ``floor`` if known always solved (rate >= high) or never solved
     (rate <= low) after at least ``min_samples`` (decayed) samples, else 1 (unknown prompts too)."""
     if n < min_samples or n <= 0:
@@ -136,8 +153,16 @@ def sampling_weight(n: float, s: float, *, floor: float, low: float, high: float
 
 def weights_for(store: PassRates, task_ids: list[str], dcfg) -> list[float]:
     """Sampling weight of each task id under the ``rl.difficulty_filter`` settings ``dcfg``."""
-    return [sampling_weight(*store.rates.get(t, (0.0, 0.0)), floor=dcfg.floor, low=dcfg.low, high=dcfg.high,
-                            min_samples=dcfg.min_samples) for t in task_ids]
+    return [
+        sampling_weight(
+            *store.rates.get(t, (0.0, 0.0)),
+            floor=dcfg.floor,
+            low=dcfg.low,
+            high=dcfg.high,
+            min_samples=dcfg.min_samples,
+        )
+        for t in task_ids
+    ]
 
 
 def weighted_sample(n_items: int, weights: list[float], k: int, rng: random.Random) -> list[int]:
@@ -146,7 +171,9 @@ def weighted_sample(n_items: int, weights: list[float], k: int, rng: random.Rand
     if len(weights) != n_items:
         raise ValueError(f"{len(weights)} weights for {n_items} items")
     if any(w <= 0 for w in weights):
-        raise ValueError("sampling weights must be > 0 (rl.difficulty_filter.floor > 0 keeps every prompt reachable)")
+        raise ValueError(
+            "sampling weights must be > 0 (rl.difficulty_filter.floor > 0 keeps every prompt reachable)"
+        )
     keys = [(rng.random() ** (1.0 / w), i) for i, w in enumerate(weights)]
     keys.sort(reverse=True)
     return [i for _, i in keys[: min(k, n_items)]]

@@ -53,8 +53,10 @@ def dead_groups(rewards: torch.Tensor, group_size: int, rtol: float = 1e-5) -> t
     group with fewer than two scorable rows is dead too.
     """
     if rewards.dim() != 1 or rewards.numel() % group_size:
-        raise ValueError(f"rewards must be (B,) with B a multiple of the group size {group_size}, "
-                         f"got shape {tuple(rewards.shape)}")
+        raise ValueError(
+            f"rewards must be (B,) with B a multiple of the group size {group_size}, "
+            f"got shape {tuple(rewards.shape)}"
+        )
     grouped = rewards.view(-1, group_size).double()  # (n_groups, G)
     finite = torch.isfinite(grouped)
     high = torch.where(finite, grouped, torch.full_like(grouped, -torch.inf)).max(dim=1).values
@@ -72,8 +74,10 @@ def group_rows(groups: torch.Tensor | list[int], group_size: int) -> torch.Tenso
 def _check_keys(batch: dict) -> None:
     unknown = sorted(set(batch) - set(KNOWN_KEYS))
     if unknown:
-        raise ValueError(f"dynamic sampling cannot merge batch key(s) {unknown} (multimodal or a newer TRL?); "
-                         f"it knows: {', '.join(KNOWN_KEYS)}. Turn rl.dynamic_sampling off for this setup.")
+        raise ValueError(
+            f"dynamic sampling cannot merge batch key(s) {unknown} (multimodal or a newer TRL?); "
+            f"it knows: {', '.join(KNOWN_KEYS)}. Turn rl.dynamic_sampling off for this setup."
+        )
 
 
 def select_rows(batch: dict, rows: torch.Tensor) -> dict:
@@ -138,8 +142,10 @@ def merge_batches(parts: list[dict], pad_token_id: int) -> dict:
             elif all(p[key].shape[1] == 1 for p in parts):  # (b, 1): one value per sequence
                 out[key] = torch.cat([p[key] for p in parts])
             else:
-                raise ValueError(f"{key}: widths {[tuple(p[key].shape) for p in parts]} are neither the completion "
-                                 "widths nor 1")
+                raise ValueError(
+                    f"{key}: widths {[tuple(p[key].shape) for p in parts]} are neither the completion "
+                    "widths nor 1"
+                )
         elif key in ROW_KEYS:
             out[key] = torch.cat([p[key] for p in parts])
         elif key == ROUTING_KEY:
@@ -151,7 +157,9 @@ def _merge_routing(part: dict, p_width: int, c_width: int) -> torch.Tensor:
     routing = part[ROUTING_KEY]  # (b, L, P_i + C_i, k)
     p_i, c_i = part["prompt_ids"].shape[1], part["completion_ids"].shape[1]
     if routing.shape[2] != p_i + c_i:
-        raise ValueError(f"{ROUTING_KEY} has {routing.shape[2]} positions, expected prompt {p_i} + completion {c_i}")
+        raise ValueError(
+            f"{ROUTING_KEY} has {routing.shape[2]} positions, expected prompt {p_i} + completion {c_i}"
+        )
     prompt_side = _pad_routing(routing[:, :, :p_i], p_width, left=True)
     completion_side = _pad_routing(routing[:, :, p_i:], c_width, left=False)
     return torch.cat([prompt_side, completion_side], dim=2)

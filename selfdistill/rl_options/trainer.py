@@ -55,9 +55,14 @@ class RLOptionsMixin:
         super().__init__(*args, **kwargs)
         if not isinstance(getattr(self, "_metrics", None), dict):
             raise TypeError(f"{type(self).__name__} has no TRL `_metrics` store to log dynamic sampling into")
-        if self.ds_enabled and getattr(self, "multi_objective_aggregation", "sum_then_normalize") != "sum_then_normalize":
-            raise ValueError("rl.dynamic_sampling needs multi_objective_aggregation='sum_then_normalize': with "
-                             "normalize_then_sum a group of equal rewards does not get zero advantages")
+        if (
+            self.ds_enabled
+            and getattr(self, "multi_objective_aggregation", "sum_then_normalize") != "sum_then_normalize"
+        ):
+            raise ValueError(
+                "rl.dynamic_sampling needs multi_objective_aggregation='sum_then_normalize': with "
+                "normalize_then_sum a group of equal rewards does not get zero advantages"
+            )
         self._refill_rows: list[dict] | None = None  # None: draw from self.train_dataset
         self._refill_weights: list[float] | None = None
         self.prompt_observations: dict[str, list[float]] = {}  # task_id -> [n, s] seen by this process
@@ -75,8 +80,10 @@ class RLOptionsMixin:
             return super()._generate_and_score_completions(inputs)
         size = self.num_generations
         if len(inputs) % size:
-            raise ValueError(f"dynamic sampling needs whole groups on each process: {len(inputs)} rows is not a "
-                             f"multiple of num_generations={size}")
+            raise ValueError(
+                f"dynamic sampling needs whole groups on each process: {len(inputs)} rows is not a "
+                f"multiple of num_generations={size}"
+            )
         n_groups = len(inputs) // size
         first = super()._generate_and_score_completions(inputs)
         dead = dead_groups(self._local_rewards(len(inputs)), size)  # (n_groups,)
@@ -105,7 +112,11 @@ class RLOptionsMixin:
         if topped_up:
             parts.append(select_rows(first, group_rows(torch.nonzero(dead).flatten()[:topped_up], size)))
         merged = merge_batches(parts, self._tokenizer.pad_token_id)
-        loss_mask = merged["completion_mask"] if "tool_mask" not in merged else merged["completion_mask"] * merged["tool_mask"]
+        loss_mask = (
+            merged["completion_mask"]
+            if "tool_mask" not in merged
+            else merged["completion_mask"] * merged["tool_mask"]
+        )
         merged["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
         self._log_dynamic_sampling(n_groups, int(dead.sum()), refilled, topped_up, rounds, sampled)
         self._log_dead_by_kind([x.get("kind") for x in inputs[::size]], dead.tolist())
@@ -120,9 +131,12 @@ class RLOptionsMixin:
             flags = [d for k, d in pairs if k == kind]
             self._metrics["train"][f"{METRIC_PREFIX}dead_frac/{kind}"].append(sum(flags) / len(flags))
 
-    def _log_dynamic_sampling(self, n_groups: int, n_dead: int, refilled: int, topped_up: int, rounds: int,
-                              sampled: int) -> None:
-        total, dead, refill, kept_dead, drawn = self._global_sum([n_groups, n_dead, refilled, topped_up, sampled])
+    def _log_dynamic_sampling(
+        self, n_groups: int, n_dead: int, refilled: int, topped_up: int, rounds: int, sampled: int
+    ) -> None:
+        total, dead, refill, kept_dead, drawn = self._global_sum(
+            [n_groups, n_dead, refilled, topped_up, sampled]
+        )
         metrics = self._metrics["train"]
         metrics[METRIC_PREFIX + "dead_frac"].append(dead / total)
         metrics[METRIC_PREFIX + "refilled_frac"].append(refill / total)
@@ -141,7 +155,9 @@ class RLOptionsMixin:
     def _draw_refill(self, n_prompts: int, round_: int) -> list[dict]:
         """``n_prompts`` distinct prompts from the refill pool, each repeated num_generations times (TRL's layout).
         Seeded by (seed, process, global step, round): the same draw after a resume, different prompts per rank."""
-        rng = random.Random(f"refill-{self.args.seed}-{self.accelerator.process_index}-{self.state.global_step}-{round_}")
+        rng = random.Random(
+            f"refill-{self.args.seed}-{self.accelerator.process_index}-{self.state.global_step}-{round_}"
+        )
         if self._refill_rows is None:
             n = len(self.train_dataset)
             picks = weighted_sample(n, [1.0] * n, n_prompts, rng)
@@ -159,7 +175,7 @@ class RLOptionsMixin:
         (TRL's sum, from the per-function rewards `_calculate_rewards` returned)."""
         per_func = self._last_rewards  # (N_all, F), every process's rows
         start = self.accelerator.process_index * n_rows
-        local = per_func[start:start + n_rows]
+        local = per_func[start : start + n_rows]
         if local.shape[0] != n_rows:
             raise RuntimeError(f"expected {n_rows} scored rows on this process, TRL scored {local.shape[0]}")
         total = (local * self.reward_weights.to(local.device).unsqueeze(0)).nansum(dim=1)
@@ -171,10 +187,12 @@ class RLOptionsMixin:
         self._last_rewards = rewards
         if self.correctness_columns and self.model.training:
             start = self.accelerator.process_index * len(prompts)
-            local = rewards[start:start + len(prompts), list(self.correctness_columns)]  # (B, c), NaN = n/a
+            local = rewards[start : start + len(prompts), list(self.correctness_columns)]  # (B, c), NaN = n/a
             if any("task_id" not in x for x in inputs):
                 raise ValueError("difficulty filtering needs a `task_id` column in the RL dataset")
-            for obs in observations([x["task_id"] for x in inputs], [_correctness(row) for row in local.tolist()]):
+            for obs in observations(
+                [x["task_id"] for x in inputs], [_correctness(row) for row in local.tolist()]
+            ):
                 entry = self.prompt_observations.setdefault(obs.task_id, [0.0, 0.0])
                 entry[0] += obs.n
                 entry[1] += obs.s
@@ -193,14 +211,22 @@ def _correctness(values: list[float]) -> float | None:
     return max(known) if known else None
 
 
-def rl_options_class(base: type, *, dynamic_sampling: bool = False, max_refills: int = 0,
-                     correctness_columns: tuple[int, ...] = ()) -> type:
+def rl_options_class(
+    base: type,
+    *,
+    dynamic_sampling: bool = False,
+    max_refills: int = 0,
+    correctness_columns: tuple[int, ...] = (),
+) -> type:
     """``base`` (TRL GRPOTrainer or a subclass, e.g. the MoE one) with the RL options mixed in; ``base`` itself
     when every option is off."""
     if not dynamic_sampling and not correctness_columns:
         return base
     if not hasattr(base, "_generate_and_score_completions"):
         raise ValueError(f"RL options need a GRPO-style trainer, not {base.__name__}")
-    attrs = {"ds_enabled": dynamic_sampling, "ds_max_refills": max_refills,
-             "correctness_columns": tuple(correctness_columns)}
+    attrs = {
+        "ds_enabled": dynamic_sampling,
+        "ds_max_refills": max_refills,
+        "correctness_columns": tuple(correctness_columns),
+    }
     return type(f"RLOptions{base.__name__}", (RLOptionsMixin, base), attrs)

@@ -44,7 +44,9 @@ def is_degenerate(completion: str) -> bool:
     return len(text) > 20 and most / len(text) > 0.5
 
 
-def judge_scores(rcfg, ccfg, prompts: list, completions: list[str], answers: list, scores) -> list[float | None] | None:
+def judge_scores(
+    rcfg, ccfg, prompts: list, completions: list[str], answers: list, scores
+) -> list[float | None] | None:
     """The judge's score per completion when ``collect.judge_min_score`` is set (else None).
 
     When ``judge`` is an RL reward its scores are already in ``scores.parts``; otherwise only the
@@ -55,12 +57,17 @@ def judge_scores(rcfg, ccfg, prompts: list, completions: list[str], answers: lis
         return None
     if "judge" in rcfg.weights:
         return [p.get("judge") for p in scores.parts]
-    todo = [i for i in range(len(completions))
-            if scores.correct[i] is not None and scores.correct[i] >= ccfg.min_reward
-            and (scores.formatted[i] or not ccfg.require_format)]
+    todo = [
+        i
+        for i in range(len(completions))
+        if scores.correct[i] is not None
+        and scores.correct[i] >= ccfg.min_reward
+        and (scores.formatted[i] or not ccfg.require_format)
+    ]
     judged: list[float | None] = [None] * len(completions)
-    values = reward_func(rcfg, "judge")([prompts[i] for i in todo], [completions[i] for i in todo],
-                                        answer=[answers[i] for i in todo])
+    values = reward_func(rcfg, "judge")(
+        [prompts[i] for i in todo], [completions[i] for i in todo], answer=[answers[i] for i in todo]
+    )
     for i, v in zip(todo, values):
         judged[i] = v
         if v is not None:
@@ -68,8 +75,9 @@ def judge_scores(rcfg, ccfg, prompts: list, completions: list[str], answers: lis
     return judged
 
 
-def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg,
-                   judged: list[float | None] | None = None) -> tuple[list[int], Counter]:
+def filter_samples(
+    task: Task, completions: list[str], scores, offset: int, ccfg, judged: list[float | None] | None = None
+) -> tuple[list[int], Counter]:
     """Indices (into the flat batch) of the completions kept for ``task``, and why others were dropped.
 
     ``judged``: the judge's score per flat completion when collect filters on it (None = no judge filter).
@@ -101,9 +109,22 @@ def filter_samples(task: Task, completions: list[str], scores, offset: int, ccfg
     return kept, why
 
 
-def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccfg, rcfg, round_: int, seed: int,
-                  model_name: str, prompt_format: str, stage, gcfg=None,
-                  observe: Callable[[str, list[Observation]], None] | None = None) -> dict[str, Any]:
+def collect_round(
+    model,
+    tokenizer,
+    train: list[Task],
+    store: TraceStore,
+    *,
+    ccfg,
+    rcfg,
+    round_: int,
+    seed: int,
+    model_name: str,
+    prompt_format: str,
+    stage,
+    gcfg=None,
+    observe: Callable[[str, list[Observation]], None] | None = None,
+) -> dict[str, Any]:
     """Fill the store with round ``round_``'s traces; returns counts (resumes finished chunks).
 
     ``observe(chunk, observations)``: called on every rank with each chunk's name (``r<round>-collect-<c>``) and
@@ -116,29 +137,47 @@ def collect_round(model, tokenizer, train: list[Task], store: TraceStore, *, ccf
     for c, chunk in enumerate(chunks):
         base = f"r{round_}-collect-{c:05d}"
         # rank 0's view, so every rank takes the same chunks (and joins the same collectives)
-        todo = dist.broadcast(store.missing_ranks(base, dist.world_size()) if dist.is_main_process() else None)
+        todo = dist.broadcast(
+            store.missing_ranks(base, dist.world_size()) if dist.is_main_process() else None
+        )
         if not todo:
             totals["chunks_resumed"] += 1
             continue
         chunk_seed = seed * 1_000_003 + round_ * 1009 + c
         mine = dist.shard(list(range(len(chunk)))) if dist.rank() in todo else []  # this rank's task indices
-        part = _collect_tasks([chunk[i] for i in mine], mine, model, tokenizer, ccfg=ccfg, rcfg=rcfg, round_=round_,
-                              seed=chunk_seed * dist.world_size() + dist.rank(), model_name=model_name,
-                              prompt_format=prompt_format, progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}",
-                              gcfg=gcfg)
+        part = _collect_tasks(
+            [chunk[i] for i in mine],
+            mine,
+            model,
+            tokenizer,
+            ccfg=ccfg,
+            rcfg=rcfg,
+            round_=round_,
+            seed=chunk_seed * dist.world_size() + dist.rank(),
+            model_name=model_name,
+            prompt_format=prompt_format,
+            progress=f"collect r{round_} chunk {c + 1}/{len(chunks)}",
+            gcfg=gcfg,
+        )
         obs = part.pop("observations")
         if observe is not None:  # before any rank writes its shard: a resumed chunk is not counted twice
             observe(base, merge_observations(dist.gather(obs)))
         traces = [t for _, kept in part.pop("kept") for t in kept]  # task order
-        added = _append_share(store, traces, shard_name(base, dist.rank(), dist.world_size()), dist.rank() in todo)
-        for p in dist.gather({**part, "added": added, "offered": len(traces)}):  # counts only, never completions
+        added = _append_share(
+            store, traces, shard_name(base, dist.rank(), dist.world_size()), dist.rank() in todo
+        )
+        for p in dist.gather(
+            {**part, "added": added, "offered": len(traces)}
+        ):  # counts only, never completions
             totals.update(p["why"])
             totals["sampled"] += p["sampled"]
             totals["accuracy_sum"] += p["accuracy_sum"]
             totals["kept"] += p["added"]
             totals["duplicate_in_store"] += p["offered"] - p["added"]
         examples += [[t.kind, t.prompt, t.completion, t.reward] for t in traces][: max(0, 20 - len(examples))]
-        stage.log({"collect/kept": totals["kept"], "collect/sampled": totals["sampled"], "collect/chunk": c + 1})
+        stage.log(
+            {"collect/kept": totals["kept"], "collect/sampled": totals["sampled"], "collect/chunk": c + 1}
+        )
     if examples:
         stage.table("collect/sample_traces", ["kind", "prompt", "completion", "reward"], examples)
     sampled = totals["sampled"]
@@ -167,32 +206,83 @@ def _append_share(store: TraceStore, traces: list[Trace], shard: str, write: boo
     return added
 
 
-def _collect_tasks(tasks: list[Task], index: list[int], model, tokenizer, *, ccfg, rcfg, round_: int, seed: int,
-                   model_name: str, prompt_format: str, progress: str, gcfg=None) -> dict[str, Any]:
+def _collect_tasks(
+    tasks: list[Task],
+    index: list[int],
+    model,
+    tokenizer,
+    *,
+    ccfg,
+    rcfg,
+    round_: int,
+    seed: int,
+    model_name: str,
+    prompt_format: str,
+    progress: str,
+    gcfg=None,
+) -> dict[str, Any]:
     """Sample, score and filter ``tasks`` (``index``: their positions in the chunk); picklable result."""
     why: Counter = Counter()
     kept_by_task: list[tuple[int, list[Trace]]] = []
     if not tasks:  # a chunk smaller than the world leaves some ranks idle
         return {"kept": kept_by_task, "why": why, "sampled": 0, "accuracy_sum": 0.0, "observations": []}
     rows = [t.to_row(prompt_format) for t in tasks]
-    samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=ccfg.k, temperature=ccfg.temperature,
-                     top_p=ccfg.top_p, max_new_tokens=ccfg.max_new_tokens, batch_size=ccfg.batch_size,
-                     seed=seed, progress=progress, backend=gcfg.backend if gcfg else "auto", settings=gcfg)
+    samples = sample(
+        model,
+        tokenizer,
+        [r["prompt"] for r in rows],
+        n=ccfg.k,
+        temperature=ccfg.temperature,
+        top_p=ccfg.top_p,
+        max_new_tokens=ccfg.max_new_tokens,
+        batch_size=ccfg.batch_size,
+        seed=seed,
+        progress=progress,
+        backend=gcfg.backend if gcfg else "auto",
+        settings=gcfg,
+    )
     flat_prompts = [r["prompt"] for r in rows for _ in range(ccfg.k)]
     flat = [comp for comps in samples.completions for comp in comps]
     columns = {key: [r[key] for r in rows for _ in range(ccfg.k)] for key in ("kind", "answer", "tests")}
     scores = score_completions(rcfg, flat_prompts, flat, columns)
     judged = judge_scores(rcfg, ccfg, flat_prompts, flat, columns["answer"], scores)
-    sampling = {"temperature": ccfg.temperature, "top_p": ccfg.top_p, "max_new_tokens": ccfg.max_new_tokens,
-                "seed": seed, "k": ccfg.k, "backend": samples.backend}
+    sampling = {
+        "temperature": ccfg.temperature,
+        "top_p": ccfg.top_p,
+        "max_new_tokens": ccfg.max_new_tokens,
+        "seed": seed,
+        "k": ccfg.k,
+        "backend": samples.backend,
+    }
     for t_idx, (task, comps) in enumerate(zip(tasks, samples.completions)):
         kept, reasons = filter_samples(task, comps, scores, t_idx * ccfg.k, ccfg, judged)
         why.update(reasons)
-        kept_by_task.append((index[t_idx], [
-            Trace(prompt=task.prompt, completion=flat[i], reward=scores.correct[i], kind=task.kind,
-                  task_id=task.task_id, round=round_, model=model_name, rewards=scores.parts[i],
-                  status=scores.status[i], sampling=sampling, rendered_prompt=rows[t_idx]["prompt"])
-            for i in kept]))
+        kept_by_task.append(
+            (
+                index[t_idx],
+                [
+                    Trace(
+                        prompt=task.prompt,
+                        completion=flat[i],
+                        reward=scores.correct[i],
+                        kind=task.kind,
+                        task_id=task.task_id,
+                        round=round_,
+                        model=model_name,
+                        rewards=scores.parts[i],
+                        status=scores.status[i],
+                        sampling=sampling,
+                        rendered_prompt=rows[t_idx]["prompt"],
+                    )
+                    for i in kept
+                ],
+            )
+        )
     obs = observations([t.task_id for t in tasks for _ in range(ccfg.k)], scores.correct)
-    return {"kept": kept_by_task, "why": why, "sampled": len(flat),
-            "accuracy_sum": float(sum(c or 0.0 for c in scores.correct)), "observations": obs}
+    return {
+        "kept": kept_by_task,
+        "why": why,
+        "sampled": len(flat),
+        "accuracy_sum": float(sum(c or 0.0 for c in scores.correct)),
+        "observations": obs,
+    }

@@ -26,27 +26,83 @@ if TYPE_CHECKING:
     from selfdistill.kernels.hf import KernelSpec
 
 
-def distill(method: str | DistillMethod, student, tokenizer, *, teacher: str, store, dcfg, out_dir: Path, seed: int,
-            stage, device: str, run_name: str, prompt_format: str, kernels: str | KernelSpec,
-            teacher_dtype: str = "auto", gcfg=None, data=None) -> dict[str, Any]:
+def distill(
+    method: str | DistillMethod,
+    student,
+    tokenizer,
+    *,
+    teacher: str,
+    store,
+    dcfg,
+    out_dir: Path,
+    seed: int,
+    stage,
+    device: str,
+    run_name: str,
+    prompt_format: str,
+    kernels: str | KernelSpec,
+    teacher_dtype: str = "auto",
+    gcfg=None,
+    data=None,
+) -> dict[str, Any]:
     """Distil the teacher at path ``teacher`` (loaded in ``teacher_dtype``) into ``student`` (in place) with
     ``method``; returns metrics. The data: ``data`` when given (a tokenised dataset: the pipeline builds it from its
     plan's trace sets), else ``store``'s traces at or above ``distill.min_reward``. ``gcfg``: the `generation` config section
     (the sampling backend of on-policy methods)."""
     record = get_method(method)
-    dataset = data if data is not None else tokenize_traces(tokenizer, store, dcfg.sft.max_length, prompt_format,
-                                                            min_reward=dcfg.min_reward)
+    dataset = (
+        data
+        if data is not None
+        else tokenize_traces(tokenizer, store, dcfg.sft.max_length, prompt_format, min_reward=dcfg.min_reward)
+    )
     if not record.needs_teacher(dcfg):
-        return train_sft(student, tokenizer, dataset, dcfg.sft, out_dir, seed=seed, stage=stage, device=device,
-                         run_name=run_name, kernels=kernels)
-    return _train_with_teacher(record, student, tokenizer, dataset, teacher=teacher, dcfg=dcfg, out_dir=out_dir,
-                               seed=seed, stage=stage, device=device, run_name=run_name, kernels=kernels,
-                               teacher_dtype=teacher_dtype, gcfg=gcfg)
+        return train_sft(
+            student,
+            tokenizer,
+            dataset,
+            dcfg.sft,
+            out_dir,
+            seed=seed,
+            stage=stage,
+            device=device,
+            run_name=run_name,
+            kernels=kernels,
+        )
+    return _train_with_teacher(
+        record,
+        student,
+        tokenizer,
+        dataset,
+        teacher=teacher,
+        dcfg=dcfg,
+        out_dir=out_dir,
+        seed=seed,
+        stage=stage,
+        device=device,
+        run_name=run_name,
+        kernels=kernels,
+        teacher_dtype=teacher_dtype,
+        gcfg=gcfg,
+    )
 
 
-def _train_with_teacher(method: DistillMethod, student, tokenizer, dataset, *, teacher: str, dcfg,
-                        out_dir: Path, seed: int, stage, device: str, run_name: str, kernels: str | KernelSpec,
-                        teacher_dtype: str, gcfg=None) -> dict[str, Any]:
+def _train_with_teacher(
+    method: DistillMethod,
+    student,
+    tokenizer,
+    dataset,
+    *,
+    teacher: str,
+    dcfg,
+    out_dir: Path,
+    seed: int,
+    stage,
+    device: str,
+    run_name: str,
+    kernels: str | KernelSpec,
+    teacher_dtype: str,
+    gcfg=None,
+) -> dict[str, Any]:
     """`DistillTrainer` with the teacher loaded from ``teacher`` and ``method``'s objective."""
     import torch
 
@@ -59,17 +115,40 @@ def _train_with_teacher(method: DistillMethod, student, tokenizer, dataset, *, t
     teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=teacher_dtype)
     check_shared_vocab(method.name, tokenizer, teacher_tokenizer, student, teacher_model)
     torch.manual_seed(seed)  # the alignment projections' init
-    args = sft_args(dcfg.sft, out_dir, seed, stage.report_to, device, len(dataset), run_name,
-                    model_dtype=next(student.parameters()).dtype)
-    objective = build_objective(method, dcfg, kernels, student, teacher_model, total_steps=planned_steps(args, len(dataset)))
+    args = sft_args(
+        dcfg.sft,
+        out_dir,
+        seed,
+        stage.report_to,
+        device,
+        len(dataset),
+        run_name,
+        model_dtype=next(student.parameters()).dtype,
+    )
+    objective = build_objective(
+        method, dcfg, kernels, student, teacher_model, total_steps=planned_steps(args, len(dataset))
+    )
     on_policy = None
     if method.on_policy:
-        on_policy = OnPolicy(fraction=dcfg.on_policy_fraction, max_new_tokens=dcfg.on_policy_max_new_tokens,
-                             temperature=dcfg.on_policy_temperature, pad_id=tokenizer.pad_token_id,
-                             eos_id=tokenizer.eos_token_id, seed=seed,
-                             backend=gcfg.backend if gcfg is not None else "auto", settings=gcfg)
-    trainer = distill_trainer_class()(model=student, args=args, train_dataset=dataset, processing_class=tokenizer,
-                                      teacher=teacher_model, objective=objective, on_policy=on_policy)
+        on_policy = OnPolicy(
+            fraction=dcfg.on_policy_fraction,
+            max_new_tokens=dcfg.on_policy_max_new_tokens,
+            temperature=dcfg.on_policy_temperature,
+            pad_id=tokenizer.pad_token_id,
+            eos_id=tokenizer.eos_token_id,
+            seed=seed,
+            backend=gcfg.backend if gcfg is not None else "auto",
+            settings=gcfg,
+        )
+    trainer = distill_trainer_class()(
+        model=student,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        teacher=teacher_model,
+        objective=objective,
+        on_policy=on_policy,
+    )
     result = train_resumable(trainer)  # resumes from the latest complete checkpoint in out_dir
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
@@ -98,5 +177,9 @@ def planned_steps(args, n_rows: int) -> int:
 
     if args.max_steps and args.max_steps > 0:
         return args.max_steps
-    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * int(os.environ.get("WORLD_SIZE", 1))
+    per_step = (
+        args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * int(os.environ.get("WORLD_SIZE", 1))
+    )
     return max(1, math.ceil(math.ceil(n_rows / per_step) * args.num_train_epochs))

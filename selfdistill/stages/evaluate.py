@@ -47,8 +47,9 @@ def memory_mb(model) -> float:
     return sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
 
 
-def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int, prompt_format: str,
-                   name: str, gcfg=None) -> dict[str, Any]:
+def evaluate_model(
+    model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int, prompt_format: str, name: str, gcfg=None
+) -> dict[str, Any]:
     """One report row (without model/role/round, which the caller adds) plus per-kind detail.
 
     Under a distributed launcher each rank samples and scores its share of the problems (`distributed.shard`);
@@ -64,15 +65,32 @@ def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int
     n = ecfg.num_samples
     mine = dist.shard(list(range(len(tasks))))  # this rank's problems
     rows = [tasks[i].to_row(prompt_format) for i in mine]
-    samples = sample(model, tokenizer, [r["prompt"] for r in rows], n=n, temperature=ecfg.temperature,
-                     top_p=ecfg.top_p, max_new_tokens=ecfg.max_new_tokens, batch_size=ecfg.batch_size,
-                     seed=seed * dist.world_size() + dist.rank(), progress=f"eval {name}",
-                     backend=gcfg.backend if gcfg else "auto", settings=gcfg)
+    samples = sample(
+        model,
+        tokenizer,
+        [r["prompt"] for r in rows],
+        n=n,
+        temperature=ecfg.temperature,
+        top_p=ecfg.top_p,
+        max_new_tokens=ecfg.max_new_tokens,
+        batch_size=ecfg.batch_size,
+        seed=seed * dist.world_size() + dist.rank(),
+        progress=f"eval {name}",
+        backend=gcfg.backend if gcfg else "auto",
+        settings=gcfg,
+    )
     flat = [c for comps in samples.completions for c in comps]
     columns = {k: [r[k] for r in rows for _ in range(n)] for k in ("kind", "answer", "tests")}
     scores = score_completions(rcfg, [r["prompt"] for r in rows for _ in range(n)], flat, columns)
-    parts = dist.gather({"index": mine, "completions": samples.completions, "scores": scores,
-                         "new_tokens": samples.new_tokens, "seconds": samples.seconds})
+    parts = dist.gather(
+        {
+            "index": mine,
+            "completions": samples.completions,
+            "scores": scores,
+            "new_tokens": samples.new_tokens,
+            "seconds": samples.seconds,
+        }
+    )
     completions, scores = merge_parts(parts, n)
     seconds = max(p["seconds"] for p in parts)
     return {
@@ -83,8 +101,10 @@ def evaluate_model(model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int
         "memory_mb": memory_mb(model),
         "n_problems": len(tasks),
         "temperature": ecfg.temperature,
-        "examples": [[tasks[i].kind, tasks[i].prompt, completions[i][0], scores.correct[i * n]]
-                     for i in range(min(8, len(tasks)))],
+        "examples": [
+            [tasks[i].kind, tasks[i].prompt, completions[i][0], scores.correct[i * n]]
+            for i in range(min(8, len(tasks)))
+        ],
     }
 
 

@@ -24,8 +24,17 @@ from selfdistill.rewarding import CORRECTNESS, build_reward_funcs
 log = logging.getLogger(__name__)
 
 
-def grpo_args(rl, out_dir: Path, *, seed: int, report_to: str, device: str, run_name: str, weights: list[float],
-              model_dtype=None):
+def grpo_args(
+    rl,
+    out_dir: Path,
+    *,
+    seed: int,
+    report_to: str,
+    device: str,
+    run_name: str,
+    weights: list[float],
+    model_dtype=None,
+):
     """TRL `GRPOConfig` for one round: our settings plus the algorithm's named loss settings.
 
     ``device`` may be ``cuda:<rank>`` (a launcher's rank); ``model_dtype`` is the weights' torch dtype.
@@ -93,8 +102,12 @@ def vllm_args(rl) -> dict[str, Any]:
     require_vllm("rl.use_vllm=true")
     if rl.vllm_mode == "server":
         return {"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": rl.vllm_server_url}
-    return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": rl.vllm_gpu_memory_utilization,
-            "vllm_tensor_parallel_size": rl.vllm_tensor_parallel_size}
+    return {
+        "use_vllm": True,
+        "vllm_mode": "colocate",
+        "vllm_gpu_memory_utilization": rl.vllm_gpu_memory_utilization,
+        "vllm_tensor_parallel_size": rl.vllm_tensor_parallel_size,
+    }
 
 
 def require_vllm(what: str) -> None:
@@ -102,8 +115,10 @@ def require_vllm(what: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
-        raise RuntimeError(f"{what} needs vLLM, which is not installed: pip install 'selfdistill[vllm]' "
-                           "(a CUDA machine; TRL 1.16 supports vLLM 0.22-0.31), or set it to false")
+        raise RuntimeError(
+            f"{what} needs vLLM, which is not installed: pip install 'selfdistill[vllm]' "
+            "(a CUDA machine; TRL 1.16 supports vLLM 0.22-0.31), or set it to false"
+        )
 
 
 def with_overlong_limit(rcfg, max_completion_length: int):
@@ -120,8 +135,20 @@ def correctness_columns(rcfg) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(rcfg.weights) if name in CORRECTNESS)
 
 
-def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Path, *, seed: int, stage,
-             device: str, run_name: str, refill_pool: tuple[list[dict], list[float]] | None = None) -> dict[str, Any]:
+def train_rl(
+    model,
+    tokenizer,
+    rows: list[dict[str, Any]],
+    rl,
+    rcfg,
+    out_dir: Path,
+    *,
+    seed: int,
+    stage,
+    device: str,
+    run_name: str,
+    refill_pool: tuple[list[dict], list[float]] | None = None,
+) -> dict[str, Any]:
     """Run ``rl.max_steps`` GRPO steps on ``rows`` (TRL dataset rows); the model is updated in place.
 
     ``refill_pool``: (rows, weights) that dynamic sampling draws fresh prompts from (default: ``rows``,
@@ -142,11 +169,22 @@ def train_rl(model, tokenizer, rows: list[dict[str, Any]], rl, rcfg, out_dir: Pa
 
         freeze_router(model)
     record = rl.difficulty_filter.enabled
-    trainer_cls = rl_options_class(trainer_cls, dynamic_sampling=rl.dynamic_sampling.enabled,
-                                   max_refills=rl.dynamic_sampling.max_refills,
-                                   correctness_columns=correctness_columns(rcfg) if record else ())
-    args = grpo_args(rl, out_dir, seed=seed, report_to=stage.report_to, device=device, run_name=run_name, weights=weights,
-                     model_dtype=next(model.parameters()).dtype)
+    trainer_cls = rl_options_class(
+        trainer_cls,
+        dynamic_sampling=rl.dynamic_sampling.enabled,
+        max_refills=rl.dynamic_sampling.max_refills,
+        correctness_columns=correctness_columns(rcfg) if record else (),
+    )
+    args = grpo_args(
+        rl,
+        out_dir,
+        seed=seed,
+        report_to=stage.report_to,
+        device=device,
+        run_name=run_name,
+        weights=weights,
+        model_dtype=next(model.parameters()).dtype,
+    )
     trainer = trainer_cls(
         model=model,
         reward_funcs=funcs,

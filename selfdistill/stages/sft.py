@@ -41,14 +41,18 @@ def tokenize_rows(tokenizer, rows: list[dict[str, Any]], max_length: int):
     import datasets
 
     if not rows:
-        raise ValueError("SFT needs at least one (prompt, completion) row; the trace store has none to train on")
+        raise ValueError(
+            "SFT needs at least one (prompt, completion) row; the trace store has none to train on"
+        )
     batch = _tokenize(tokenizer, [r["prompt"] for r in rows], [r["completion"] for r in rows], max_length)
     if not batch["input_ids"]:
         raise ValueError(f"every SFT row's prompt fills max_length={max_length}; raise sft.max_length")
     return datasets.Dataset.from_dict(batch)
 
 
-def _tokenize(tokenizer, prompts: list[Any], completions: list[str], max_length: int) -> dict[str, list[list[int]]]:
+def _tokenize(
+    tokenizer, prompts: list[Any], completions: list[str], max_length: int
+) -> dict[str, list[list[int]]]:
     """``input_ids`` and ``labels`` (-100 on the prompt) of (rendered prompt, completion) pairs, truncated to
     ``max_length``; pairs whose prompt fills ``max_length`` are dropped (they teach nothing)."""
     from selfdistill.generation import prompt_ids
@@ -69,8 +73,17 @@ def _tokenize(tokenizer, prompts: list[Any], completions: list[str], max_length:
 TOKENIZED_CACHE_VERSION = 1  # bump when `_tokenize` or the trace columns it reads change meaning
 
 
-def tokenize_traces(tokenizer, store, max_length: int, prompt_format: str, *, round: int | None = None,
-                    min_reward: float | None = None, max_round: int | None = None, rounds: tuple[int, ...] | None = None):
+def tokenize_traces(
+    tokenizer,
+    store,
+    max_length: int,
+    prompt_format: str,
+    *,
+    round: int | None = None,
+    min_reward: float | None = None,
+    max_round: int | None = None,
+    rounds: tuple[int, ...] | None = None,
+):
     """The stored traces selected as `TraceStore.to_dataset` selects them, tokenised like `tokenize_rows`, as a
     memory-mapped dataset: tokenised once into ``<store>/.arrow/tokenized/<key>.arrow`` and loaded from there
     after, on every rank (rank 0 builds it first, the others wait and load it).
@@ -84,23 +97,41 @@ def tokenize_traces(tokenizer, store, max_length: int, prompt_format: str, *, ro
 
     from selfdistill import distributed as dist
 
-    settings = {"v": TOKENIZED_CACHE_VERSION, "tokenizer": Hasher.hash(tokenizer), "max_length": max_length,
-                "prompt_format": prompt_format, "round": round, "min_reward": min_reward, "max_round": max_round}
+    settings = {
+        "v": TOKENIZED_CACHE_VERSION,
+        "tokenizer": Hasher.hash(tokenizer),
+        "max_length": max_length,
+        "prompt_format": prompt_format,
+        "round": round,
+        "min_reward": min_reward,
+        "max_round": max_round,
+    }
     if rounds is not None:  # only when given: cache keys written before this filter existed stay valid
         settings["rounds"] = sorted(rounds)
     with dist.main_first():
-        key = hashlib.sha256(json.dumps({**settings, "store": store.arrow_key()}, sort_keys=True).encode()).hexdigest()
+        key = hashlib.sha256(
+            json.dumps({**settings, "store": store.arrow_key()}, sort_keys=True).encode()
+        ).hexdigest()
         path = store.root / ".arrow" / "tokenized" / f"{key[:32]}.arrow"
         if path.exists():
             dataset = datasets.Dataset.from_file(str(path))
         else:
             traces = store.to_dataset(round=round, min_reward=min_reward, max_round=max_round, rounds=rounds)
             if traces.num_rows == 0:
-                raise ValueError("SFT needs at least one (prompt, completion) row; the trace store has none to train on")
+                raise ValueError(
+                    "SFT needs at least one (prompt, completion) row; the trace store has none to train on"
+                )
             path.parent.mkdir(parents=True, exist_ok=True)
-            dataset = traces.map(_tokenize_trace_batch, batched=True, batch_size=1000, remove_columns=traces.column_names,
-                                 fn_kwargs={"tokenizer": tokenizer, "max_length": max_length, "prompt_format": prompt_format},
-                                 cache_file_name=str(path), new_fingerprint=key[:32], desc="tokenise traces")
+            dataset = traces.map(
+                _tokenize_trace_batch,
+                batched=True,
+                batch_size=1000,
+                remove_columns=traces.column_names,
+                fn_kwargs={"tokenizer": tokenizer, "max_length": max_length, "prompt_format": prompt_format},
+                cache_file_name=str(path),
+                new_fingerprint=key[:32],
+                desc="tokenise traces",
+            )
     if dataset.num_rows == 0:
         raise ValueError(f"every SFT row's prompt fills max_length={max_length}; raise sft.max_length")
     log.info("SFT data: %d tokenised traces from %s", dataset.num_rows, path)
@@ -111,12 +142,16 @@ def _tokenize_trace_batch(batch: dict[str, list[Any]], *, tokenizer, max_length:
     """`_tokenize` over a batch of trace columns (`TraceStore.to_dataset`: rendered_prompt as JSON text)."""
     from selfdistill.traces import sampled_prompt
 
-    prompts = [sampled_prompt(json.loads(r), p, k, prompt_format)
-               for r, p, k in zip(batch["rendered_prompt"], batch["prompt"], batch["kind"])]
+    prompts = [
+        sampled_prompt(json.loads(r), p, k, prompt_format)
+        for r, p, k in zip(batch["rendered_prompt"], batch["prompt"], batch["kind"])
+    ]
     return _tokenize(tokenizer, prompts, batch["completion"], max_length)
 
 
-def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows: int, run_name: str, model_dtype=None):
+def sft_args(
+    sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows: int, run_name: str, model_dtype=None
+):
     """TRL `SFTConfig` from our `SFTConfig` section (the mapping is explicit and small).
 
     ``device`` may be ``cuda:<rank>`` (a launcher's rank); ``model_dtype`` is the weights' torch dtype.
@@ -155,8 +190,20 @@ def sft_args(sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows:
     )
 
 
-def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, device: str, run_name: str,
-              kernels: str | KernelSpec = "eager", router_diagnostics: bool = True) -> dict[str, Any]:
+def train_sft(
+    model,
+    tokenizer,
+    rows,
+    sft,
+    out_dir: Path,
+    *,
+    seed: int,
+    stage,
+    device: str,
+    run_name: str,
+    kernels: str | KernelSpec = "eager",
+    router_diagnostics: bool = True,
+) -> dict[str, Any]:
     """Train ``model`` in place on ``rows``; returns metrics.
 
     ``rows``: dicts with a rendered prompt and a completion (tokenised here by `tokenize_rows`), or a dataset
@@ -171,8 +218,16 @@ def train_sft(model, tokenizer, rows, sft, out_dir: Path, *, seed: int, stage, d
     from selfdistill.stages.sft_trainer import sft_trainer_class
 
     dataset = rows if isinstance(rows, datasets.Dataset) else tokenize_rows(tokenizer, rows, sft.max_length)
-    args = sft_args(sft, out_dir, seed, stage.report_to, device, len(rows), run_name,
-                    model_dtype=next(model.parameters()).dtype)
+    args = sft_args(
+        sft,
+        out_dir,
+        seed,
+        stage.report_to,
+        device,
+        len(rows),
+        run_name,
+        model_dtype=next(model.parameters()).dtype,
+    )
     from selfdistill.models.loading import is_moe
 
     trainer_cls = sft_trainer_class(kernels, moe=router_diagnostics and is_moe(model))

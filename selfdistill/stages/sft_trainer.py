@@ -39,8 +39,13 @@ def fused_sft_trainer_class(kernels):
         """SFTTrainer computing the LM loss with the fused kernels (no logits tensor)."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = loss_fn(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
-                           num_items_in_batch=num_items_in_batch)
+            loss = loss_fn(
+                model,
+                inputs["input_ids"],
+                inputs.get("attention_mask"),
+                inputs["labels"],
+                num_items_in_batch=num_items_in_batch,
+            )
             return (loss, None) if return_outputs else loss
 
     return FusedSFTTrainer

@@ -16,7 +16,6 @@ from selfdistill.planning import Step, StepOutput
 log = logging.getLogger(__name__)
 
 
-
 def config_of(run, step: Step):
     """The run's config with ``step``'s per-stage overrides applied (``pipeline.stages[i].overrides``)."""
     from selfdistill.planning import apply_overrides
@@ -28,11 +27,16 @@ def has_training_data(run, step: Step, min_reward: float | None = None) -> bool:
     """Whether ``step`` has anything to train on: traces of the collect stages it reads at or above ``min_reward``
     (their keys in the store, ``params["trace_rounds"]``), or external rows."""
     rounds = step.params.get("trace_rounds", ())
-    return bool(step.params.get("external")) or bool(rounds) and \
-        run.store.to_dataset(rounds=rounds, min_reward=min_reward).num_rows > 0
+    return (
+        bool(step.params.get("external"))
+        or bool(rounds)
+        and run.store.to_dataset(rounds=rounds, min_reward=min_reward).num_rows > 0
+    )
 
 
-def training_data(run, step: Step, tokenizer, max_length: int, prompt_format: str, min_reward: float | None = None):
+def training_data(
+    run, step: Step, tokenizer, max_length: int, prompt_format: str, min_reward: float | None = None
+):
     """The tokenised dataset ``step`` trains on: the traces of the collect stages it reads (`stages.sft.tokenize_traces`,
     memory-mapped and cached), then the rows of its external sets (`traces.external_rows`)."""
     import datasets
@@ -43,8 +47,11 @@ def training_data(run, step: Step, tokenizer, max_length: int, prompt_format: st
     parts = []
     rounds = tuple(step.params.get("trace_rounds", ()))
     if rounds and run.store.to_dataset(rounds=rounds, min_reward=min_reward).num_rows:
-        parts.append(tokenize_traces(tokenizer, run.store, max_length, prompt_format, rounds=rounds,
-                                     min_reward=min_reward))
+        parts.append(
+            tokenize_traces(
+                tokenizer, run.store, max_length, prompt_format, rounds=rounds, min_reward=min_reward
+            )
+        )
     rows = external_rows(step.params.get("external", ()), prompt_format)
     if rows:
         extra = tokenize_rows(tokenizer, rows, max_length)
@@ -58,6 +65,7 @@ def _kernels(cfg):
 
     return KernelSpec(cfg.kernels, cfg.fused_kernels.dw_accumulation, cfg.fused_kernels.fp32_logits)
 
+
 def _tokenizer_for_tiny():
     from selfdistill.models.tokenizer import build_char_tokenizer
 
@@ -68,7 +76,9 @@ def _in_sync(model) -> dict[str, Any]:
     """After data-parallel training: every rank's parameter digest (raises if they differ)."""
     from selfdistill import distributed as dist
 
-    return {"rank_digests": dist.check_in_sync(model)} if dist.is_distributed() and not dist.is_sharded() else {}
+    return (
+        {"rank_digests": dist.check_in_sync(model)} if dist.is_distributed() and not dist.is_sharded() else {}
+    )
 
 
 def with_lora(model, mcfg):
@@ -80,11 +90,20 @@ def with_lora(model, mcfg):
     from selfdistill import distributed as dist
 
     if dist.is_sharded():  # the trainer would gather only the adapter for the final save
-        raise RuntimeError("lora_r > 0 under FSDP/ZeRO-3 is not supported yet; use DDP (LoRA models are small) "
-                           "or lora_r=0")
+        raise RuntimeError(
+            "lora_r > 0 under FSDP/ZeRO-3 is not supported yet; use DDP (LoRA models are small) or lora_r=0"
+        )
 
-    return get_peft_model(model, LoraConfig(r=mcfg.lora_r, lora_alpha=mcfg.lora_alpha, lora_dropout=mcfg.lora_dropout,
-                                            target_modules=list(mcfg.lora_target_modules), task_type="CAUSAL_LM"))
+    return get_peft_model(
+        model,
+        LoraConfig(
+            r=mcfg.lora_r,
+            lora_alpha=mcfg.lora_alpha,
+            lora_dropout=mcfg.lora_dropout,
+            target_modules=list(mcfg.lora_target_modules),
+            task_type="CAUSAL_LM",
+        ),
+    )
 
 
 def merged(model):
@@ -126,16 +145,28 @@ def _pretrained_or_tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
 
     # a .gguf is converted once, by rank 0; the broadcast holds the other ranks until the copy exists
     path = dist.broadcast(ensure_plain(mcfg.path, run.models_dir) if run.main else None)
-    model, tokenizer = run.load(path, mcfg.dtype, train=True)  # fail now, with a clear error, if the path is wrong
+    model, tokenizer = run.load(
+        path, mcfg.dtype, train=True
+    )  # fail now, with a clear error, if the path is wrong
     out: dict[str, Any] = {}
     derived = False
     if mcfg.cold_start:  # on the dense model, before upcycling: the same SFT at a fraction of the cost
         from selfdistill.models.bootstrap import cold_start_sft
 
         rows = _corpus(run, mcfg)
-        metrics = cold_start_sft(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(step.key), seed=seed,
-                                 stage=stage, device=run.device, run_name=f"{run.cfg.run.name}/{step.name}",
-                                 prompt_format=run.cfg.tasks.prompt_format, kernels=_kernels(run.cfg))
+        metrics = cold_start_sft(
+            model,
+            tokenizer,
+            mcfg.bootstrap,
+            rows,
+            run.stage_dir(step.key),
+            seed=seed,
+            stage=stage,
+            device=run.device,
+            run_name=f"{run.cfg.run.name}/{step.name}",
+            prompt_format=run.cfg.tasks.prompt_format,
+            kernels=_kernels(run.cfg),
+        )
         out.update(cold_start_rows=len(rows), cold_start_loss=metrics["final_loss"], **_in_sync(model))
         derived = True
     if mcfg.source == "layers":
@@ -149,9 +180,20 @@ def _pretrained_or_tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
 
         u = mcfg.upcycle
         out["dense_params"] = count_params(model)
-        model = upcycle_model(model, u.num_experts, u.experts_per_token, u.arch, router_std=u.router_std,
-                              expert_noise=u.expert_noise, seed=u.seed).to(run.device)
-        out["upcycled"] = {"arch": model.config.model_type, "num_experts": u.num_experts, "top_k": u.experts_per_token}
+        model = upcycle_model(
+            model,
+            u.num_experts,
+            u.experts_per_token,
+            u.arch,
+            router_std=u.router_std,
+            expert_noise=u.expert_noise,
+            seed=u.seed,
+        ).to(run.device)
+        out["upcycled"] = {
+            "arch": model.config.model_type,
+            "num_experts": u.num_experts,
+            "top_k": u.experts_per_token,
+        }
         derived = True
     model_path = run.save(model, tokenizer, step.name, run.stage_dir(step.key)) if derived else path
     return StepOutput(model_path, {"params": count_params(model), **out})
@@ -171,10 +213,15 @@ def _merged_student(run, mcfg, step: Step) -> StepOutput:
         path = dist.broadcast(ensure_plain(mcfg.path, run.models_dir) if run.main else None)
     moe, tokenizer = run.load(path, mcfg.dtype)
     prompts = [t.to_row(run.cfg.tasks.prompt_format)["prompt"] for t in run.split.train[: mcfg.usage_prompts]]
-    usage = expert_usage(moe, _padded_batches(prompt_ids(tokenizer, prompts), tokenizer.pad_token_id or 0, moe.device))
+    usage = expert_usage(
+        moe, _padded_batches(prompt_ids(tokenizer, prompts), tokenizer.pad_token_id or 0, moe.device)
+    )
     model = merge_experts(moe, usage).to(run.device)
-    out: dict[str, Any] = {"merged_from": path, "usage_prompts": len(prompts),
-                           "expert_usage": {str(k): [round(float(x), 4) for x in v] for k, v in usage.items()}}
+    out: dict[str, Any] = {
+        "merged_from": path,
+        "usage_prompts": len(prompts),
+        "expert_usage": {str(k): [round(float(x), 4) for x in v] for k, v in usage.items()},
+    }
     if mcfg.num_layers:
         from selfdistill.models.cutting import cut_layers, evenly_spaced
 
@@ -188,7 +235,7 @@ def _padded_batches(ids: list[list[int]], pad_id: int, device, size: int = 16):
     import torch
 
     for start in range(0, len(ids), size):
-        chunk = ids[start:start + size]
+        chunk = ids[start : start + size]
         width = max(map(len, chunk))
         input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         mask = torch.zeros_like(input_ids)
@@ -218,10 +265,26 @@ def _tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
     if mcfg.dtype != "auto":  # auto: a tiny model pre-trains in float32 (mixed precision on CUDA)
         model = model.to(resolve_dtype(mcfg.dtype, run.device))
     rows = _corpus(run, mcfg)
-    metrics = pretrain_tiny(model, tokenizer, mcfg.bootstrap, rows, run.stage_dir(step.key), seed=seed, stage=stage,
-                            device=run.device, run_name=f"{run.cfg.run.name}/{step.name}")
-    return StepOutput(run.save(model, tokenizer, step.name), {"params": count_params(model), "corpus_rows": len(rows),
-                                                              "final_loss": metrics["final_loss"], **_in_sync(model)})
+    metrics = pretrain_tiny(
+        model,
+        tokenizer,
+        mcfg.bootstrap,
+        rows,
+        run.stage_dir(step.key),
+        seed=seed,
+        stage=stage,
+        device=run.device,
+        run_name=f"{run.cfg.run.name}/{step.name}",
+    )
+    return StepOutput(
+        run.save(model, tokenizer, step.name),
+        {
+            "params": count_params(model),
+            "corpus_rows": len(rows),
+            "final_loss": metrics["final_loss"],
+            **_in_sync(model),
+        },
+    )
 
 
 def base_policy(run, stage, step: Step) -> StepOutput:
@@ -241,9 +304,19 @@ def rl_step(run, stage, step: Step) -> StepOutput:
     model = with_lora(model, cfg.policy)
     rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
     rows, pool, store, info = _difficulty_rows(run, rows, step.round)
-    out = train_rl(model, tokenizer, rows, cfg.rl, cfg.rewards, run.stage_dir(step.key),
-                   seed=cfg.run.seed + 100 * step.round, stage=stage, device=run.device,
-                   run_name=f"{cfg.run.name}/{step.key}", refill_pool=pool)
+    out = train_rl(
+        model,
+        tokenizer,
+        rows,
+        cfg.rl,
+        cfg.rewards,
+        run.stage_dir(step.key),
+        seed=cfg.run.seed + 100 * step.round,
+        stage=stage,
+        device=run.device,
+        run_name=f"{cfg.run.name}/{step.key}",
+        refill_pool=pool,
+    )
     observations = out.pop("observations", None)
     if store is not None:
         out["difficulty"] = info
@@ -283,9 +356,16 @@ def _difficulty_rows(run, rows: list[dict], round_: int):
     rl, dcfg = run.cfg.rl, run.cfg.rl.difficulty_filter
     weights = weights_for(store, [r["task_id"] for r in rows], dcfg)
     batch = rl.prompts_per_step * rl.steps_per_generation * dist.world_size()  # prompts per generation batch
-    n = max(1, -(-rl.max_steps // rl.steps_per_generation)) * batch  # what the round consumes, in whole batches
+    n = (
+        max(1, -(-rl.max_steps // rl.steps_per_generation)) * batch
+    )  # what the round consumes, in whole batches
     chosen = round_prompts(rows, weights, n, f"difficulty-{run.cfg.run.seed}-{round_}")
-    return chosen, (rows, weights), store, {**weight_summary(weights, dcfg.floor), "round_prompts": len(chosen)}
+    return (
+        chosen,
+        (rows, weights),
+        store,
+        {**weight_summary(weights, dcfg.floor), "round_prompts": len(chosen)},
+    )
 
 
 def collect_step(run, stage, step: Step) -> StepOutput:
@@ -294,14 +374,28 @@ def collect_step(run, stage, step: Step) -> StepOutput:
     cfg = config_of(run, step)
     store = _pass_rates(run)
 
-    def observe(shard: str, observations) -> None:  # each chunk's per-prompt results, before its shard is kept
+    def observe(
+        shard: str, observations
+    ) -> None:  # each chunk's per-prompt results, before its shard is kept
         if store is not None and run.main and store.update(shard, observations):
             store.save(_pass_rate_path(run))
 
     model, tokenizer = run.load(_model_of(run, step, "policy"), cfg.policy.dtype)
-    out = collect_round(model, tokenizer, run.split.train, run.store, ccfg=cfg.collect, rcfg=cfg.rewards,
-                        round_=step.round, seed=cfg.run.seed, model_name=step.name,
-                        prompt_format=cfg.tasks.prompt_format, stage=stage, gcfg=cfg.generation, observe=observe)
+    out = collect_round(
+        model,
+        tokenizer,
+        run.split.train,
+        run.store,
+        ccfg=cfg.collect,
+        rcfg=cfg.rewards,
+        round_=step.round,
+        seed=cfg.run.seed,
+        model_name=step.name,
+        prompt_format=cfg.tasks.prompt_format,
+        stage=stage,
+        gcfg=cfg.generation,
+        observe=observe,
+    )
     return StepOutput(metrics={**out, **_sandbox(cfg.rewards)})
 
 
@@ -313,9 +407,20 @@ def student_collect_step(run, stage, step: Step) -> StepOutput:
     cfg = run.cfg
     name = step.params["student"]
     model, tokenizer = run.load(_model_of(run, step, "model"), model_config(cfg, name).dtype)
-    out = collect_round(model, tokenizer, run.split.train, run.student_store(name), ccfg=cfg.collect,
-                        rcfg=cfg.rewards, round_=0, seed=cfg.run.seed + 13, model_name=step.name,
-                        prompt_format=cfg.tasks.prompt_format, stage=stage, gcfg=cfg.generation)
+    out = collect_round(
+        model,
+        tokenizer,
+        run.split.train,
+        run.student_store(name),
+        ccfg=cfg.collect,
+        rcfg=cfg.rewards,
+        round_=0,
+        seed=cfg.run.seed + 13,
+        model_name=step.name,
+        prompt_format=cfg.tasks.prompt_format,
+        stage=stage,
+        gcfg=cfg.generation,
+    )
     return StepOutput(metrics={"student": name, **out, **_sandbox(cfg.rewards)})
 
 
@@ -332,8 +437,18 @@ def sft_step(run, stage, step: Step) -> StepOutput:
     model, tokenizer = run.load(source, cfg.policy.dtype, train=True)
     rows = training_data(run, step, tokenizer, cfg.sft.max_length, cfg.tasks.prompt_format)
     model = with_lora(model, cfg.policy)
-    out = train_sft(model, tokenizer, rows, cfg.sft, run.stage_dir(step.key), seed=cfg.run.seed + round_,
-                    stage=stage, device=run.device, run_name=f"{cfg.run.name}/{step.key}", kernels=_kernels(cfg))
+    out = train_sft(
+        model,
+        tokenizer,
+        rows,
+        cfg.sft,
+        run.stage_dir(step.key),
+        seed=cfg.run.seed + round_,
+        stage=stage,
+        device=run.device,
+        run_name=f"{cfg.run.name}/{step.key}",
+        kernels=_kernels(cfg),
+    )
     model = merged(model)
     out.update(_in_sync(model))
     return StepOutput(run.save(model, tokenizer, step.name, run.stage_dir(step.key)), out)
@@ -353,24 +468,56 @@ def distill_step(run, stage, step: Step) -> StepOutput:
     cfg = config_of(run, step)
     scfg = _student_config(run, step)
     base_path, teacher_path = _model_of(run, step, "student"), _model_of(run, step, "teacher")
-    traces_from = step.params["traces_from"]  # "policy", or the teacher student whose own traces it learns from
-    about = {"teacher": teacher_path, "teacher_key": step.inputs["teacher"], "method": cfg.distill.method,
-             "traces_from": traces_from}
+    traces_from = step.params[
+        "traces_from"
+    ]  # "policy", or the teacher student whose own traces it learns from
+    about = {
+        "teacher": teacher_path,
+        "teacher_key": step.inputs["teacher"],
+        "method": cfg.distill.method,
+        "traces_from": traces_from,
+    }
     store = run.store if traces_from == "policy" else run.student_store(traces_from)
-    if (not has_training_data(run, step, cfg.distill.min_reward) if traces_from == "policy"
-            else store.to_dataset(min_reward=cfg.distill.min_reward).num_rows == 0):
+    if (
+        not has_training_data(run, step, cfg.distill.min_reward)
+        if traces_from == "policy"
+        else store.to_dataset(min_reward=cfg.distill.min_reward).num_rows == 0
+    ):
         # nothing passed the filters: the student stays at its base (as SFT does), the run goes on to eval
-        log.warning("%s: no traces from %s with reward >= %s; the student stays at its base", step.key,
-                    traces_from, cfg.distill.min_reward)
+        log.warning(
+            "%s: no traces from %s with reward >= %s; the student stays at its base",
+            step.key,
+            traces_from,
+            cfg.distill.min_reward,
+        )
         return StepOutput(base_path, {"skipped": True, "rows": 0, **about})
     student, tokenizer = run.load(base_path, scfg.dtype, train=True)
     student = with_lora(student, scfg)
-    data = training_data(run, step, tokenizer, cfg.distill.sft.max_length, cfg.tasks.prompt_format,
-                         cfg.distill.min_reward) if traces_from == "policy" else None
-    out = distill(cfg.distill.method, student, tokenizer, teacher=teacher_path, store=store, data=data, dcfg=cfg.distill,
-                  out_dir=run.stage_dir(step.key), seed=cfg.run.seed + 11, stage=stage, device=run.device,
-                  run_name=f"{cfg.run.name}/{step.key}", prompt_format=cfg.tasks.prompt_format,
-                  kernels=_kernels(cfg), teacher_dtype=model_config(cfg, scfg.teacher).dtype, gcfg=cfg.generation)
+    data = (
+        training_data(
+            run, step, tokenizer, cfg.distill.sft.max_length, cfg.tasks.prompt_format, cfg.distill.min_reward
+        )
+        if traces_from == "policy"
+        else None
+    )
+    out = distill(
+        cfg.distill.method,
+        student,
+        tokenizer,
+        teacher=teacher_path,
+        store=store,
+        data=data,
+        dcfg=cfg.distill,
+        out_dir=run.stage_dir(step.key),
+        seed=cfg.run.seed + 11,
+        stage=stage,
+        device=run.device,
+        run_name=f"{cfg.run.name}/{step.key}",
+        prompt_format=cfg.tasks.prompt_format,
+        kernels=_kernels(cfg),
+        teacher_dtype=model_config(cfg, scfg.teacher).dtype,
+        gcfg=cfg.generation,
+    )
     student = merged(student)
     out.update(_in_sync(student))
     path = run.save(student, tokenizer, step.name, trained_in=run.stage_dir(step.key))
@@ -384,16 +531,40 @@ def eval_step(run, stage, step: Step) -> StepOutput:
     path = _model_of(run, step, "model")
     dtype = model_config(cfg, step.name).dtype if step.params["role"] == "student" else cfg.policy.dtype
     model, tokenizer = run.load(path, dtype)
-    row = evaluate_model(model, tokenizer, run.split.eval, ecfg=cfg.eval, rcfg=cfg.rewards, seed=cfg.run.seed + 5,
-                         prompt_format=cfg.tasks.prompt_format, name=step.name, gcfg=cfg.generation)
+    row = evaluate_model(
+        model,
+        tokenizer,
+        run.split.eval,
+        ecfg=cfg.eval,
+        rcfg=cfg.rewards,
+        seed=cfg.run.seed + 5,
+        prompt_format=cfg.tasks.prompt_format,
+        name=step.name,
+        gcfg=cfg.generation,
+    )
     examples = row.pop("examples")
     stage.table("eval/samples", ["kind", "prompt", "completion", "reward"], examples)
     stage.summary({k: v for k, v in row.items() if isinstance(v, int | float)})
     per_kind = ", ".join(f"{kind} {_pct(acc)}" for kind, acc in row["accuracy_by_kind"].items())
-    log.info("eval %s: pass@1 %s (%s) maj@%d %s, %d infrastructure failures", step.name, _pct(row["accuracy"]),
-             per_kind, row["k"], _pct(row["maj_at_k"]), row["infra_failures"])
-    return StepOutput(path, {"model": step.name, "role": step.params["role"], "round": step.round, **row,
-                             **_sandbox(cfg.rewards)})
+    log.info(
+        "eval %s: pass@1 %s (%s) maj@%d %s, %d infrastructure failures",
+        step.name,
+        _pct(row["accuracy"]),
+        per_kind,
+        row["k"],
+        _pct(row["maj_at_k"]),
+        row["infra_failures"],
+    )
+    return StepOutput(
+        path,
+        {
+            "model": step.name,
+            "role": step.params["role"],
+            "round": step.round,
+            **row,
+            **_sandbox(cfg.rewards),
+        },
+    )
 
 
 def _pct(x: float | None) -> str:
@@ -404,10 +575,16 @@ def report_step(run, stage, step: Step) -> StepOutput:
     """report.json / .md / plots over the eval rows; every key it reads comes from ``step.inputs``."""
     from selfdistill.report import ReportKeys, write_report
 
-    keys = ReportKeys(evals=step.inputs["evals"], final=step.inputs["final"], rl=step.inputs["rl"],
-                      collect=step.inputs["collect"], distill=step.inputs["distill"],
-                      student_collect=step.inputs["student_collect"], timed=step.params["timed"],
-                      steps=step.params["steps"])
+    keys = ReportKeys(
+        evals=step.inputs["evals"],
+        final=step.inputs["final"],
+        rl=step.inputs["rl"],
+        collect=step.inputs["collect"],
+        distill=step.inputs["distill"],
+        student_collect=step.inputs["student_collect"],
+        timed=step.params["timed"],
+        steps=step.params["steps"],
+    )
     paths, final_accuracy = write_report(run, keys)
     stage.summary({"final_accuracy": final_accuracy})
     return StepOutput(metrics={"files": [str(p) for p in paths]})

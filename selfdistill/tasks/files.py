@@ -17,7 +17,10 @@ from selfdistill.tasks.kinds import get_kind
 
 
 def _needed_columns(src) -> list[str]:
-    return [src.prompt_field, src.answer_field if get_kind(src.kind).reference == "answer" else src.tests_field]
+    return [
+        src.prompt_field,
+        src.answer_field if get_kind(src.kind).reference == "answer" else src.tests_field,
+    ]
 
 
 def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str, lines: list[int] | None = None) -> list[Task]:
@@ -44,8 +47,12 @@ def rows_to_tasks(rows: list[dict[str, Any]], src, origin: str, lines: list[int]
         if get_kind(src.kind).reference == "answer":
             answer = row[src.answer_field]
             if answer is None or isinstance(answer, dict | list) or not str(answer).strip():
-                raise ConfigError(f"{where}: {src.answer_field!r} must be a non-empty answer, got {answer!r:.60}")
-            tasks.append(Task(f"{Path(origin).stem}-{i:06d}", src.kind, prompt, answer=str(answer), source=origin))
+                raise ConfigError(
+                    f"{where}: {src.answer_field!r} must be a non-empty answer, got {answer!r:.60}"
+                )
+            tasks.append(
+                Task(f"{Path(origin).stem}-{i:06d}", src.kind, prompt, answer=str(answer), source=origin)
+            )
         else:
             tests = row[src.tests_field]
             if isinstance(tests, str):
@@ -79,21 +86,32 @@ def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise ConfigError(f"{where}: not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}){intact}") from None
+                raise ConfigError(
+                    f"{where}: not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}){intact}"
+                ) from None
             try:
                 row = json.loads(line)
             except (json.JSONDecodeError, RecursionError) as exc:
                 why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
                 raise ConfigError(f"{where}: not valid JSON ({why}){intact}") from None
             if not isinstance(row, dict):
-                raise ConfigError(f"{where}: each line must be a JSON object, got {type(row).__name__}{intact}")
+                raise ConfigError(
+                    f"{where}: each line must be a JSON object, got {type(row).__name__}{intact}"
+                )
             rows.append(row)
             lines.append(lineno)
     return rows, lines
 
 
-def read_table(kind: str, path: str, *, split: str = "train", subset: str | None = None, limit: int | None = None,
-               what: str = "task") -> tuple[list[dict[str, Any]], str, list[int] | None]:
+def read_table(
+    kind: str,
+    path: str,
+    *,
+    split: str = "train",
+    subset: str | None = None,
+    limit: int | None = None,
+    what: str = "task",
+) -> tuple[list[dict[str, Any]], str, list[int] | None]:
     """(rows, origin, JSONL line numbers or None) of a JSONL or parquet file or a Hugging Face dataset split
     (``kind``: jsonl, parquet, hf); at most ``limit`` rows. Unreadable files and an offline hub raise
     `ConfigError` naming the path. Task sources and external trace sets (`selfdistill.traces.external_rows`)

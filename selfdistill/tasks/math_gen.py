@@ -43,7 +43,9 @@ def make_arith(rng: random.Random, difficulty: int) -> Task:
     a, b, c = (rng.randint(1, _hi(difficulty)) for _ in range(3))
     op1, op2 = rng.choice("+-"), rng.choice("+-*") if difficulty > 1 else rng.choice("+-")
     expr = f"{a}{op1}{b}{op2}{c}"
-    return Task("", "math", f"{expr}=?", answer=str(_eval_left_to_right(a, op1, b, op2, c)), source="math:arith")
+    return Task(
+        "", "math", f"{expr}=?", answer=str(_eval_left_to_right(a, op1, b, op2, c)), source="math:arith"
+    )
 
 
 def make_frac(rng: random.Random, difficulty: int) -> Task:
@@ -56,7 +58,11 @@ def make_frac(rng: random.Random, difficulty: int) -> Task:
 
 
 def make_linear(rng: random.Random, difficulty: int) -> Task:
-    a, x, b = rng.randint(2, 2 + 3 * difficulty), rng.randint(-5, 9 * difficulty), rng.randint(1, _hi(difficulty))
+    a, x, b = (
+        rng.randint(2, 2 + 3 * difficulty),
+        rng.randint(-5, 9 * difficulty),
+        rng.randint(1, _hi(difficulty)),
+    )
     sign = rng.choice("+-")
     c = a * x + b if sign == "+" else a * x - b
     return Task("", "math", f"{a}x{sign}{b}={c}, x=?", answer=str(x), source="math:linear")

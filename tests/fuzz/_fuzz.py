@@ -23,8 +23,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 SLOW_EXAMPLES = int(os.environ.get("SELFDISTILL_FUZZ_EXAMPLES", "10000"))
-_COMMON = dict(derandomize=True, database=None, deadline=None, print_blob=True,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+_COMMON = dict(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
 
 
 def fast(max_examples: int):

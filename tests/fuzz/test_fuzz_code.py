@@ -25,7 +25,12 @@ from rewards.common import Status
 from rewards.sandbox.config import Limits, SandboxConfig
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.integers() | st.floats() | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=6,
 )
@@ -61,16 +66,36 @@ def completions(draw):
 
 
 call_specs = st.fixed_dictionaries(
-    {"fn_name": st.sampled_from(["f", "f", "g", "1bad", "", None, 3]),
-     "cases": st.lists(st.one_of(
-         st.fixed_dictionaries({"args": st.lists(json_values, max_size=2), "expected": json_values},
-                               optional={"kwargs": st.dictionaries(st.sampled_from(["x", "y"]), json_values, max_size=1)}),
-         st.fixed_dictionaries({"args": json_values}),  # no expected
-         json_values,
-     ), max_size=3) | json_values})
+    {
+        "fn_name": st.sampled_from(["f", "f", "g", "1bad", "", None, 3]),
+        "cases": st.lists(
+            st.one_of(
+                st.fixed_dictionaries(
+                    {"args": st.lists(json_values, max_size=2), "expected": json_values},
+                    optional={
+                        "kwargs": st.dictionaries(st.sampled_from(["x", "y"]), json_values, max_size=1)
+                    },
+                ),
+                st.fixed_dictionaries({"args": json_values}),  # no expected
+                json_values,
+            ),
+            max_size=3,
+        )
+        | json_values,
+    }
+)
 stdio_specs = st.fixed_dictionaries(
-    {"stdio": st.lists(st.one_of(st.fixed_dictionaries({"stdin": st.text(max_size=10), "stdout": st.text(max_size=10)}),
-                                 st.fixed_dictionaries({"stdin": json_values, "stdout": json_values})), max_size=3) | json_values})
+    {
+        "stdio": st.lists(
+            st.one_of(
+                st.fixed_dictionaries({"stdin": st.text(max_size=10), "stdout": st.text(max_size=10)}),
+                st.fixed_dictionaries({"stdin": json_values, "stdout": json_values}),
+            ),
+            max_size=3,
+        )
+        | json_values
+    }
+)
 ASSERTS = [
     "assert f(1) == 1\nassert f([1, 2]) == [1, 2]\n",
     "def check(candidate):\n    assert candidate(2) == 2\n",
@@ -82,13 +107,29 @@ ASSERTS = [
     "pass\n",
 ]
 assert_specs = st.fixed_dictionaries(
-    {"asserts": st.sampled_from(ASSERTS) | st.text(max_size=20) | json_values, "entry_point": st.sampled_from(["f", "f", "", None, "not valid"])},
-    optional={"imports": st.sampled_from(["def helper(x):\n    return x\n", "def helper(:\n", "", ["import math", "x = 1"]]) | json_values},
+    {
+        "asserts": st.sampled_from(ASSERTS) | st.text(max_size=20) | json_values,
+        "entry_point": st.sampled_from(["f", "f", "", None, "not valid"]),
+    },
+    optional={
+        "imports": st.sampled_from(
+            ["def helper(x):\n    return x\n", "def helper(:\n", "", ["import math", "x = 1"]]
+        )
+        | json_values
+    },
 )
-malformed = st.one_of(json_values, st.text(max_size=30), st.builds(json.dumps, json_values),
-                      st.dictionaries(st.sampled_from(["tests", "cases", "stdio", "asserts", "fn"]), json_values, max_size=2))
+malformed = st.one_of(
+    json_values,
+    st.text(max_size=30),
+    st.builds(json.dumps, json_values),
+    st.dictionaries(st.sampled_from(["tests", "cases", "stdio", "asserts", "fn"]), json_values, max_size=2),
+)
 specs = st.one_of(call_specs, call_specs, stdio_specs, assert_specs, assert_specs, malformed)
-batches = st.lists(st.tuples(completions(), specs | st.builds(json.dumps, call_specs | stdio_specs | assert_specs)), min_size=1, max_size=4)
+batches = st.lists(
+    st.tuples(completions(), specs | st.builds(json.dumps, call_specs | stdio_specs | assert_specs)),
+    min_size=1,
+    max_size=4,
+)
 
 
 SCORED = [0]  # records scored by the fuzz properties (a batch is one hypothesis example)
@@ -125,11 +166,21 @@ def check_batch(reward: CodeReward, batch) -> None:
 _HELPER = ("```python\ndef f(x):\n    return x\n```", {"asserts": ASSERTS[2], "entry_point": "f"})
 
 test_code_fuzz = fast(40)(
-    example(batch=[("", {"asserts": "pass", "entry_point": "f", "imports": [None]})])(  # was TypeError out of score()
-    example(batch=[_HELPER])(  # INVALID for a helper the tests use: must say to pass it as imports
-        example(batch=[("```python\nprint(1/0)\n```", {"stdio": [{"stdin": "", "stdout": "1"}]})])(  # reason: exit + stderr
-            given(batch=batches)(check_batch)))))
-test_code_fuzz_slow = slow(given(batch=batches)(check_batch), of=2)  # batches of 1-4 records: >= 10,000 records
+    example(
+        batch=[("", {"asserts": "pass", "entry_point": "f", "imports": [None]})]
+    )(  # was TypeError out of score()
+        example(batch=[_HELPER])(  # INVALID for a helper the tests use: must say to pass it as imports
+            example(
+                batch=[("```python\nprint(1/0)\n```", {"stdio": [{"stdin": "", "stdout": "1"}]})]
+            )(  # reason: exit + stderr
+                given(batch=batches)(check_batch)
+            )
+        )
+    )
+)
+test_code_fuzz_slow = slow(
+    given(batch=batches)(check_batch), of=2
+)  # batches of 1-4 records: >= 10,000 records
 
 
 def test_missing_helper_is_invalid_and_says_how_to_supply_it(reward):
@@ -139,14 +190,28 @@ def test_missing_helper_is_invalid_and_says_how_to_supply_it(reward):
     assert s.status == Status.PASS, s
 
 
-@pytest.mark.parametrize("program,tests,words", [
-    ("def f(x):\n    return x + 1\n", {"fn_name": "f", "cases": [{"args": [1], "expected": 2}, {"args": [2], "expected": 2}]},
-     ["test 2 of 2", "expected 2, got 3"]),
-    ("def f(x):\n    raise KeyError(x)\n", {"fn_name": "f", "cases": [{"args": [1], "expected": 1}]}, ["test 1 of 1", "KeyError"]),
-    ("print('a')\nprint('c')\n", {"stdio": [{"stdin": "", "stdout": "a\nb\n"}]}, ["line 2", "expected 'b', got 'c'"]),
-    ("import sys\nsys.exit(3)\n", {"stdio": [{"stdin": "", "stdout": "1"}]}, ["SystemExit"]),
-    ("def f(:\n", {"fn_name": "f", "cases": [{"args": [1], "expected": 1}]}, ["syntax error"]),
-])
+@pytest.mark.parametrize(
+    "program,tests,words",
+    [
+        (
+            "def f(x):\n    return x + 1\n",
+            {"fn_name": "f", "cases": [{"args": [1], "expected": 2}, {"args": [2], "expected": 2}]},
+            ["test 2 of 2", "expected 2, got 3"],
+        ),
+        (
+            "def f(x):\n    raise KeyError(x)\n",
+            {"fn_name": "f", "cases": [{"args": [1], "expected": 1}]},
+            ["test 1 of 1", "KeyError"],
+        ),
+        (
+            "print('a')\nprint('c')\n",
+            {"stdio": [{"stdin": "", "stdout": "a\nb\n"}]},
+            ["line 2", "expected 'b', got 'c'"],
+        ),
+        ("import sys\nsys.exit(3)\n", {"stdio": [{"stdin": "", "stdout": "1"}]}, ["SystemExit"]),
+        ("def f(:\n", {"fn_name": "f", "cases": [{"args": [1], "expected": 1}]}, ["syntax error"]),
+    ],
+)
 def test_reasons_name_the_failing_test(reward, program, tests, words):
     (s,) = reward.score([f"```python\n{program}```"], [tests])
     assert s.status != Status.PASS and all(w in s.detail for w in words), s.detail

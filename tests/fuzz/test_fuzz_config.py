@@ -30,10 +30,22 @@ NAMES = sorted({part for k in KEYS for part in k.split(".")})
 TMP = Path(tempfile.mkdtemp(prefix="fuzz-config-"))
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(["auto", "cpu", "math", "code", "grpo", "fused", "eager", "policy", "tiny", "", "0"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["auto", "cpu", "math", "code", "grpo", "fused", "eager", "policy", "tiny", "", "0"]),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=6), inner, max_size=3), max_leaves=8)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 def _load_or_config_error(path: Path | None, overrides: list[str]):
@@ -59,7 +71,9 @@ def edited_demo(draw):
     doc = copy.deepcopy(DEMO)
     touched = []
     for _ in range(draw(st.integers(1, 4))):
-        key = draw(st.sampled_from(KEYS) | st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.0", min_size=1, max_size=20))
+        key = draw(
+            st.sampled_from(KEYS) | st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.0", min_size=1, max_size=20)
+        )
         parts = key.split(".")
         node = doc
         for part in parts[:-1]:
@@ -91,16 +105,23 @@ def check_edited_demo(case) -> None:
         assert _names_a_key(str(got), touched + KEYS), str(got)
 
 
-test_edited_demo = fast(60)(example(({"run": {"rounds": float("nan")}}, ["run.rounds"]))(given(edited_demo())(check_edited_demo)))
+test_edited_demo = fast(60)(
+    example(({"run": {"rounds": float("nan")}}, ["run.rounds"]))(given(edited_demo())(check_edited_demo))
+)
 test_edited_demo_slow = slow(given(edited_demo())(check_edited_demo), of=3)
 
 
 documents = st.one_of(
     st.text(max_size=200),
     st.binary(max_size=200),
-    st.builds(lambda d: yaml.safe_dump(d, allow_unicode=True), st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=8), values, max_size=4)),
+    st.builds(
+        lambda d: yaml.safe_dump(d, allow_unicode=True),
+        st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=8), values, max_size=4),
+    ),
     st.builds(lambda d, cut: yaml.safe_dump(d)[:cut], st.just(DEMO), st.integers(0, 2000)),  # truncated demo
-    st.builds(lambda d, junk: yaml.safe_dump(d).encode() + junk, st.just(DEMO), st.binary(min_size=1, max_size=20)),
+    st.builds(
+        lambda d, junk: yaml.safe_dump(d).encode() + junk, st.just(DEMO), st.binary(min_size=1, max_size=20)
+    ),
 )
 
 
@@ -117,13 +138,21 @@ test_documents = fast(100)(
     example(b"\xff\xfe run: {}")(  # not UTF-8: was UnicodeDecodeError
         example("run: [" * 3000)(  # deep nesting
             example("1: 2\nrun: {}\nzz: 3")(  # int and str keys, both unknown: was TypeError in sorted()
-                example("? [a, b]\n: 1")(given(documents)(check_document))))))
+                example("? [a, b]\n: 1")(given(documents)(check_document))
+            )
+        )
+    )
+)
 test_documents_slow = slow(given(documents)(check_document), of=3)
 
 
 override_values = st.one_of(
-    st.text(max_size=15), st.sampled_from(["null", "~", "[1, 2", "{a: 1}", "[]", "{}", "1e400", ".nan", "-.inf", "true", "0x10", "'x'", "[[[[["]),
-    st.builds(str, st.integers()), st.builds(repr, st.floats()),
+    st.text(max_size=15),
+    st.sampled_from(
+        ["null", "~", "[1, 2", "{a: 1}", "[]", "{}", "1e400", ".nan", "-.inf", "true", "0x10", "'x'", "[[[[["]
+    ),
+    st.builds(str, st.integers()),
+    st.builds(repr, st.floats()),
 )
 
 
@@ -146,7 +175,10 @@ def check_overrides(ovs) -> None:
 
 
 test_overrides = fast(80)(
-    example(["rl.max_steps=1e400"])(example(["run.seed=.nan"])(example(["tasks.sources.7.n=3"])(given(overrides())(check_overrides)))))
+    example(["rl.max_steps=1e400"])(
+        example(["run.seed=.nan"])(example(["tasks.sources.7.n=3"])(given(overrides())(check_overrides)))
+    )
+)
 test_overrides_slow = slow(given(overrides())(check_overrides), of=3)
 
 

@@ -27,7 +27,9 @@ from selfdistill.tasks.files import load_file_tasks
 from selfdistill.traces import Trace, TraceStore, TraceStoreError
 
 TMP = Path(tempfile.mkdtemp(prefix="fuzz-files-"))
-texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30) | st.sampled_from(["é", "naïve", "日本", "\u2028", "\r", "x"])
+texts = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30
+) | st.sampled_from(["é", "naïve", "日本", "\u2028", "\r", "x"])
 
 
 def first_bad_line(data: bytes, n_good: int) -> int | None:
@@ -41,12 +43,26 @@ def first_bad_line(data: bytes, n_good: int) -> int | None:
 @st.composite
 def damaged(draw):
     """(valid rows' JSON lines as bytes, damaged file bytes, number of rows left intact, first bad line)."""
-    rows = draw(st.lists(st.fixed_dictionaries({"prompt": texts.filter(lambda t: t.strip()), "answer": texts.filter(lambda t: t.strip())}),
-                         min_size=1, max_size=6))
-    return rows, draw(st.sampled_from(["append", "cut", "latin1"])), draw(st.binary(max_size=40)), draw(st.integers(0, 10**6))
+    rows = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {"prompt": texts.filter(lambda t: t.strip()), "answer": texts.filter(lambda t: t.strip())}
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    return (
+        rows,
+        draw(st.sampled_from(["append", "cut", "latin1"])),
+        draw(st.binary(max_size=40)),
+        draw(st.integers(0, 10**6)),
+    )
 
 
-def damage(lines: list[bytes], how: str, junk: bytes, pick: int, hashed: bool = False) -> tuple[bytes, int, int | None]:
+def damage(
+    lines: list[bytes], how: str, junk: bytes, pick: int, hashed: bool = False
+) -> tuple[bytes, int, int | None]:
     """The damaged bytes, how many leading rows stay valid, and the first line that must be reported.
 
     ``hashed``: the rows carry a hash of their text (trace shards), so a re-encoded line that is still
@@ -60,8 +76,14 @@ def damage(lines: list[bytes], how: str, junk: bytes, pick: int, hashed: bool = 
             try:  # junk that is itself one valid line is not damage (only the error line count matters)
                 tail = out.split(b"\n")[bad - 1]
                 json.loads(tail.decode("utf-8"))
-                if len([x for x in out.split(b"\n")[len(lines):] if x.strip()]) == 1 and isinstance(json.loads(tail), dict):
-                    return out, len(lines), -1  # parsed as a row: the reader may accept or reject it, with location
+                if len([x for x in out.split(b"\n")[len(lines) :] if x.strip()]) == 1 and isinstance(
+                    json.loads(tail), dict
+                ):
+                    return (
+                        out,
+                        len(lines),
+                        -1,
+                    )  # parsed as a row: the reader may accept or reject it, with location
             except (UnicodeDecodeError, ValueError, RecursionError):
                 pass
         return out, len(lines), bad
@@ -98,8 +120,18 @@ def check_trace_store(case) -> None:
     root = TMP / f"store-{pick % 7}"
     for old in root.glob("*.jsonl") if root.exists() else ():
         old.unlink()
-    traces = [Trace(prompt=r["prompt"], completion=r["answer"], reward=1.0, kind="math", task_id=f"t{i}", round=1, model="m")
-              for i, r in enumerate(rows)]
+    traces = [
+        Trace(
+            prompt=r["prompt"],
+            completion=r["answer"],
+            reward=1.0,
+            kind="math",
+            task_id=f"t{i}",
+            round=1,
+            model="m",
+        )
+        for i, r in enumerate(rows)
+    ]
     traces = list({t.trace_id: t for t in traces}.values())  # the store dedupes equal (prompt, completion)
     lines = [json.dumps(asdict(t), ensure_ascii=False).encode("utf-8") for t in traces]
     out, n_good, bad = damage(lines, how, junk, pick, hashed=True)
@@ -116,14 +148,26 @@ def check_trace_store(case) -> None:
             assert f"{path}:{bad}:" in str(exc), (str(exc), bad)
     else:
         assert bad in (None, -1), f"damage at line {bad} not reported"
-    assert [asdict(t) for t in got[:n_good]] == [asdict(t) for t in traces[:n_good]], "an earlier row was lost or altered"
+    assert [asdict(t) for t in got[:n_good]] == [asdict(t) for t in traces[:n_good]], (
+        "an earlier row was lost or altered"
+    )
 
 
 test_trace_store = fast(80)(
-    example(([{"prompt": "0", "answer": "Â\x80"}], "latin1", b"", 0))(  # Latin-1 bytes that are valid UTF-8: caught by the trace_id
-    example(([{"prompt": "é", "answer": "a"}, {"prompt": "p", "answer": "a"}], "latin1", b"", 0))(
-        example(([{"prompt": "p", "answer": "a"}], "append", b"[1, 2]\n", 0))(  # JSON, not an object: was AttributeError
-            example(([{"prompt": "p", "answer": "a"}], "append", b"\xff\xfe", 0))(given(damaged())(check_trace_store))))))
+    example(
+        ([{"prompt": "0", "answer": "Â\x80"}], "latin1", b"", 0)
+    )(  # Latin-1 bytes that are valid UTF-8: caught by the trace_id
+        example(([{"prompt": "é", "answer": "a"}, {"prompt": "p", "answer": "a"}], "latin1", b"", 0))(
+            example(
+                ([{"prompt": "p", "answer": "a"}], "append", b"[1, 2]\n", 0)
+            )(  # JSON, not an object: was AttributeError
+                example(([{"prompt": "p", "answer": "a"}], "append", b"\xff\xfe", 0))(
+                    given(damaged())(check_trace_store)
+                )
+            )
+        )
+    )
+)
 test_trace_store_slow = slow(given(damaged())(check_trace_store), of=3)
 
 
@@ -145,13 +189,20 @@ def check_task_jsonl(case) -> None:
             assert str(path) in msg, msg
         return
     assert bad in (None, -1), f"damage at line {bad} not reported"
-    assert [(t.prompt, t.answer) for t in tasks[:n_good]] == [(r["prompt"], r["answer"]) for r in rows[:n_good]]
+    assert [(t.prompt, t.answer) for t in tasks[:n_good]] == [
+        (r["prompt"], r["answer"]) for r in rows[:n_good]
+    ]
 
 
 test_task_jsonl = fast(80)(
-    example(([{"prompt": "p", "answer": "a"}], "append", b'{"prompt": "q"}\n', 0))(  # a later row without the answer: was KeyError
+    example(
+        ([{"prompt": "p", "answer": "a"}], "append", b'{"prompt": "q"}\n', 0)
+    )(  # a later row without the answer: was KeyError
         example(([{"prompt": "p", "answer": "a"}], "append", b'{"prompt": "q", "answer": null}\n', 0))(
-            given(damaged())(check_task_jsonl))))
+            given(damaged())(check_task_jsonl)
+        )
+    )
+)
 test_task_jsonl_slow = slow(given(damaged())(check_task_jsonl), of=3)
 
 
@@ -167,7 +218,11 @@ def parquet_files(draw):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = draw(st.lists(st.fixed_dictionaries({"prompt": texts, "answer": texts | st.none()}), min_size=1, max_size=5))
+    rows = draw(
+        st.lists(
+            st.fixed_dictionaries({"prompt": texts, "answer": texts | st.none()}), min_size=1, max_size=5
+        )
+    )
     path = TMP / "tasks.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     data = path.read_bytes()

@@ -86,8 +86,13 @@ def spellings(v: Fraction) -> list[str]:
     if q == 1:
         out += [f"{sign}{p}", f"{sign}\\frac{{{2 * p}}}{{2}}", f"{sign}{p}.0"]
     else:
-        out += [f"{sign}\\frac{{{p}}}{{{q}}}", f"{sign}\\dfrac{{{p}}}{{{q}}}", f"{sign}{p}/{q}",
-                f"{sign}\\frac{{{3 * p}}}{{{3 * q}}}", f"\\frac{{{'-' if neg else ''}{p}}}{{{q}}}"]
+        out += [
+            f"{sign}\\frac{{{p}}}{{{q}}}",
+            f"{sign}\\dfrac{{{p}}}{{{q}}}",
+            f"{sign}{p}/{q}",
+            f"{sign}\\frac{{{3 * p}}}{{{3 * q}}}",
+            f"\\frac{{{'-' if neg else ''}{p}}}{{{q}}}",
+        ]
     d = decimal(v)
     if d is not None:
         out.append(d)
@@ -98,7 +103,7 @@ def canonical(v: Fraction) -> str:
     return spellings(v)[0]
 
 
-rationals = st.builds(Fraction, st.integers(-10**6, 10**6), st.integers(1, 2000))
+rationals = st.builds(Fraction, st.integers(-(10**6), 10**6), st.integers(1, 2000))
 nonzero_rationals = rationals.filter(lambda v: v != 0)
 
 
@@ -159,8 +164,14 @@ def magnitude_cases(draw):
     v = (-1 if neg else 1) * mant * Fraction(10) ** k
     m = decimal(mant)
     s = "-" if neg else ""
-    forms = [f"{s}{m}\\times10^{{{k}}}", f"{s}{m}\\cdot 10^{{{k}}}", f"{s}{m}e{k}", f"{s}{m}E{k}",
-             f"{s}\\frac{{{m}}}{{10^{{{-k}}}}}", f"{s}{m}\\times 10^{{{k}}}"]
+    forms = [
+        f"{s}{m}\\times10^{{{k}}}",
+        f"{s}{m}\\cdot 10^{{{k}}}",
+        f"{s}{m}e{k}",
+        f"{s}{m}E{k}",
+        f"{s}\\frac{{{m}}}{{10^{{{-k}}}}}",
+        f"{s}{m}\\times 10^{{{k}}}",
+    ]
     d = decimal(v)
     if d is not None and abs(k) <= 40:
         forms.append(d)
@@ -188,7 +199,11 @@ def check_magnitude(case) -> None:
 
 test_magnitudes = fast(60)(
     example(("1.5\\times10^{-20}", "1.5e-20", "3\\times10^{-20}"))(  # the issue's report: off by 2, both tiny
-        example(("1\\times10^{-300}", "1e-300", "2\\times10^{-300}"))(given(magnitude_cases())(check_magnitude))))
+        example(("1\\times10^{-300}", "1e-300", "2\\times10^{-300}"))(
+            given(magnitude_cases())(check_magnitude)
+        )
+    )
+)
 test_magnitudes_slow = slow(given(magnitude_cases())(check_magnitude), of=7)
 
 
@@ -201,20 +216,35 @@ def power_cases(draw):
     e = -k if neg_exp else k
     ref = f"{base}^{{{e}}}"
     if neg_exp:
-        forms = [f"\\frac{{1}}{{{base}^{{{k}}}}}", f"{base}^{{-{k}}}", f"\\left(\\frac{{1}}{{{base}}}\\right)^{{{k}}}"]
+        forms = [
+            f"\\frac{{1}}{{{base}^{{{k}}}}}",
+            f"{base}^{{-{k}}}",
+            f"\\left(\\frac{{1}}{{{base}}}\\right)^{{{k}}}",
+        ]
         if base in (2, 10):
             forms.append(f"{decimal(Fraction(1, base))}^{{{k}}}")
     else:
         forms = [f"{base}^{{{k}}}", f"\\frac{{1}}{{{base}^{{-{k}}}}}", f"{base}\\cdot{base}^{{{k - 1}}}"]
     pred = draw(st.sampled_from(forms))
-    bad = draw(st.sampled_from([f"{base}^{{{e + 1}}}", f"{base}^{{{e - 1}}}", f"2\\cdot{base}^{{{e}}}",
-                                f"-{base}^{{{e}}}", f"{base}^{{{e}}}+1"]))
+    bad = draw(
+        st.sampled_from(
+            [
+                f"{base}^{{{e + 1}}}",
+                f"{base}^{{{e - 1}}}",
+                f"2\\cdot{base}^{{{e}}}",
+                f"-{base}^{{{e}}}",
+                f"{base}^{{{e}}}+1",
+            ]
+        )
+    )
     return ref, pred, bad
 
 
 test_powers = fast(40)(
     example(("2^{-1000}", "\\frac{1}{2^{1000}}", "2^{-999}"))(
-        example(("10^{20}", "10\\cdot10^{19}", "10^{20}+1"))(given(power_cases())(check_magnitude))))
+        example(("10^{20}", "10\\cdot10^{19}", "10^{20}+1"))(given(power_cases())(check_magnitude))
+    )
+)
 test_powers_slow = slow(given(power_cases())(check_magnitude), of=7)
 
 
@@ -228,16 +258,32 @@ def irrational_magnitude_cases(draw):
     c = draw(st.sampled_from(["\\pi", "\\sqrt{2}", "\\sqrt{3}", "e"]))
     k = draw(st.integers(-300, 300))
     ref = f"{c}\\cdot 10^{{{k}}}"
-    forms = [f"10^{{{k}}}{c}" if c != "e" else f"10^{{{k}}}\\cdot e", f"\\frac{{{c}}}{{10^{{{-k}}}}}",
-             f"{c}\\times 10^{{{k}}}", f"\\frac{{2{c}}}{{2\\cdot 10^{{{-k}}}}}"]
+    forms = [
+        f"10^{{{k}}}{c}" if c != "e" else f"10^{{{k}}}\\cdot e",
+        f"\\frac{{{c}}}{{10^{{{-k}}}}}",
+        f"{c}\\times 10^{{{k}}}",
+        f"\\frac{{2{c}}}{{2\\cdot 10^{{{-k}}}}}",
+    ]
     pred = draw(st.sampled_from(forms))
-    bad = draw(st.sampled_from([f"2{c}\\cdot 10^{{{k}}}", f"-{c}\\cdot 10^{{{k}}}", f"{c}\\cdot 10^{{{k + 1}}}",
-                                f"{c}\\cdot 10^{{{k}}}+10^{{{k - 25}}}", f"\\frac{{{c}}}{{2}}\\cdot 10^{{{k}}}"]))
+    bad = draw(
+        st.sampled_from(
+            [
+                f"2{c}\\cdot 10^{{{k}}}",
+                f"-{c}\\cdot 10^{{{k}}}",
+                f"{c}\\cdot 10^{{{k + 1}}}",
+                f"{c}\\cdot 10^{{{k}}}+10^{{{k - 25}}}",
+                f"\\frac{{{c}}}{{2}}\\cdot 10^{{{k}}}",
+            ]
+        )
+    )
     return ref, pred, bad
 
 
 test_irrational_magnitudes = fast(15)(
-    example(("\\pi\\cdot 10^{30}", "10^{30}\\pi", "\\pi\\cdot 10^{30}+10^{5}"))(given(irrational_magnitude_cases())(check_magnitude)))
+    example(("\\pi\\cdot 10^{30}", "10^{30}\\pi", "\\pi\\cdot 10^{30}+10^{5}"))(
+        given(irrational_magnitude_cases())(check_magnitude)
+    )
+)
 test_irrational_magnitudes_slow = slow(given(irrational_magnitude_cases())(check_magnitude), of=7)
 
 
@@ -279,10 +325,26 @@ def product_cases(draw):
     v = draw(nonzero_rationals)
     p, q, s = abs(v.numerator), v.denominator, "-" if v < 0 else ""
     ref = f"{s}\\frac{{{p}\\pi}}{{{q}}}"
-    pred = draw(st.sampled_from([f"{s}\\frac{{{p}}}{{{q}}}\\pi", f"{s}\\pi\\cdot\\frac{{{p}}}{{{q}}}",
-                                 f"{s}\\frac{{\\pi {p}}}{{{q}}}", f"{s}\\dfrac{{{p}\\pi}}{{{q}}}"]))
-    bad = draw(st.sampled_from([f"{s}\\frac{{{2 * p}\\pi}}{{{q}}}", f"{'' if s else '-'}\\frac{{{p}\\pi}}{{{q}}}",
-                                f"{s}\\frac{{{p}\\pi}}{{{q}}}+1", f"{s}\\frac{{{p}}}{{{q}}}"]))
+    pred = draw(
+        st.sampled_from(
+            [
+                f"{s}\\frac{{{p}}}{{{q}}}\\pi",
+                f"{s}\\pi\\cdot\\frac{{{p}}}{{{q}}}",
+                f"{s}\\frac{{\\pi {p}}}{{{q}}}",
+                f"{s}\\dfrac{{{p}\\pi}}{{{q}}}",
+            ]
+        )
+    )
+    bad = draw(
+        st.sampled_from(
+            [
+                f"{s}\\frac{{{2 * p}\\pi}}{{{q}}}",
+                f"{'' if s else '-'}\\frac{{{p}\\pi}}{{{q}}}",
+                f"{s}\\frac{{{p}\\pi}}{{{q}}}+1",
+                f"{s}\\frac{{{p}}}{{{q}}}",
+            ]
+        )
+    )
     return ref, pred, bad
 
 
@@ -301,8 +363,14 @@ def structure_cases(draw):
         ref = f"{o}{canonical(lo)}, {canonical(hi)}{c}"
         pred = f"\\left{o}{rnd.choice(spellings(lo))}, {rnd.choice(spellings(hi))}\\right{c}"
         flip = {"(": "[", "[": "(", ")": "]", "]": ")"}
-        bad = rnd.choice([f"{flip[o]}{canonical(lo)}, {canonical(hi)}{c}", f"{o}{canonical(lo)}, {canonical(hi)}{flip[c]}",
-                          f"{o}{canonical(lo)}, {canonical(hi + 1)}{c}", f"{o}{canonical(2 * lo - hi)}, {canonical(hi)}{c}"])
+        bad = rnd.choice(
+            [
+                f"{flip[o]}{canonical(lo)}, {canonical(hi)}{c}",
+                f"{o}{canonical(lo)}, {canonical(hi)}{flip[c]}",
+                f"{o}{canonical(lo)}, {canonical(hi + 1)}{c}",
+                f"{o}{canonical(2 * lo - hi)}, {canonical(hi)}{c}",
+            ]
+        )
         return ref, pred, bad
     items = draw(st.lists(rationals, min_size=2, max_size=5, unique=True))
     if kind == "tuple":
@@ -330,16 +398,27 @@ test_structures_slow = slow(given(structure_cases())(check_magnitude), of=7)
 
 # -- the magnitude families swept deterministically: 0 FP and 0 FN ------------------------------
 def _sci(k: int) -> tuple[str, str, list[str]]:
-    return f"3\\times10^{{{k}}}", f"3e{k}", [f"6\\times10^{{{k}}}", f"3\\times10^{{{k + 1}}}", f"-3\\times10^{{{k}}}"]
+    return (
+        f"3\\times10^{{{k}}}",
+        f"3e{k}",
+        [f"6\\times10^{{{k}}}", f"3\\times10^{{{k + 1}}}", f"-3\\times10^{{{k}}}"],
+    )
 
 
 def _pow2(k: int) -> tuple[str, str, list[str]]:
-    return f"2^{{{k}}}", f"\\frac{{1}}{{2^{{{-k}}}}}", [f"2^{{{k + 1}}}", f"3\\cdot 2^{{{k}}}", f"2^{{{k}}}+1"]
+    return (
+        f"2^{{{k}}}",
+        f"\\frac{{1}}{{2^{{{-k}}}}}",
+        [f"2^{{{k + 1}}}", f"3\\cdot 2^{{{k}}}", f"2^{{{k}}}+1"],
+    )
 
 
 def _pi(k: int) -> tuple[str, str, list[str]]:
-    return (f"\\pi\\cdot10^{{{k}}}", f"\\frac{{\\pi}}{{10^{{{-k}}}}}",
-            [f"2\\pi\\cdot10^{{{k}}}", f"\\pi\\cdot10^{{{k}}}+10^{{{k - 25}}}", f"-\\pi\\cdot10^{{{k}}}"])
+    return (
+        f"\\pi\\cdot10^{{{k}}}",
+        f"\\frac{{\\pi}}{{10^{{{-k}}}}}",
+        [f"2\\pi\\cdot10^{{{k}}}", f"\\pi\\cdot10^{{{k}}}+10^{{{k - 25}}}", f"-\\pi\\cdot10^{{{k}}}"],
+    )
 
 
 FAMILIES = {"m*10^k": _sci, "2^k": _pow2, "pi*10^k": _pi}  # exponent -> (reference, rewrite, mutations)
@@ -358,27 +437,38 @@ def test_magnitude_families_sweep(family):
     assert not fp and not fn, {"false positives": fp[:5], "false negatives": fn[:5]}
 
 
-@pytest.mark.parametrize("pred,ref,want", [
-    # regression cases: each was scored wrongly before the relative/exact comparison (issue 18)
-    ("10^{-300}", "2\\cdot 10^{-300}", False),
-    ("2^{-1000}", "2^{-999}", False),
-    ("10^{20}", "10^{20}+1", False),
-    ("\\pi\\cdot10^{30}+1", "\\pi\\cdot 10^{30}", False),
-    ("\\sqrt{2}+10^{-12}", "\\sqrt2", False),
-    ("\\cos(10^{-8})", "1", False),
-    ("x>10^{-12}", "x>2\\cdot10^{-12}", False),
-    ("e^{-1000}", "0", False),
-    ("10^{-300}", "0", False),
-    ("\\sin(\\pi)", "0", True),
-    ("10^{400}", "10^{400}", True),
-    ("\\frac{\\sqrt{2}}{10^{300}}", "\\sqrt{2}\\cdot10^{-300}", True),
-    ("x\\cdot 10^{-15}", "\\frac{x}{10^{15}}", True),
-    ("x\\cdot 10^{-15}", "2x\\cdot10^{-15}", False),
-    ("\\frac{\\pi}{1000}", "0.00", False),  # a zero decimal reference: only zero, not all that rounds to it
-    ("-\\frac{\\pi}{100}", "0.0", False),
-    ("\\frac{\\pi}{10^{7}}", "0.000", False),
-    ("\\frac{\\sqrt{2}}{100}", "0.01", True),  # the documented rounding rule (a decimal reference, an irrational answer)
-    ("\\frac{\\pi}{10^{7}}", "0.0000003", True),
-])
+@pytest.mark.parametrize(
+    "pred,ref,want",
+    [
+        # regression cases: each was scored wrongly before the relative/exact comparison (issue 18)
+        ("10^{-300}", "2\\cdot 10^{-300}", False),
+        ("2^{-1000}", "2^{-999}", False),
+        ("10^{20}", "10^{20}+1", False),
+        ("\\pi\\cdot10^{30}+1", "\\pi\\cdot 10^{30}", False),
+        ("\\sqrt{2}+10^{-12}", "\\sqrt2", False),
+        ("\\cos(10^{-8})", "1", False),
+        ("x>10^{-12}", "x>2\\cdot10^{-12}", False),
+        ("e^{-1000}", "0", False),
+        ("10^{-300}", "0", False),
+        ("\\sin(\\pi)", "0", True),
+        ("10^{400}", "10^{400}", True),
+        ("\\frac{\\sqrt{2}}{10^{300}}", "\\sqrt{2}\\cdot10^{-300}", True),
+        ("x\\cdot 10^{-15}", "\\frac{x}{10^{15}}", True),
+        ("x\\cdot 10^{-15}", "2x\\cdot10^{-15}", False),
+        (
+            "\\frac{\\pi}{1000}",
+            "0.00",
+            False,
+        ),  # a zero decimal reference: only zero, not all that rounds to it
+        ("-\\frac{\\pi}{100}", "0.0", False),
+        ("\\frac{\\pi}{10^{7}}", "0.000", False),
+        (
+            "\\frac{\\sqrt{2}}{100}",
+            "0.01",
+            True,
+        ),  # the documented rounding rule (a decimal reference, an irrational answer)
+        ("\\frac{\\pi}{10^{7}}", "0.0000003", True),
+    ],
+)
 def test_magnitude_regressions(pred, ref, want):
     assert (judged(pred, ref) == Status.PASS) is want

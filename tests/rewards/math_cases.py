@@ -86,16 +86,48 @@ def adversarial_cases() -> list[Case]:
         add("hedge", " ".join(f"\\boxed{{{k}}}" for k in range(i + 2)))
         add("hedge", _box(" or ".join(str(k) for k in range(i + 2))))
     for expr in (
-        "\\sum_{n=1}^{10^{9}} n", "\\prod_{k=1}^{10^6} k", "\\int_0^{10^{9}} e^{x^2} dx", "\\lim_{n\\to\\infty}(1+1/n)^{n^{n}}",
-        "x^{x^{x^{x}}}", "\\sin(10^{100})", "\\zeta(10^{5})", "e^{e^{e^{e}}}", "\\tan(\\pi/2)", "1/0", "0^0", "\\infty-\\infty",
-        "\\frac{0}{0}", "\\sqrt{-1}^{10^{6}}", "\\log(0)", "\\binom{10^{9}}{5\\cdot 10^8}", "\\left\\lfloor 10^{1000}\\pi \\right\\rfloor",
-        "(1+i)^{10^{8}}", "\\begin{pmatrix}" + "&".join(["1"] * 500) + "\\end{pmatrix}", "\\overline{3}^{10^{9}}",
-        "9^{9^{9}}", "99999^{99999}", "2^{2^{2^{2^{2}}}}", "1000!/999!", "\\Gamma(\\Gamma(10))", "10^{10^{-10^{10}}}",
+        "\\sum_{n=1}^{10^{9}} n",
+        "\\prod_{k=1}^{10^6} k",
+        "\\int_0^{10^{9}} e^{x^2} dx",
+        "\\lim_{n\\to\\infty}(1+1/n)^{n^{n}}",
+        "x^{x^{x^{x}}}",
+        "\\sin(10^{100})",
+        "\\zeta(10^{5})",
+        "e^{e^{e^{e}}}",
+        "\\tan(\\pi/2)",
+        "1/0",
+        "0^0",
+        "\\infty-\\infty",
+        "\\frac{0}{0}",
+        "\\sqrt{-1}^{10^{6}}",
+        "\\log(0)",
+        "\\binom{10^{9}}{5\\cdot 10^8}",
+        "\\left\\lfloor 10^{1000}\\pi \\right\\rfloor",
+        "(1+i)^{10^{8}}",
+        "\\begin{pmatrix}" + "&".join(["1"] * 500) + "\\end{pmatrix}",
+        "\\overline{3}^{10^{9}}",
+        "9^{9^{9}}",
+        "99999^{99999}",
+        "2^{2^{2^{2^{2}}}}",
+        "1000!/999!",
+        "\\Gamma(\\Gamma(10))",
+        "10^{10^{-10^{10}}}",
     ):
         add("eval", _box(expr))
         add("eval", _box(f"{expr} = 3"))
         add("eval", _box(f"x = {expr}"))
-    for junk in ("\\", "}", "{", "\\boxed", "\\boxed{}", "\\boxed{\\}", "\\fbox{", "\x00\x01", "\ud83d", "\\boxed{\\text{" + "}" * 5000):
+    for junk in (
+        "\\",
+        "}",
+        "{",
+        "\\boxed",
+        "\\boxed{}",
+        "\\boxed{\\}",
+        "\\fbox{",
+        "\x00\x01",
+        "\ud83d",
+        "\\boxed{\\text{" + "}" * 5000,
+    ):
         add("junk", junk)
         add("junk", _box(junk))
     return out
@@ -104,7 +136,12 @@ def adversarial_cases() -> list[Case]:
 # -- the generated (metamorphic) set ----------------------------------------------------------
 def _int_family(rng: random.Random) -> tuple[str, list[str], list[str]]:
     n = rng.randint(-999, 99999) or 7
-    good = [str(n), f"{n:,}".replace(",", "{,}") if abs(n) >= 1000 else f"{n}.0", f"x = {n}", f"{n}\\text{{ units}}"]
+    good = [
+        str(n),
+        f"{n:,}".replace(",", "{,}") if abs(n) >= 1000 else f"{n}.0",
+        f"x = {n}",
+        f"{n}\\text{{ units}}",
+    ]
     bad = [str(n + 1), str(n - 1), str(-n) if n else "1", str(n * 10), f"{n} or {n + 1}"]
     return str(n), good, bad
 
@@ -117,13 +154,22 @@ def _frac_family(rng: random.Random) -> tuple[str, list[str], list[str]]:
     s = rng.choice([1, -1])
     sign = "-" if s < 0 else ""
     ref = f"{sign}\\frac{{{p}}}{{{q}}}"
-    good = [f"{sign}\\dfrac{{{p}}}{{{q}}}", f"{sign}{p}/{q}", f"\\frac{{{s * p}}}{{{q}}}", f"{sign}\\frac{{{2 * p}}}{{{2 * q}}}"]
+    good = [
+        f"{sign}\\dfrac{{{p}}}{{{q}}}",
+        f"{sign}{p}/{q}",
+        f"\\frac{{{s * p}}}{{{q}}}",
+        f"{sign}\\frac{{{2 * p}}}{{{2 * q}}}",
+    ]
     val = s * p / q
     if q in (4, 8):
         good.append(repr(val))
     else:
         good.append(f"{val:.4f}")
-    bad = [f"{sign}\\frac{{{q}}}{{{p}}}", f"{'' if s < 0 else '-'}\\frac{{{p}}}{{{q}}}", f"{sign}\\frac{{{p + 1}}}{{{q}}}"]
+    bad = [
+        f"{sign}\\frac{{{q}}}{{{p}}}",
+        f"{'' if s < 0 else '-'}\\frac{{{p}}}{{{q}}}",
+        f"{sign}\\frac{{{p + 1}}}{{{q}}}",
+    ]
     if abs(float(f"{val:.1f}") - val) > 1e-9:
         bad.append(f"{val:.1f}")
     return ref, good, bad
@@ -132,7 +178,12 @@ def _frac_family(rng: random.Random) -> tuple[str, list[str], list[str]]:
 def _radical_family(rng: random.Random) -> tuple[str, list[str], list[str]]:
     a, b = rng.randint(2, 9), rng.choice([2, 3, 5, 6, 7])
     ref = f"{a}\\sqrt{{{b}}}"
-    good = [f"{a}\\sqrt{b}", f"\\sqrt{{{a * a * b}}}", f"{a} \\cdot \\sqrt{{{b}}}", f"\\sqrt{{{b}}}\\cdot {a}"]
+    good = [
+        f"{a}\\sqrt{b}",
+        f"\\sqrt{{{a * a * b}}}",
+        f"{a} \\cdot \\sqrt{{{b}}}",
+        f"\\sqrt{{{b}}}\\cdot {a}",
+    ]
     bad = [f"{a + 1}\\sqrt{{{b}}}", f"{a}\\sqrt{{{b + 1}}}", f"\\sqrt{{{a * b}}}", f"{a * b}"]
     return ref, good, bad
 
@@ -193,12 +244,17 @@ def _matrix_family(rng: random.Random) -> tuple[str, list[str], list[str]]:
     m = [[rng.randint(-5, 5) for _ in range(2)] for _ in range(2)]
     body = "\\\\".join("&".join(map(str, r)) for r in m)
     ref = f"\\begin{{pmatrix}}{body}\\end{{pmatrix}}"
-    good = [f"\\begin{{bmatrix}}{body}\\end{{bmatrix}}", f"\\begin{{pmatrix}} {body.replace('&', ' & ')} \\end{{pmatrix}}"]
+    good = [
+        f"\\begin{{bmatrix}}{body}\\end{{bmatrix}}",
+        f"\\begin{{pmatrix}} {body.replace('&', ' & ')} \\end{{pmatrix}}",
+    ]
     t = "\\\\".join("&".join(str(m[j][i]) for j in range(2)) for i in range(2))
     m2 = [r[:] for r in m]
     m2[1][1] += 1
     b2 = "\\\\".join("&".join(map(str, r)) for r in m2)
-    bad = [f"\\begin{{pmatrix}}{b2}\\end{{pmatrix}}"] + ([f"\\begin{{pmatrix}}{t}\\end{{pmatrix}}"] if m[0][1] != m[1][0] else [])
+    bad = [f"\\begin{{pmatrix}}{b2}\\end{{pmatrix}}"] + (
+        [f"\\begin{{pmatrix}}{t}\\end{{pmatrix}}"] if m[0][1] != m[1][0] else []
+    )
     return ref, good, bad
 
 
@@ -221,20 +277,38 @@ def _equation_family(rng: random.Random) -> tuple[str, list[str], list[str]]:
 def _choice_family(rng: random.Random) -> tuple[str, list[str], list[str]]:
     letter = rng.choice("ABCDE")
     other = rng.choice([x for x in "ABCDE" if x != letter])
-    return letter, [f"({letter})", f"\\text{{({letter})}}", f"\\textbf{{{letter}}}"], [other, f"({other})", f"{letter} or {other}"]
+    return (
+        letter,
+        [f"({letter})", f"\\text{{({letter})}}", f"\\textbf{{{letter}}}"],
+        [other, f"({other})", f"{letter} or {other}"],
+    )
 
 
 def _decimal_family(rng: random.Random) -> tuple[str, list[str], list[str]]:
     n = rng.randint(1, 9999) / 100
     ref = f"{n:.2f}"
-    return ref, [f"{n:.3f}", f"{n:.2f}\\text{{ m}}"], [f"{n + 0.01:.2f}", f"{n * 10:.2f}", f"{n:.1f}" if f"{n:.1f}0" != ref else f"{n + 1:.1f}"]
+    return (
+        ref,
+        [f"{n:.3f}", f"{n:.2f}\\text{{ m}}"],
+        [f"{n + 0.01:.2f}", f"{n * 10:.2f}", f"{n:.1f}" if f"{n:.1f}0" != ref else f"{n + 1:.1f}"],
+    )
 
 
 FAMILIES = {
-    "integer": _int_family, "fraction": _frac_family, "decimal": _decimal_family, "radical": _radical_family,
-    "pi": _pi_family, "percent": _percent_family, "degrees": _degree_family, "tuple": _tuple_family,
-    "interval": _interval_family, "unordered": _set_family, "matrix": _matrix_family, "symbolic": _symbolic_family,
-    "equation": _equation_family, "choice": _choice_family,
+    "integer": _int_family,
+    "fraction": _frac_family,
+    "decimal": _decimal_family,
+    "radical": _radical_family,
+    "pi": _pi_family,
+    "percent": _percent_family,
+    "degrees": _degree_family,
+    "tuple": _tuple_family,
+    "interval": _interval_family,
+    "unordered": _set_family,
+    "matrix": _matrix_family,
+    "symbolic": _symbolic_family,
+    "equation": _equation_family,
+    "choice": _choice_family,
 }
 
 _TEMPLATES = [
@@ -289,10 +363,25 @@ def note_cases() -> list[Case]:
         ("\\boxed{\\tfrac34}", "\\frac{3}{4}", 1, "TRL malformed operators"),
         ("\\boxed{0.3333333}", "\\frac13", 1, "PRM800K repeating decimal"),
         ("\\boxed{\\{1,2\\}\\cup\\{3\\}}", "\\{1,2,3\\}", 1, "PRM800K unions"),
-        ("\\boxed{123456789012345678901234567890}", "123456789012345678901234567890", 1, "PRM800K big integers"),
-        ("\\boxed{123456789012345678901234567891}", "123456789012345678901234567890", 0, "big integers off by one"),
+        (
+            "\\boxed{123456789012345678901234567890}",
+            "123456789012345678901234567890",
+            1,
+            "PRM800K big integers",
+        ),
+        (
+            "\\boxed{123456789012345678901234567891}",
+            "123456789012345678901234567890",
+            0,
+            "big integers off by one",
+        ),
         ("\\boxed{(1,2)}", "(1,2)", 1, "lm-eval#4030 identical tuples"),
-        ("\\boxed{\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}}", "\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}", 1, "lm-eval#4030 matrices"),
+        (
+            "\\boxed{\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}}",
+            "\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}",
+            1,
+            "lm-eval#4030 matrices",
+        ),
         ("\\boxed{4 = 3}", "3", 0, "issue 3: contradictory equality"),
         ("\\boxed{3}\\boxed{4}", "4", 0, "issue 3: two different boxes"),
     ]

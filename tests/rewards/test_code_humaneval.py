@@ -45,8 +45,10 @@ def test_a_wrong_solution_fails_and_a_hack_does_not_pass():
     p = problems["HumanEval/0"]
     test = {"asserts": p["test"], "entry_point": p["entry_point"], "imports": p["prompt"]}
     wrong = f"```python\n{p['prompt']}    return False\n```"
-    hack = ("```python\nclass T:\n    def __eq__(self, o): return True\n    def __bool__(self): return True\n"
-            f"def {p['entry_point']}(*a, **k):\n    return T()\n```")
+    hack = (
+        "```python\nclass T:\n    def __eq__(self, o): return True\n    def __bool__(self): return True\n"
+        f"def {p['entry_point']}(*a, **k):\n    return T()\n```"
+    )
     reward = CodeReward(CodeRewardConfig(sandbox=SandboxConfig(workers=1)))
     try:
         s_wrong, s_hack = reward.score([wrong, hack], [test, test])
@@ -70,9 +72,21 @@ def test_score_cli_says_to_pass_the_prompt_as_imports(tmp_path):
         with src.open("w") as f:
             for tid in ids:
                 p = problems[tid]
-                tests = {"asserts": p["test"], "entry_point": p["entry_point"], **({"imports": p["prompt"]} if with_imports else {})}
-                f.write(json.dumps({"kind": "code", "completion": f"```python\n{p['prompt']}{p['canonical_solution']}\n```",
-                                    "tests": tests}) + "\n")
+                tests = {
+                    "asserts": p["test"],
+                    "entry_point": p["entry_point"],
+                    **({"imports": p["prompt"]} if with_imports else {}),
+                }
+                f.write(
+                    json.dumps(
+                        {
+                            "kind": "code",
+                            "completion": f"```python\n{p['prompt']}{p['canonical_solution']}\n```",
+                            "tests": tests,
+                        }
+                    )
+                    + "\n"
+                )
         assert main([str(src), "-o", str(dst), "--workers", "2"]) == 0
         out = [json.loads(line) for line in dst.read_text().splitlines()]
         if with_imports:
@@ -80,4 +94,6 @@ def test_score_cli_says_to_pass_the_prompt_as_imports(tmp_path):
         else:
             assert [o["status"] for o in out] == ["PASS", "INVALID", "INVALID", "INVALID"]
             for o, helper in zip(out[1:], ["poly", "encode_cyclic", "encode_shift"]):
-                assert f"'{helper}'" in o["detail"] and "pass the problem's prompt as 'imports'" in o["detail"], o["detail"]
+                assert (
+                    f"'{helper}'" in o["detail"] and "pass the problem's prompt as 'imports'" in o["detail"]
+                ), o["detail"]

@@ -35,8 +35,12 @@ def test_extract_last_python_block_and_truncated_fence():
 
 def test_trl_contract_demo_shape():
     good = "<think>multiply then add</think>\n```python\ndef f(x):\n    return x*3+2\n```"
-    out = code_reward(["p"] * 4, [good, py("def f(x):\n    return x*3+1"), "no code", good],
-                      tests=[TESTS, json.dumps(TESTS), TESTS, TESTS], kind=["code", "code", "code", "math"])
+    out = code_reward(
+        ["p"] * 4,
+        [good, py("def f(x):\n    return x*3+1"), "no code", good],
+        tests=[TESTS, json.dumps(TESTS), TESTS, TESTS],
+        kind=["code", "code", "code", "math"],
+    )
     assert out == [1.0, 0.0, 0.0, None]
     assert code_reward.__name__ == "code_reward" and CodeReward.__name__ == "CodeReward"
     assert CodeReward().__name__ == "code_reward"
@@ -47,19 +51,22 @@ def test_conversational_completion(reward):
     assert reward(["p"], [comp], tests=[TESTS]) == [1.0]
 
 
-@pytest.mark.parametrize("src,status,passed", [
-    ("def f(x):\n    return x*3+2", Status.PASS, 5),
-    ("def f(x):\n    return 2 if x == 0 else 0", Status.FAIL, 1),
-    ("def f(x) return", Status.SYNTAX_ERROR, 0),
-    ("def f(x):\n    return 1/0", Status.RUNTIME_ERROR, 0),
-    ("raise ValueError", Status.RUNTIME_ERROR, 0),
-    ("def g(x):\n    return x", Status.RUNTIME_ERROR, 0),
-    ("def f(x):\n    while True: pass", Status.TIMEOUT, 0),
-    ("def f(x):\n    return bytearray(1 << 40)", Status.MEMORY, 0),
-    ("def f(x):\n    print('x' * 4096 * 1024)", Status.OUTPUT_LIMIT, 0),
-    ("def f(x):\n    return float(x*3+2)", Status.FAIL, 0),  # type-aware: int expected
-    ("def f(x):\n    return True if x == 0 else x*3+2", Status.PASS, 5),  # wait: 0*3+2 = 2, not True
-])
+@pytest.mark.parametrize(
+    "src,status,passed",
+    [
+        ("def f(x):\n    return x*3+2", Status.PASS, 5),
+        ("def f(x):\n    return 2 if x == 0 else 0", Status.FAIL, 1),
+        ("def f(x) return", Status.SYNTAX_ERROR, 0),
+        ("def f(x):\n    return 1/0", Status.RUNTIME_ERROR, 0),
+        ("raise ValueError", Status.RUNTIME_ERROR, 0),
+        ("def g(x):\n    return x", Status.RUNTIME_ERROR, 0),
+        ("def f(x):\n    while True: pass", Status.TIMEOUT, 0),
+        ("def f(x):\n    return bytearray(1 << 40)", Status.MEMORY, 0),
+        ("def f(x):\n    print('x' * 4096 * 1024)", Status.OUTPUT_LIMIT, 0),
+        ("def f(x):\n    return float(x*3+2)", Status.FAIL, 0),  # type-aware: int expected
+        ("def f(x):\n    return True if x == 0 else x*3+2", Status.PASS, 5),  # wait: 0*3+2 = 2, not True
+    ],
+)
 def test_statuses(reward, src, status, passed):
     if "True if" in src:  # True is not 2: type-aware comparison fails the first case
         status, passed = Status.FAIL, 4
@@ -71,8 +78,11 @@ def test_statuses(reward, src, status, passed):
 def test_all_or_nothing():
     r = CodeReward(CodeRewardConfig(all_or_nothing=True, sandbox=SandboxConfig(workers=1)))
     try:
-        assert r(["p"] * 2, [py("def f(x):\n    return 2 if x == 0 else x*3+2"), py("def f(x):\n    return 2")],
-                 tests=[TESTS, TESTS]) == [1.0, 0.0]
+        assert r(
+            ["p"] * 2,
+            [py("def f(x):\n    return 2 if x == 0 else x*3+2"), py("def f(x):\n    return 2")],
+            tests=[TESTS, TESTS],
+        ) == [1.0, 0.0]
     finally:
         r.close()
 
@@ -87,10 +97,18 @@ def test_stdio(reward):
 
 def test_asserts_mbpp_converted_and_harness(reward):
     add = py("def add(a, b):\n    return a + b")
-    mbpp = {"asserts": "assert add(1, 2) == 3\nassert add(2, 2) == 5\nassert add(1.5, 1) == 2.5", "entry_point": "add"}
-    he = {"asserts": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert abs(candidate(.5, .25) - .75) < 1e-9",
-          "entry_point": "add"}
-    mixed = {"asserts": "import math\nassert math.isclose(add(1, 2), 3)\nassert add(*[1, 1]) == 2", "entry_point": "add"}
+    mbpp = {
+        "asserts": "assert add(1, 2) == 3\nassert add(2, 2) == 5\nassert add(1.5, 1) == 2.5",
+        "entry_point": "add",
+    }
+    he = {
+        "asserts": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert abs(candidate(.5, .25) - .75) < 1e-9",
+        "entry_point": "add",
+    }
+    mixed = {
+        "asserts": "import math\nassert math.isclose(add(1, 2), 3)\nassert add(*[1, 1]) == 2",
+        "entry_point": "add",
+    }
     s1, s2, s3 = reward.score([add] * 3, [mbpp, he, mixed])
     assert (s1.status, s1.passed, s1.total) == (Status.FAIL, 2, 3)
     assert (s2.status, s2.passed, s2.total) == (Status.PASS, 1, 1)
@@ -100,7 +118,9 @@ def test_asserts_mbpp_converted_and_harness(reward):
 def test_asserts_unsafe_reported_invalid(reward):
     tests = {"asserts": "assert apply(lambda x: x + 1, 2) == 3", "entry_point": "apply"}
     helper = {"asserts": "assert helper(2) == 3 and apply(2) == 3", "entry_point": "apply"}
-    src = py("def apply(f, x=None):\n    return f(x) if callable(f) else f + 1\ndef helper(x):\n    return x + 1")
+    src = py(
+        "def apply(f, x=None):\n    return f(x) if callable(f) else f + 1\ndef helper(x):\n    return x + 1"
+    )
     s1, s2 = reward.score([src, src], [tests, helper])
     assert s1.status == Status.INVALID and s1.reward == 0.0
     assert s2.status == Status.INVALID
@@ -113,7 +133,14 @@ def test_invalid_tests_and_no_code(reward):
 
 
 def test_score_records_shape():
-    out = score_records([{"completion": py("def f(x):\n    return x*3+2"), "tests": TESTS},
-                         {"completion": "nothing", "tests": TESTS}], workers=1)
-    assert out == [{"reward": 1.0, "status": "PASS", "passed": 5, "total": 5, "detail": ""},
-                   {"reward": 0.0, "status": "NO_CODE", "passed": 0, "total": 5, "detail": "no fenced code block"}]
+    out = score_records(
+        [
+            {"completion": py("def f(x):\n    return x*3+2"), "tests": TESTS},
+            {"completion": "nothing", "tests": TESTS},
+        ],
+        workers=1,
+    )
+    assert out == [
+        {"reward": 1.0, "status": "PASS", "passed": 5, "total": 5, "detail": ""},
+        {"reward": 0.0, "status": "NO_CODE", "passed": 0, "total": 5, "detail": "no fenced code block"},
+    ]

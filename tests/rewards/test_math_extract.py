@@ -78,7 +78,10 @@ def test_text_fallback_only_when_allowed():
     assert verify(text, "42", text_fallback=True) == (1.0, PASS)
     assert verify("Answer: $\\frac{1}{2}$.", "0.5", text_fallback=True) == (1.0, PASS)
     assert verify("The answer is 41.", "42", text_fallback=True) == (0.0, FAIL)
-    assert verify("I think it is 42.", "42", text_fallback=True) == (1.0, PASS)  # the whole completion states it
+    assert verify("I think it is 42.", "42", text_fallback=True) == (
+        1.0,
+        PASS,
+    )  # the whole completion states it
     long = "We add 40 and 2 to get the total. Then we check it 42 times."
     assert verify(long, "42", text_fallback=True) == (0.0, NONE)  # never a last-number fallback
     assert verify("answer is 1 \\boxed{42}", "42", text_fallback=True) == (1.0, PASS)  # a box wins

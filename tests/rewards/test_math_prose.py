@@ -17,14 +17,20 @@ PASS, FAIL, NONE, AMB = Status.PASS, Status.FAIL, Status.NO_ANSWER, Status.AMBIG
     "text, answer",
     [
         ("Final Answer: The final answer is $(0, 1)$. I hope it is correct.", "(0, 1)"),  # span, courtesy cut
-        ("Final Answer: The final answer is 12,000,023. I hope it is correct. <|im_start|>user", "12,000,023"),
+        (
+            "Final Answer: The final answer is 12,000,023. I hope it is correct. <|im_start|>user",
+            "12,000,023",
+        ),
         ("Final Answer: The largest $n$ is 34.", "34"),  # "<subject> is <value>": after the last "is"
         ("Therefore $x \\geq 5$ is the solution.", "x \\geq 5"),  # nothing after "is": the part before
         ("We find that $x \\lt 3$.", "x \\lt 3"),
         ("Thus $x <= 2$ is our answer.", "x <= 2"),  # the phrase and the conclusion share the sentence
         ("The answer is x = 3", "x = 3"),  # a short formula after the phrase, as written
         ("Answer \\( (9+1) \\)", "(9+1)"),
-        ("Lots of work: $y = 8.8 - 2.8 = 6$ So, the ordered pair $(x, y)$ that solves it is $(7, 6)$.", "(7, 6)"),
+        (
+            "Lots of work: $y = 8.8 - 2.8 = 6$ So, the ordered pair $(x, y)$ that solves it is $(7, 6)$.",
+            "(7, 6)",
+        ),
         ("The final answer is $12$ and $13$.", "12, 13"),  # joined by "and": a list
         ("The answer is $3$ or $4$.", "3 or 4"),  # the hedge is kept for the verifier
         ("Jane started growing Sphere 3 hours ago.", "3"),  # one sentence: its number
@@ -90,18 +96,35 @@ def test_fallback_stays_linear_on_huge_inputs():
 @pytest.mark.parametrize(
     "pred, ref, label",
     [
-        ("1000,99", "1000.99", 1), ("1.22", "1,22", 1), ("1000,98", "1000.99", 0),
-        ("2,3", "2, 3", 1), ("2.3", "2, 3", 0),  # a list reference is still a list
+        ("1000,99", "1000.99", 1),
+        ("1.22", "1,22", 1),
+        ("1000,98", "1000.99", 0),
+        ("2,3", "2, 3", 1),
+        ("2.3", "2, 3", 0),  # a list reference is still a list
         ("1,000", "1000", 1),  # three digits after the comma: a thousands separator
-        ("x != 5", "x \\neq 5", 1), ("x ≠ 5", "x \\neq 5", 1),
-        ("\\left[\\begin{array}{cc}1 & 2 \\\\3 & 4\\end{array}\\right]", "\\begin{pmatrix}1 & 2 \\\\3 & 4\\end{pmatrix}", 1),
-        ("\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}",
-         "\\begin{pmatrix}6 & 8 \\\\ 10 & 12\\end{pmatrix}", 1),
-        ("\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}",
-         "\\begin{pmatrix}6 & 8 \\\\ 10 & 13\\end{pmatrix}", 0),
-        ("0", "1 = \\zzz = x = 0", 1), ("1", "z = 1 + 1 = 2", 0), ("2", "z = 1 + 1 = 2", 1),  # a worked reference chain
+        ("x != 5", "x \\neq 5", 1),
+        ("x ≠ 5", "x \\neq 5", 1),
+        (
+            "\\left[\\begin{array}{cc}1 & 2 \\\\3 & 4\\end{array}\\right]",
+            "\\begin{pmatrix}1 & 2 \\\\3 & 4\\end{pmatrix}",
+            1,
+        ),
+        (
+            "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}",
+            "\\begin{pmatrix}6 & 8 \\\\ 10 & 12\\end{pmatrix}",
+            1,
+        ),
+        (
+            "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}",
+            "\\begin{pmatrix}6 & 8 \\\\ 10 & 13\\end{pmatrix}",
+            0,
+        ),
+        ("0", "1 = \\zzz = x = 0", 1),
+        ("1", "z = 1 + 1 = 2", 0),
+        ("2", "z = 1 + 1 = 2", 1),  # a worked reference chain
         ("4, 5", "AB=4,CD=5", 1),  # a list of equations is not a chain
-        ("1 \\text{ or } 2", "1, 2", 1), ("1 \\text{ or } 2", "2", 0),
+        ("1 \\text{ or } 2", "1, 2", 1),
+        ("1 \\text{ or } 2", "2", 0),
     ],
 )
 def test_comparison_rules(pred, ref, label):

@@ -6,7 +6,9 @@ from rewards import get_reward
 from rewards.overlong import default_cache_tokens, overlong_penalty
 
 
-@pytest.mark.parametrize(("n", "expected"), [(0, 0.0), (36, 0.0), (37, -1 / 12), (42, -0.5), (48, -1.0), (60, -1.0)])
+@pytest.mark.parametrize(
+    ("n", "expected"), [(0, 0.0), (36, 0.0), (37, -1 / 12), (42, -0.5), (48, -1.0), (60, -1.0)]
+)
 def test_penalty_is_zero_then_linear_to_minus_one(n, expected):
     assert overlong_penalty(n, 48, 12) == pytest.approx(expected)
 
@@ -22,7 +24,11 @@ def test_reward_uses_token_counts_not_characters():
     f = get_reward("overlong")
     ids = [[1] * 4, [1] * 7, [1] * 8]
     # the texts' lengths disagree with the token counts on purpose
-    assert f(["p"] * 3, ["a" * 50, "", "xy"], completion_ids=ids, max_tokens=8, cache_tokens=4) == [0.0, -0.75, -1.0]
+    assert f(["p"] * 3, ["a" * 50, "", "xy"], completion_ids=ids, max_tokens=8, cache_tokens=4) == [
+        0.0,
+        -0.75,
+        -1.0,
+    ]
     assert default_cache_tokens(48) == 12 and default_cache_tokens(2) == 1
     assert f(["p"], ["x"], completion_ids=[[1] * 48], max_tokens=48) == [-1.0]  # default window
 

@@ -116,7 +116,9 @@ def _wait_ready(p: DeadlinePool, n: int, limit_s: float = 30.0) -> int:
 
 def test_killed_worker_is_replaced_by_a_warm_spare():
     """After a kill the next task runs at once on the spare; the replacement boots in the background."""
-    with DeadlinePool(workers=1, deadline_s=0.3, initializer="test_pool:slow_start", memory_mb=None, spares=1) as p:
+    with DeadlinePool(
+        workers=1, deadline_s=0.3, initializer="test_pool:slow_start", memory_mb=None, spares=1
+    ) as p:
         assert _wait_ready(p, 2) == 2
         assert p.map(time.sleep, [(10,)])[0].kind == "timeout"
         t = time.perf_counter()

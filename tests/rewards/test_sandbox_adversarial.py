@@ -33,7 +33,9 @@ from rewards.sandbox import probe
 from rewards.sandbox.client import Sandbox
 from rewards.sandbox.config import OPTIONAL_LAYERS, Limits, SandboxConfig
 
-_spec = importlib.util.spec_from_file_location("adv_programs", pathlib.Path(__file__).parent / "adversarial" / "programs.py")
+_spec = importlib.util.spec_from_file_location(
+    "adv_programs", pathlib.Path(__file__).parent / "adversarial" / "programs.py"
+)
 programs = importlib.util.module_from_spec(_spec)
 sys.modules["adv_programs"] = programs
 _spec.loader.exec_module(programs)
@@ -75,9 +77,16 @@ class World:
         return out
 
     def fill(self, code: str) -> str:
-        subs = {"TARGET_DIR": self.dir, "SECRET_FILE": self.secret_file, "TRAINER_PID": str(os.getpid()),
-                "DECOY_PID": str(self.decoy.pid), "PORT": str(self.tcp.getsockname()[1]),
-                "UNIX_SOCK": self.unix_path, "SHARED_TMP": self.shared_tmp, "SECRET": self.secret}
+        subs = {
+            "TARGET_DIR": self.dir,
+            "SECRET_FILE": self.secret_file,
+            "TRAINER_PID": str(os.getpid()),
+            "DECOY_PID": str(self.decoy.pid),
+            "PORT": str(self.tcp.getsockname()[1]),
+            "UNIX_SOCK": self.unix_path,
+            "SHARED_TMP": self.shared_tmp,
+            "SECRET": self.secret,
+        }
         for k, v in subs.items():
             code = code.replace(f"@@{k}@@", v)
         return code
@@ -139,8 +148,14 @@ def run_one(sb: Sandbox, world: World, prog) -> dict:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-    return {"status": status, "escaped": "ESCAPED:" in text, "secret": world.secret in text,
-            "damage": world.damage(), "leftovers": left, "infra": res.infra}
+    return {
+        "status": status,
+        "escaped": "ESCAPED:" in text,
+        "secret": world.secret in text,
+        "damage": world.damage(),
+        "leftovers": left,
+        "infra": res.infra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +194,10 @@ def check(prog, layers: tuple[str, ...], world: World) -> dict:
         assert not out["damage"], (prog.name, layers, out)
         assert not out["leftovers"], (prog.name, layers, out)
     # the sandbox keeps working after every hostile program
-    [res] = sb.run([{"mode": "call", "code": "def f(x):\n    return x*7919+13", "fn_name": "f", "cases": CASES}],
-                   limits=LIMITS)
+    [res] = sb.run(
+        [{"mode": "call", "code": "def f(x):\n    return x*7919+13", "fn_name": "f", "cases": CASES}],
+        limits=LIMITS,
+    )
     assert judge.overall(judge.judge_call(res, EXPECTED)[0]) == Status.PASS
     return out
 
@@ -199,8 +216,16 @@ def _params(configs, names=None):
 
 
 FULL = ("full", AVAILABLE)
-FAST_BARE = {"dump_env", "always_equal", "frame_walk", "memory_bomb", "stdout_flood", "exit_early",
-             "forge_output", "infinite_loop"}
+FAST_BARE = {
+    "dump_env",
+    "always_equal",
+    "frame_walk",
+    "memory_bomb",
+    "stdout_flood",
+    "exit_early",
+    "forge_output",
+    "infinite_loop",
+}
 
 
 @pytest.mark.parametrize("prog,layers", _params([FULL]))

@@ -10,13 +10,25 @@ from rewards.sandbox.config import Limits
 
 
 def test_codec_round_trip_keeps_types():
-    value = [1, True, None, 1.5, math.inf, "s", b"\x00b", (1, (2,)), {3, 4}, frozenset({5}), {1: "a", (2,): [3]}]
+    value = [
+        1,
+        True,
+        None,
+        1.5,
+        math.inf,
+        "s",
+        b"\x00b",
+        (1, (2,)),
+        {3, 4},
+        frozenset({5}),
+        {1: "a", (2,): [3]},
+    ]
     back = codec.decode(codec.encode(value))
     assert back == value and type(back[7]) is tuple and type(back[1]) is bool and type(back[10]) is dict
     assert math.isnan(codec.decode(codec.encode(math.nan)))
 
 
-@pytest.mark.parametrize("bad", [type("S", (str,), {})("x"), object(), lambda: 1, 2 ** 5000])
+@pytest.mark.parametrize("bad", [type("S", (str,), {})("x"), object(), lambda: 1, 2**5000])
 def test_codec_rejects_non_plain(bad):
     with pytest.raises(codec.CodecError):
         codec.encode(bad)
@@ -58,7 +70,9 @@ def test_canaries_pass_for_every_active_layer_and_unsafe_mode():
 def test_session_calls_and_timeout():
     sb = Sandbox(SandboxConfig(workers=1, canaries=False, limits=Limits(test_timeout_s=0.5)))
     try:
-        with sb.session("import time\ndef f(x):\n    if x == -1:\n        time.sleep(10)\n    return x * 2", "f") as s:
+        with sb.session(
+            "import time\ndef f(x):\n    if x == -1:\n        time.sleep(10)\n    return x * 2", "f"
+        ) as s:
             assert s.call([2], {})["v"] == 4
             assert s.call(["ab"], {})["v"] == "abab"
             assert s.call([-1], {}) == {"k": "dead", "why": "timeout"}

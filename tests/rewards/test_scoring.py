@@ -20,7 +20,13 @@ def _run(tmp_path, lines: list[str], *extra: str) -> tuple[int, list[dict]]:
 
 def test_math_records_keys_carried_and_order_kept(tmp_path):
     recs = [
-        {"kind": "math", "completion": "<think>a</think>\\boxed{\\frac{1}{2}}", "answer": "0.5", "id": 7, "meta": {"m": 1}},
+        {
+            "kind": "math",
+            "completion": "<think>a</think>\\boxed{\\frac{1}{2}}",
+            "answer": "0.5",
+            "id": 7,
+            "meta": {"m": 1},
+        },
         {"kind": "math", "completion": "\\boxed{3 or 4}", "answer": "3", "id": 8},
         {"kind": "math", "completion": "no box", "answer": "3", "id": 9},
         {"kind": "math", "completion": "\\boxed{4}", "answer": "3", "id": 10},
@@ -59,9 +65,18 @@ def test_malformed_lines_reported_with_line_numbers_and_rest_scored(tmp_path, ca
 
 def test_code_and_math_records_in_one_file(tmp_path):
     lines = [
-        json.dumps({"kind": "code", "completion": _code("def f(x):\n    return x*3+2"), "tests": CODE_TESTS, "id": "c1"}),
+        json.dumps(
+            {
+                "kind": "code",
+                "completion": _code("def f(x):\n    return x*3+2"),
+                "tests": CODE_TESTS,
+                "id": "c1",
+            }
+        ),
         json.dumps({"kind": "math", "completion": "\\boxed{7}", "answer": "7", "id": "m1"}),
-        json.dumps({"kind": "code", "completion": _code("def f(x):\n    return x"), "tests": CODE_TESTS, "id": "c2"}),
+        json.dumps(
+            {"kind": "code", "completion": _code("def f(x):\n    return x"), "tests": CODE_TESTS, "id": "c2"}
+        ),
     ]
     rc, out = _run(tmp_path, lines, "--workers", "1")
     assert rc == 0

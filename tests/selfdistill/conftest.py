@@ -21,16 +21,29 @@ def tokenizer():
 def tiny_moe(tokenizer):
     from selfdistill.models.tiny import build_tiny
 
-    return build_tiny(TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=32,
-                                      num_experts=4, experts_per_token=2), tokenizer, seed=0)
+    return build_tiny(
+        TinyModelConfig(
+            hidden_size=32,
+            num_layers=1,
+            num_heads=2,
+            intermediate_size=32,
+            num_experts=4,
+            experts_per_token=2,
+        ),
+        tokenizer,
+        seed=0,
+    )
 
 
 @pytest.fixture
 def tiny_dense(tokenizer):
     from selfdistill.models.tiny import build_tiny
 
-    return build_tiny(TinyModelConfig(arch="qwen2", hidden_size=32, num_layers=1, num_heads=2, intermediate_size=48),
-                      tokenizer, seed=1)
+    return build_tiny(
+        TinyModelConfig(arch="qwen2", hidden_size=32, num_layers=1, num_heads=2, intermediate_size=48),
+        tokenizer,
+        seed=1,
+    )
 
 
 # --- a real BPE tokenizer with a chat template (SmolLM2-135M-Instruct's, 49,152 tokens, ChatML) ----------------------
@@ -59,12 +72,25 @@ def _bpe_model(tokenizer, cfg: TinyModelConfig, seed: int):
 def bpe_moe(bpe_tokenizer):
     """A random Qwen3-MoE over the SmolLM2 vocabulary (hidden 32, 2 layers, 4 experts; ~3.2M parameters, mostly
     the embedding and LM head)."""
-    return _bpe_model(bpe_tokenizer, TinyModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=32,
-                                                     num_experts=4, experts_per_token=2), seed=0)
+    return _bpe_model(
+        bpe_tokenizer,
+        TinyModelConfig(
+            hidden_size=32,
+            num_layers=2,
+            num_heads=2,
+            intermediate_size=32,
+            num_experts=4,
+            experts_per_token=2,
+        ),
+        seed=0,
+    )
 
 
 @pytest.fixture
 def bpe_llama(bpe_tokenizer):
     """A random dense Llama over the SmolLM2 vocabulary (hidden 32, 2 layers), a student for the MoE above."""
-    return _bpe_model(bpe_tokenizer, TinyModelConfig(arch="llama", hidden_size=32, num_layers=2, num_heads=2,
-                                                     intermediate_size=48), seed=1)
+    return _bpe_model(
+        bpe_tokenizer,
+        TinyModelConfig(arch="llama", hidden_size=32, num_layers=2, num_heads=2, intermediate_size=48),
+        seed=1,
+    )

@@ -57,10 +57,29 @@ class TrainedRows:
 
 
 def _collect_chat(model, tokenizer, store, n_tasks=4):
-    ccfg = CollectConfig(num_prompts=n_tasks, k=2, max_new_tokens=6, min_reward=0.0, require_format=False,
-                         max_per_prompt=2, chunk_size=n_tasks, batch_size=16)
-    return collect_round(model, tokenizer, math_tasks(n_tasks), store, ccfg=ccfg, rcfg=RewardConfig(weights={"math": 1.0}),
-                         round_=1, seed=0, model_name="policy", prompt_format="chat", stage=NullStage())
+    ccfg = CollectConfig(
+        num_prompts=n_tasks,
+        k=2,
+        max_new_tokens=6,
+        min_reward=0.0,
+        require_format=False,
+        max_per_prompt=2,
+        chunk_size=n_tasks,
+        batch_size=16,
+    )
+    return collect_round(
+        model,
+        tokenizer,
+        math_tasks(n_tasks),
+        store,
+        ccfg=ccfg,
+        rcfg=RewardConfig(weights={"math": 1.0}),
+        round_=1,
+        seed=0,
+        model_name="policy",
+        prompt_format="chat",
+        stage=NullStage(),
+    )
 
 
 def _assert_trained_on_sampled(trained: list[list[int]], sampled: list[list[int]]) -> None:
@@ -98,8 +117,21 @@ def test_sft_trains_on_the_sampled_prompt_tokens(chat_store, bpe_llama, bpe_toke
     store, sampled = chat_store
     trained = TrainedRows(bpe_llama)
     dcfg = DistillConfig(min_reward=0.0, sft=SFTConfig(max_steps=2, batch_size=4, max_length=128))
-    distill("sft", bpe_llama, bpe_tokenizer, teacher="unused", store=store, dcfg=dcfg, out_dir=tmp_path / "sft", seed=0,
-                stage=NullStage(), device="cpu", run_name="t", prompt_format="chat", kernels="eager")
+    distill(
+        "sft",
+        bpe_llama,
+        bpe_tokenizer,
+        teacher="unused",
+        store=store,
+        dcfg=dcfg,
+        out_dir=tmp_path / "sft",
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+        prompt_format="chat",
+        kernels="eager",
+    )
     _assert_trained_on_sampled(trained.rows, sampled)
     # and the loss is on the completion only: labels start right after the sampled prompt
     rows = rows_from_traces(store.iter(), "chat")
@@ -109,17 +141,32 @@ def test_sft_trains_on_the_sampled_prompt_tokens(chat_store, bpe_llama, bpe_toke
         assert example["labels"][:n] == [-100] * n and example["labels"][n] != -100
 
 
-def test_logit_distillation_trains_on_the_sampled_prompt_tokens(chat_store, bpe_moe, bpe_llama, bpe_tokenizer,
-                                                                tmp_path):
+def test_logit_distillation_trains_on_the_sampled_prompt_tokens(
+    chat_store, bpe_moe, bpe_llama, bpe_tokenizer, tmp_path
+):
     from selfdistill.stages.distill import distill
 
     store, sampled = chat_store
     teacher = save_model(bpe_moe, bpe_tokenizer, tmp_path / "teacher")
     trained = TrainedRows(bpe_llama)
-    dcfg = DistillConfig(method="logit_kd", min_reward=0.0, sft=SFTConfig(max_steps=2, batch_size=4, max_length=128))
-    distill("logit_kd", bpe_llama, bpe_tokenizer, teacher=str(teacher), store=store, dcfg=dcfg,
-                out_dir=tmp_path / "kd", seed=0, stage=NullStage(), device="cpu", run_name="t", prompt_format="chat",
-                kernels="eager")
+    dcfg = DistillConfig(
+        method="logit_kd", min_reward=0.0, sft=SFTConfig(max_steps=2, batch_size=4, max_length=128)
+    )
+    distill(
+        "logit_kd",
+        bpe_llama,
+        bpe_tokenizer,
+        teacher=str(teacher),
+        store=store,
+        dcfg=dcfg,
+        out_dir=tmp_path / "kd",
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+        prompt_format="chat",
+        kernels="eager",
+    )
     _assert_trained_on_sampled(trained.rows, sampled)
 
 
@@ -129,23 +176,57 @@ def test_chat_rl_step_samples_the_prompt_tokens_that_collect_and_sft_use(bpe_moe
     tasks = math_tasks(4)
     rows = [t.to_row("chat") for t in tasks]
     recorder = SampledPrompts(bpe_moe)
-    rl = RLConfig(max_steps=1, num_generations=2, prompts_per_step=2, max_completion_length=4, logging_steps=1,
-                  algorithm="grpo", gradient_checkpointing=False)
-    out = train_rl(bpe_moe, bpe_tokenizer, rows, rl, RewardConfig(weights={"math": 1.0, "format": 0.2}), tmp_path,
-                   seed=0, stage=NullStage(), device="cpu", run_name="t")
+    rl = RLConfig(
+        max_steps=1,
+        num_generations=2,
+        prompts_per_step=2,
+        max_completion_length=4,
+        logging_steps=1,
+        algorithm="grpo",
+        gradient_checkpointing=False,
+    )
+    out = train_rl(
+        bpe_moe,
+        bpe_tokenizer,
+        rows,
+        rl,
+        RewardConfig(weights={"math": 1.0, "format": 0.2}),
+        tmp_path,
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+    )
     assert out["steps"] == 1
-    expected = prompt_ids(bpe_tokenizer, [r["prompt"] for r in rows])  # what collect/eval sample and SFT trains on
+    expected = prompt_ids(
+        bpe_tokenizer, [r["prompt"] for r in rows]
+    )  # what collect/eval sample and SFT trains on
     assert recorder.rows and all(row in expected for row in recorder.rows)
     # and they are the chat template's tokens with the task's instructions
     text = bpe_tokenizer.decode(recorder.rows[0])
-    assert text.startswith("<|im_start|>system") and INSTRUCTIONS["math"] in text and text.endswith("assistant\n")
+    assert (
+        text.startswith("<|im_start|>system")
+        and INSTRUCTIONS["math"] in text
+        and text.endswith("assistant\n")
+    )
 
 
 def test_schema_1_traces_train_on_the_prompt_they_were_sampled_with():
     """A store written before traces recorded their rendered prompt: rendering the stored prompt with its kind is
     what sampling did, so old stores still train on the sampled prompt."""
-    old = Trace.from_json({"prompt": "What is 2+3?", "completion": "\\boxed{5}", "reward": 1.0, "kind": "math",
-                           "task_id": "m-1", "round": 1, "model": "p", "status": "PASS", "schema": 1})
+    old = Trace.from_json(
+        {
+            "prompt": "What is 2+3?",
+            "completion": "\\boxed{5}",
+            "reward": 1.0,
+            "kind": "math",
+            "task_id": "m-1",
+            "round": 1,
+            "model": "p",
+            "status": "PASS",
+            "schema": 1,
+        }
+    )
     assert old.rendered_prompt is None
     [row] = rows_from_traces([old], "chat")
     assert row["prompt"] == render_prompt(Task("m-1", "math", "What is 2+3?"), "chat")

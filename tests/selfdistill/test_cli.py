@@ -60,5 +60,7 @@ def test_run_refuses_a_changed_config(tmp_path, capsys):
 
 
 def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "selfdistill.cli", "config", "run.name=x"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "selfdistill.cli", "config", "run.name=x"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "name: x" in out.stdout

@@ -26,41 +26,65 @@ def test_default_is_demo():
 
 
 def test_overrides_are_typed():
-    cfg = load_config(None, ["rl.max_steps=7", "rl.learning_rate=0.5", "tracking.report_to=none",
-                             "distill.students.0.tiny.hidden_size=32"])
+    cfg = load_config(
+        None,
+        [
+            "rl.max_steps=7",
+            "rl.learning_rate=0.5",
+            "tracking.report_to=none",
+            "distill.students.0.tiny.hidden_size=32",
+        ],
+    )
     assert cfg.rl.max_steps == 7 and cfg.rl.learning_rate == 0.5
     assert cfg.tracking.report_to == "none" and cfg.distill.students[0].tiny.hidden_size == 32
-    cfg = load_config(None, ["fused_kernels.dw_accumulation=weight", "fused_kernels.fp32_logits=false",
-                             "rewards.math_text_fallback=true"])
+    cfg = load_config(
+        None,
+        [
+            "fused_kernels.dw_accumulation=weight",
+            "fused_kernels.fp32_logits=false",
+            "rewards.math_text_fallback=true",
+        ],
+    )
     assert cfg.fused_kernels.dw_accumulation == "weight" and cfg.fused_kernels.fp32_logits is False
     assert cfg.rewards.math_text_fallback is True
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("rl.max_stepz=3", "unknown key rl.max_stepz"),
-    ("rl.max_steps=abc", "rl.max_steps: expected an integer"),
-    ("rl.num_generations=1", "rl.num_generations: must be >= 2"),
-    ("rl.algorithm=grpoo", "unknown RL algorithm 'grpoo'; choose one of: dapo, dr_grpo, grpo, gspo"),
-    ("tracking.report_to=tensorboard", "choose one of: wandb, none"),
-    ("tasks.eval_fraction=1.5", "tasks.eval_fraction: must be in (0, 1)"),
-    ("run.rounds=0", "run.rounds: must be >= 1"),
-    ("run.dist_timeout_s=0", "run.dist_timeout_s: must be >= 1"),
-    ("generation.backend=fast", "generation.backend: unknown generation backend 'fast'; choose one of: auto, hf, "
-                                "paged, vllm"),
-    ("generation.paged_page_size=2", "generation.paged_page_size: must be >= 4"),
-    ("generation.vllm_gpu_memory_utilization=1.5", "generation.vllm_gpu_memory_utilization: must be in (0, 1]"),
-    ("rewards.weights={mathh: 1.0}", "unknown reward 'mathh'"),
-    ("policy.source=pretrained", "model.path: is required"),
-    ("distill.students.0.teacher=nobody", "must be 'policy' or an earlier student"),
-    ("policy.tiny.arch=gpt9", "unknown tiny architecture 'gpt9'"),
-    ("bogus=1", "unknown key bogus"),
-    ("fused_kernels.dw_accumulation=bf16", "choose one of: fp32, weight"),
-    ("policy.upcycle={num_experts: 4, experts_per_token: 2}", "model.upcycle: needs source=pretrained"),
-    ("policy.cold_start=true", "model.cold_start: is for pretrained models"),
-    ("policy.source=layers", "choose one of: tiny, pretrained"),
-    ("distill.students.0.source=layers", "distill.students[student-dense].path: is required when source=layers"),
-    ("distill.students.0.num_layers=3", "num_layers: is only read when source=layers"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("rl.max_stepz=3", "unknown key rl.max_stepz"),
+        ("rl.max_steps=abc", "rl.max_steps: expected an integer"),
+        ("rl.num_generations=1", "rl.num_generations: must be >= 2"),
+        ("rl.algorithm=grpoo", "unknown RL algorithm 'grpoo'; choose one of: dapo, dr_grpo, grpo, gspo"),
+        ("tracking.report_to=tensorboard", "choose one of: wandb, none"),
+        ("tasks.eval_fraction=1.5", "tasks.eval_fraction: must be in (0, 1)"),
+        ("run.rounds=0", "run.rounds: must be >= 1"),
+        ("run.dist_timeout_s=0", "run.dist_timeout_s: must be >= 1"),
+        (
+            "generation.backend=fast",
+            "generation.backend: unknown generation backend 'fast'; choose one of: auto, hf, paged, vllm",
+        ),
+        ("generation.paged_page_size=2", "generation.paged_page_size: must be >= 4"),
+        (
+            "generation.vllm_gpu_memory_utilization=1.5",
+            "generation.vllm_gpu_memory_utilization: must be in (0, 1]",
+        ),
+        ("rewards.weights={mathh: 1.0}", "unknown reward 'mathh'"),
+        ("policy.source=pretrained", "model.path: is required"),
+        ("distill.students.0.teacher=nobody", "must be 'policy' or an earlier student"),
+        ("policy.tiny.arch=gpt9", "unknown tiny architecture 'gpt9'"),
+        ("bogus=1", "unknown key bogus"),
+        ("fused_kernels.dw_accumulation=bf16", "choose one of: fp32, weight"),
+        ("policy.upcycle={num_experts: 4, experts_per_token: 2}", "model.upcycle: needs source=pretrained"),
+        ("policy.cold_start=true", "model.cold_start: is for pretrained models"),
+        ("policy.source=layers", "choose one of: tiny, pretrained"),
+        (
+            "distill.students.0.source=layers",
+            "distill.students[student-dense].path: is required when source=layers",
+        ),
+        ("distill.students.0.num_layers=3", "num_layers: is only read when source=layers"),
+    ],
+)
 def test_bad_values_name_the_key(override, needle):
     with pytest.raises(ConfigError, match=None) as exc:
         load_config(None, [override])
@@ -107,16 +131,37 @@ def test_every_field_documented():
 REAL = ["policy.source=pretrained", "policy.path=models/dense"]
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (["policy.upcycle={num_experts: 1}"], "upcycle.num_experts: must be >= 2"),
-    (["policy.upcycle={num_experts: 4, experts_per_token: 1}"], "upcycle.experts_per_token: must be in [2, num_experts=4]"),
-    (["policy.upcycle={num_experts: 4, experts_per_token: 5}"], "upcycle.experts_per_token: must be in [2, num_experts=4]"),
-    (["policy.upcycle={num_experts: 4, routers: 2}"], "unknown key policy.upcycle.routers"),
-    (["distill.students.0.source=layers", "distill.students.0.path=m", "distill.students.0.num_layers=0"],
-     "num_layers: must be >= 1 when source=layers"),
-    (["distill.students.0.source=pretrained", "distill.students.0.path=m",
-      "distill.students.0.upcycle={num_experts: 2}"], "students are dense; upcycling is for the policy"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["policy.upcycle={num_experts: 1}"], "upcycle.num_experts: must be >= 2"),
+        (
+            ["policy.upcycle={num_experts: 4, experts_per_token: 1}"],
+            "upcycle.experts_per_token: must be in [2, num_experts=4]",
+        ),
+        (
+            ["policy.upcycle={num_experts: 4, experts_per_token: 5}"],
+            "upcycle.experts_per_token: must be in [2, num_experts=4]",
+        ),
+        (["policy.upcycle={num_experts: 4, routers: 2}"], "unknown key policy.upcycle.routers"),
+        (
+            [
+                "distill.students.0.source=layers",
+                "distill.students.0.path=m",
+                "distill.students.0.num_layers=0",
+            ],
+            "num_layers: must be >= 1 when source=layers",
+        ),
+        (
+            [
+                "distill.students.0.source=pretrained",
+                "distill.students.0.path=m",
+                "distill.students.0.upcycle={num_experts: 2}",
+            ],
+            "students are dense; upcycling is for the policy",
+        ),
+    ],
+)
 def test_real_model_fields_are_validated(overrides, needle):
     with pytest.raises(ConfigError) as exc:
         load_config(None, REAL + overrides)
@@ -124,9 +169,17 @@ def test_real_model_fields_are_validated(overrides, needle):
 
 
 def test_real_model_fields_load():
-    cfg = load_config(None, REAL + ["policy.upcycle={num_experts: 8, experts_per_token: 2}", "policy.cold_start=true",
-                                    "distill.students.0.source=layers", "distill.students.0.path=x.gguf",
-                                    "distill.students.0.num_layers=6"])
+    cfg = load_config(
+        None,
+        REAL
+        + [
+            "policy.upcycle={num_experts: 8, experts_per_token: 2}",
+            "policy.cold_start=true",
+            "distill.students.0.source=layers",
+            "distill.students.0.path=x.gguf",
+            "distill.students.0.num_layers=6",
+        ],
+    )
     assert cfg.policy.upcycle.num_experts == 8 and cfg.policy.upcycle.experts_per_token == 2
     assert cfg.policy.upcycle.arch == "auto" and cfg.policy.upcycle.expert_noise == 0.0
     assert cfg.distill.students[0].num_layers == 6 and cfg.policy.cold_start

@@ -20,7 +20,16 @@ def test_demo_learns_and_resumes(tmp_path):
     report = json.loads((run_dir / "report.json").read_text())
     rows = {r["model"]: r for r in report["eval"]}
     for row in report["eval"]:
-        assert {"model", "role", "round", "params", "accuracy", "accuracy_math", "accuracy_code", "maj_at_k"} <= set(row)
+        assert {
+            "model",
+            "role",
+            "round",
+            "params",
+            "accuracy",
+            "accuracy_math",
+            "accuracy_code",
+            "maj_at_k",
+        } <= set(row)
         assert row["k"] >= 4 and row["temperature"] >= 0.6
     s = report["summary"]
     assert s["policy_gain_points"] >= 15, s
@@ -30,4 +39,6 @@ def test_demo_learns_and_resumes(tmp_path):
         assert (run_dir / name).stat().st_size > 0
     assert list((run_dir / "wandb").glob("offline-run-*"))
     again = subprocess.run(cmd, check=True, timeout=600, capture_output=True, text=True)
-    assert "skip" in again.stderr and json.loads((run_dir / "report.json").read_text())["eval"] == report["eval"]
+    assert (
+        "skip" in again.stderr and json.loads((run_dir / "report.json").read_text())["eval"] == report["eval"]
+    )

@@ -70,14 +70,32 @@ def test_param_digest_sees_one_changed_weight(tiny_dense):
 
 
 TWO_RANK_RUN = [
-    "run.rounds=1", "run.name=ddp", "tracking.report_to=none",
-    "tasks.sources.0.n=200", "tasks.sources.1.n=100", "tasks.eval_max=4", "eval.num_samples=1",
-    "policy.bootstrap.steps=20", "policy.bootstrap.corpus_size=400", "policy.bootstrap.batch_size=16",
-    "rl.max_steps=3", "rl.prompts_per_step=2", "rl.num_generations=4",
-    "collect.num_prompts=21", "collect.chunk_size=10", "collect.k=2", "collect.min_reward=0",
-    "collect.require_format=false", "collect.max_per_prompt=2",
-    "sft.max_steps=3", "sft.batch_size=8", "distill.sft.max_steps=2", "distill.sft.batch_size=8", "distill.min_reward=0",
-    "distill.students.0.bootstrap.steps=3", "distill.students.0.bootstrap.corpus_size=100",
+    "run.rounds=1",
+    "run.name=ddp",
+    "tracking.report_to=none",
+    "tasks.sources.0.n=200",
+    "tasks.sources.1.n=100",
+    "tasks.eval_max=4",
+    "eval.num_samples=1",
+    "policy.bootstrap.steps=20",
+    "policy.bootstrap.corpus_size=400",
+    "policy.bootstrap.batch_size=16",
+    "rl.max_steps=3",
+    "rl.prompts_per_step=2",
+    "rl.num_generations=4",
+    "collect.num_prompts=21",
+    "collect.chunk_size=10",
+    "collect.k=2",
+    "collect.min_reward=0",
+    "collect.require_format=false",
+    "collect.max_per_prompt=2",
+    "sft.max_steps=3",
+    "sft.batch_size=8",
+    "distill.sft.max_steps=2",
+    "distill.sft.batch_size=8",
+    "distill.min_reward=0",
+    "distill.students.0.bootstrap.steps=3",
+    "distill.students.0.bootstrap.corpus_size=100",
     "distill.students.0.bootstrap.batch_size=8",
 ]
 
@@ -92,10 +110,21 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_rank_torchrun_job_stays_in_sync_and_stores_each_trace_once(tmp_path):
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "WANDB_MODE": "offline",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     launch = [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "selfdistill.cli"]
-    proc = subprocess.run([*launch, "run", *TWO_RANK_RUN, f"run.output_dir={tmp_path}"], capture_output=True, text=True, env=env, timeout=1200)
+    proc = subprocess.run(
+        [*launch, "run", *TWO_RANK_RUN, f"run.output_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     run = tmp_path / "ddp"
 
@@ -112,10 +141,17 @@ def test_two_rank_torchrun_job_stays_in_sync_and_stores_each_trace_once(tmp_path
     assert collect["sampled"] == 21 * 2  # every prompt sampled once, on one rank
     traces = run / "traces"
     expected = [f"r1-collect-{c:05d}-rank{r:04d}of0002.jsonl" for c in range(3) for r in range(2)]
-    assert sorted(p.name for p in traces.glob("*.jsonl")) == expected  # each rank wrote its own share of each chunk
-    shards = {p.name: [json.loads(line) for line in p.read_text().splitlines()] for p in sorted(traces.glob("*.jsonl"))}
+    assert (
+        sorted(p.name for p in traces.glob("*.jsonl")) == expected
+    )  # each rank wrote its own share of each chunk
+    shards = {
+        p.name: [json.loads(line) for line in p.read_text().splitlines()]
+        for p in sorted(traces.glob("*.jsonl"))
+    }
     ids = [t["trace_id"] for lines in shards.values() for t in lines]
-    assert ids and len(ids) == len(set(ids)) == collect["kept"] == collect["store_total"], "a trace missing or stored twice"
+    assert ids and len(ids) == len(set(ids)) == collect["kept"] == collect["store_total"], (
+        "a trace missing or stored twice"
+    )
     for name, lines in shards.items():  # rank r sampled with seed = chunk seed * 2 + r
         assert {t["sampling"]["seed"] % 2 for t in lines} <= {int(name.split("-rank")[1][:4])}, name
     assert all(shards[n] for n in expected[:2]), "a rank wrote nothing for a full chunk"
@@ -127,11 +163,18 @@ def test_two_rank_torchrun_job_stays_in_sync_and_stores_each_trace_once(tmp_path
     lost.unlink()
     (run / "state" / "r1.collect.json").unlink()
     launch[4] = str(_free_port())
-    proc = subprocess.run([*launch, "collect", "--round", "1", *TWO_RANK_RUN,
-                           f"run.output_dir={tmp_path}"], capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [*launch, "collect", "--round", "1", *TWO_RANK_RUN, f"run.output_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     resumed = state("r1.collect")
-    assert resumed["chunks_resumed"] == 2 and resumed["sampled"] == len(range(1, 10, 2)) * 2  # only rank 1's share
+    assert (
+        resumed["chunks_resumed"] == 2 and resumed["sampled"] == len(range(1, 10, 2)) * 2
+    )  # only rank 1's share
     assert [json.loads(line)["trace_id"] for line in lost.read_text().splitlines()] == before
     assert resumed["store_total"] == collect["store_total"]
 
@@ -155,11 +198,29 @@ except Exception as exc:
 @pytest.mark.slow
 def test_process_group_timeout_comes_from_the_config_value(tmp_path):
     """`run.dist_timeout_s` reaches the process group: a rank left waiting fails after it, not after torch's 30 min."""
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29541", "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
-    procs = [subprocess.Popen([sys.executable, "-c", RANK_SCRIPT], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29541",
+        "WORLD_SIZE": "2",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RANK_SCRIPT],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in (0, 1)
+    ]
     out1, err1 = procs[1].communicate(timeout=120)
     procs[0].communicate(timeout=120)
     assert "FAILED after" in out1, out1 + err1[-2000:]
-    assert float(out1.split("FAILED after ")[1].split(" s")[0]) < 12  # 3 s timeout (+ load), well before rank 0 wakes
+    assert (
+        float(out1.split("FAILED after ")[1].split(" s")[0]) < 12
+    )  # 3 s timeout (+ load), well before rank 0 wakes

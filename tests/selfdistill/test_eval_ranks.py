@@ -34,8 +34,9 @@ def evaluate_as(model, tok, monkeypatch, rank: int, world: int, gathered=None):
     ecfg = EvalConfig(num_samples=2, temperature=0.0, max_new_tokens=12, batch_size=8)
     rcfg = RewardConfig(weights={"math": 1.0, "code": 1.0, "format": 0.2})
     try:
-        row = evaluate.evaluate_model(model, tok, tasks(), ecfg=ecfg, rcfg=rcfg, seed=0, prompt_format="plain",
-                                      name="t")
+        row = evaluate.evaluate_model(
+            model, tok, tasks(), ecfg=ecfg, rcfg=rcfg, seed=0, prompt_format="plain", name="t"
+        )
     except Gathered:
         row = None
     return row, seen["part"]
@@ -47,7 +48,15 @@ def test_two_ranks_share_the_problems_and_agree_with_one_process(tiny_dense, tok
     assert part1["index"] == [1, 3, 5]  # rank 1 sampled only its share
     row0, part0 = evaluate_as(tiny_dense, tokenizer, monkeypatch, 0, 2, gathered=[None, part1])
     assert part0["index"] == [0, 2, 4]
-    keys = ("accuracy", "accuracy_math", "accuracy_code", "maj_at_k", "format_rate", "infra_failures", "n_problems",
-            "examples")
+    keys = (
+        "accuracy",
+        "accuracy_math",
+        "accuracy_code",
+        "maj_at_k",
+        "format_rate",
+        "infra_failures",
+        "n_problems",
+        "examples",
+    )
     assert {k: row0[k] for k in keys} == {k: alone[k] for k in keys}  # greedy: the same text wherever sampled
     assert [e[2] for e in row0["examples"]] and row0["examples"][1][1] == tasks()[1].prompt

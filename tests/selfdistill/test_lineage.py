@@ -17,14 +17,33 @@ from selfdistill.config import load_config
 from selfdistill.pipeline import run_pipeline
 
 TINY_TRACKED = [
-    "run.rounds=1", "run.name=lin", "tracking.report_to=wandb", "tracking.mode=offline",
-    "tasks.sources.0.n=60", "tasks.sources.1.n=30", "tasks.eval_max=2", "eval.num_samples=1", "eval.max_new_tokens=8",
-    "policy.bootstrap.steps=10", "policy.bootstrap.corpus_size=200", "policy.bootstrap.batch_size=16",
-    "rl.max_steps=1", "rl.prompts_per_step=2", "rl.num_generations=2", "rl.max_completion_length=8",
-    "collect.num_prompts=6", "collect.chunk_size=3", "collect.k=2", "collect.max_new_tokens=8",
-    "collect.min_reward=0", "collect.require_format=false",
-    "sft.max_steps=1", "distill.sft.max_steps=1", "distill.min_reward=0",
-    "distill.students.0.bootstrap.steps=2", "distill.students.0.bootstrap.corpus_size=50",
+    "run.rounds=1",
+    "run.name=lin",
+    "tracking.report_to=wandb",
+    "tracking.mode=offline",
+    "tasks.sources.0.n=60",
+    "tasks.sources.1.n=30",
+    "tasks.eval_max=2",
+    "eval.num_samples=1",
+    "eval.max_new_tokens=8",
+    "policy.bootstrap.steps=10",
+    "policy.bootstrap.corpus_size=200",
+    "policy.bootstrap.batch_size=16",
+    "rl.max_steps=1",
+    "rl.prompts_per_step=2",
+    "rl.num_generations=2",
+    "rl.max_completion_length=8",
+    "collect.num_prompts=6",
+    "collect.chunk_size=3",
+    "collect.k=2",
+    "collect.max_new_tokens=8",
+    "collect.min_reward=0",
+    "collect.require_format=false",
+    "sft.max_steps=1",
+    "distill.sft.max_steps=1",
+    "distill.min_reward=0",
+    "distill.students.0.bootstrap.steps=2",
+    "distill.students.0.bootstrap.corpus_size=50",
 ]
 
 
@@ -47,20 +66,40 @@ def test_offline_pipeline_records_lineage(tmp_path):
     assert all(r["complete"] for r in runs)
     by_name = {r["name"]: r for r in runs}
     student = cfg.distill.students[0].name
-    expected_runs = {"lin/base", "lin/r1.rl", "lin/r1.collect", "lin/r1.sft", f"lin/student.{student}.base",
-                     f"lin/distill.{student}", "lin/report"}
+    expected_runs = {
+        "lin/base",
+        "lin/r1.rl",
+        "lin/r1.collect",
+        "lin/r1.sft",
+        f"lin/student.{student}.base",
+        f"lin/distill.{student}",
+        "lin/report",
+    }
     assert expected_runs <= set(by_name)
     produced = {(r["name"], a["type"]) for r in runs for a in r["logged"]}
-    assert {("lin/base", "model"), ("lin/r1.rl", "model"), ("lin/r1.collect", "dataset"), ("lin/r1.sft", "model"),
-            (f"lin/distill.{student}", "model"), ("lin/report", "report")} <= produced
+    assert {
+        ("lin/base", "model"),
+        ("lin/r1.rl", "model"),
+        ("lin/r1.collect", "dataset"),
+        ("lin/r1.sft", "model"),
+        (f"lin/distill.{student}", "model"),
+        ("lin/report", "report"),
+    } <= produced
     assert not by_name["lin/base"]["used"]  # the root of the graph
-    assert not [a for r in runs if r["job_type"] == "eval" for a in r["logged"] if a["type"] == "model"]  # eval makes none
+    assert not [
+        a for r in runs if r["job_type"] == "eval" for a in r["logged"] if a["type"] == "model"
+    ]  # eval makes none
     edges = _edges(runs)
-    chain = [("lin/base", "lin/r1.rl", "model"), ("lin/r1.rl", "lin/r1.collect", "model"),
-             ("lin/r1.collect", "lin/r1.sft", "dataset"), ("lin/r1.rl", "lin/r1.sft", "model"),
-             ("lin/r1.sft", f"lin/distill.{student}", "model"), ("lin/r1.collect", f"lin/distill.{student}", "dataset"),
-             (f"lin/student.{student}.base", f"lin/distill.{student}", "model"),
-             (f"lin/distill.{student}", "lin/report", "model")]
+    chain = [
+        ("lin/base", "lin/r1.rl", "model"),
+        ("lin/r1.rl", "lin/r1.collect", "model"),
+        ("lin/r1.collect", "lin/r1.sft", "dataset"),
+        ("lin/r1.rl", "lin/r1.sft", "model"),
+        ("lin/r1.sft", f"lin/distill.{student}", "model"),
+        ("lin/r1.collect", f"lin/distill.{student}", "dataset"),
+        (f"lin/student.{student}.base", f"lin/distill.{student}", "model"),
+        (f"lin/distill.{student}", "lin/report", "model"),
+    ]
     for edge in chain:
         assert edge in edges, (edge, sorted(edges))
     traces = next(a for a in by_name["lin/r1.collect"]["logged"] if a["type"] == "dataset")

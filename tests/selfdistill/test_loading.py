@@ -18,7 +18,9 @@ def test_auto_dtype_and_mixed_precision_on_any_cuda_rank(device):
     assert resolve_dtype("auto", device) == torch.bfloat16
     assert precision_args(device, torch.bfloat16) == {"use_cpu": False, "bf16": True}
     assert precision_args(device, torch.float32)["bf16"]  # fp32 weights: bf16 autocast
-    assert not precision_args(device, torch.float16)["bf16"]  # fp16 weights: the Trainer's scaler would refuse
+    assert not precision_args(device, torch.float16)[
+        "bf16"
+    ]  # fp16 weights: the Trainer's scaler would refuse
 
 
 @pytest.mark.parametrize("device", ["cpu", torch.device("cpu")])
@@ -31,11 +33,15 @@ def test_cpu_is_float32_without_autocast(device):
 def test_unknown_dtype_is_a_clear_error():
     from selfdistill.configio import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown dtype 'fp8'; choose one of: auto, float32, bfloat16, float16"):
+    with pytest.raises(
+        ConfigError, match="unknown dtype 'fp8'; choose one of: auto, float32, bfloat16, float16"
+    ):
         resolve_dtype("fp8", "cpu")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="proves the bf16 request by its refusal on a CPU-only machine")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="proves the bf16 request by its refusal on a CPU-only machine"
+)
 def test_rl_and_sft_trainer_args_ask_for_bf16_on_a_launcher_rank(tmp_path):
     """``cuda:1`` (a launcher's rank) must give the Trainer ``bf16=True``; on this CPU-only machine transformers
     refuses exactly that request, which shows it was made (a ``device == "cuda"`` test made none)."""
@@ -46,8 +52,16 @@ def test_rl_and_sft_trainer_args_ask_for_bf16_on_a_launcher_rank(tmp_path):
     with pytest.raises(ValueError, match="bf16"):
         sft_args(SFTConfig(), tmp_path, 0, "none", "cuda:1", 8, "t", model_dtype=torch.bfloat16)
     with pytest.raises(ValueError, match="bf16"):
-        grpo_args(RLConfig(), tmp_path, seed=0, report_to="none", device="cuda:1", run_name="t", weights=[1.0],
-                  model_dtype=torch.bfloat16)
+        grpo_args(
+            RLConfig(),
+            tmp_path,
+            seed=0,
+            report_to="none",
+            device="cuda:1",
+            run_name="t",
+            weights=[1.0],
+            model_dtype=torch.bfloat16,
+        )
     assert not sft_args(SFTConfig(), tmp_path, 0, "none", "cpu", 8, "t", model_dtype=torch.float32).bf16
 
 
@@ -102,10 +116,22 @@ def test_policy_and_student_dtypes_reach_the_pipeline_loads(saved, tmp_path):
     from selfdistill.stages import steps as S
     from selfdistill.tracking import NullStage
 
-    cfg = load_config(None, [f"run.output_dir={tmp_path}", "tracking.report_to=none", "run.device=cpu",
-                             "policy.dtype=bfloat16", "distill.students.0.dtype=float32", "tasks.sources.0.n=40",
-                             "tasks.sources.1.n=20", "tasks.eval_max=2", "eval.num_samples=1", "eval.max_new_tokens=2",
-                             "rewards.weights={math: 1.0}"])
+    cfg = load_config(
+        None,
+        [
+            f"run.output_dir={tmp_path}",
+            "tracking.report_to=none",
+            "run.device=cpu",
+            "policy.dtype=bfloat16",
+            "distill.students.0.dtype=float32",
+            "tasks.sources.0.n=40",
+            "tasks.sources.1.n=20",
+            "tasks.eval_max=2",
+            "eval.num_samples=1",
+            "eval.max_new_tokens=2",
+            "rewards.weights={math: 1.0}",
+        ],
+    )
     run = Run(cfg)
     run.finish("r1.sft", {"model_path": str(saved)})
     run.finish("distill.student-dense", {"model_path": str(saved)})
@@ -116,4 +142,3 @@ def test_policy_and_student_dtypes_reach_the_pipeline_loads(saved, tmp_path):
     params = policy["params"]
     assert policy["memory_mb"] == pytest.approx(params * 2 / 2**20)
     assert student["memory_mb"] == pytest.approx(params * 4 / 2**20)
-

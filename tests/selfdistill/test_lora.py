@@ -32,13 +32,38 @@ def test_lora_rl_then_sft_trains_adapters_only_and_merges(tiny_moe, tokenizer, t
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     rows = [{"prompt": "1+1=", "kind": "math", "answer": "2", "tests": None}] * 8
-    rl = RLConfig(max_steps=2, num_generations=4, prompts_per_step=2, max_completion_length=8, learning_rate=0.1,
-                  gradient_checkpointing=False)
-    train_rl(model, tokenizer, rows, rl, RewardConfig(weights={"math": 1.0}), tmp_path / "rl", seed=0,
-             stage=NullStage(), device="cpu", run_name="t")
+    rl = RLConfig(
+        max_steps=2,
+        num_generations=4,
+        prompts_per_step=2,
+        max_completion_length=8,
+        learning_rate=0.1,
+        gradient_checkpointing=False,
+    )
+    train_rl(
+        model,
+        tokenizer,
+        rows,
+        rl,
+        RewardConfig(weights={"math": 1.0}),
+        tmp_path / "rl",
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+    )
     sft = SFTConfig(epochs=1, batch_size=2, max_steps=2, learning_rate=0.1, gradient_checkpointing=False)
-    train_sft(model, tokenizer, [{"prompt": "1+1=", "completion": "2"}] * 4, sft, tmp_path / "sft", seed=0,
-              stage=NullStage(), device="cpu", run_name="t")
+    train_sft(
+        model,
+        tokenizer,
+        [{"prompt": "1+1=", "completion": "2"}] * 4,
+        sft,
+        tmp_path / "sft",
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+    )
     plain = merged(model)
     names = dict(plain.named_parameters())
     assert set(names) == set(base), "merged model must have exactly the base model's parameters"

@@ -117,7 +117,15 @@ def test_old_state_files_resume_into_the_report(tmp_path, caplog):
         }
     ]
     assert report["collect"] == [
-        {"round": 1, "stage": "r1.collect", "sampled": 16, "kept": 5, "sample_accuracy": 0.3125, "seconds": 5.0, "cpu_seconds": 4.0}
+        {
+            "round": 1,
+            "stage": "r1.collect",
+            "sampled": 16,
+            "kept": 5,
+            "sample_accuracy": 0.3125,
+            "seconds": 5.0,
+            "cpu_seconds": 4.0,
+        }
     ]
     assert report["stages"]["r1.rl"] == 20.0 and report["wall_time_s"] == pytest.approx(
         10 + 20 + 5 + 3 + 1 + 2 + 6

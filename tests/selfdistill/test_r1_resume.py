@@ -24,21 +24,46 @@ from selfdistill.config import DEMO_CONFIG, load_config
 from selfdistill.planning import plan
 
 R1_TINY = [
-    "pipeline.preset=r1", "run.name=r1", "tracking.report_to=none",
-    "tasks.sources.0.n=200", "tasks.sources.1.n=100", "tasks.eval_max=5", "eval.num_samples=1",
-    "policy.bootstrap.steps=150", "policy.bootstrap.corpus_size=2000", "policy.bootstrap.batch_size=32",
-    "rl.max_steps=4", "rl.save_steps=2", "rl.prompts_per_step=2", "rl.num_generations=4",
+    "pipeline.preset=r1",
+    "run.name=r1",
+    "tracking.report_to=none",
+    "tasks.sources.0.n=200",
+    "tasks.sources.1.n=100",
+    "tasks.eval_max=5",
+    "eval.num_samples=1",
+    "policy.bootstrap.steps=150",
+    "policy.bootstrap.corpus_size=2000",
+    "policy.bootstrap.batch_size=32",
+    "rl.max_steps=4",
+    "rl.save_steps=2",
+    "rl.prompts_per_step=2",
+    "rl.num_generations=4",
     # keep every well-sampled completion so even a barely trained policy leaves traces to fine-tune on
-    "collect.num_prompts=40", "collect.chunk_size=10", "collect.min_reward=0", "collect.require_format=false",
-    "sft.max_steps=4", "sft.save_steps=2", "distill.sft.max_steps=2", "distill.min_reward=0",
-    "distill.students.0.bootstrap.steps=5", "distill.students.0.bootstrap.corpus_size=200",
+    "collect.num_prompts=40",
+    "collect.chunk_size=10",
+    "collect.min_reward=0",
+    "collect.require_format=false",
+    "sft.max_steps=4",
+    "sft.save_steps=2",
+    "distill.sft.max_steps=2",
+    "distill.min_reward=0",
+    "distill.students.0.bootstrap.steps=5",
+    "distill.students.0.bootstrap.corpus_size=200",
 ]
 
 
 def _start(out: Path, log: Path):
     import subprocess
 
-    cmd = [sys.executable, "-m", "selfdistill.cli", "run", str(DEMO_CONFIG), *R1_TINY, f"run.output_dir={out}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "selfdistill.cli",
+        "run",
+        str(DEMO_CONFIG),
+        *R1_TINY,
+        f"run.output_dir={out}",
+    ]
     return subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT, env=_env())
 
 
@@ -97,8 +122,18 @@ def test_r1_preset_runs_every_stage_in_order_and_resumes_after_sigkills(tmp_path
     assert by["rejection-sft"]["output"] == "models/rejection-sft"
     assert by["cold-start"]["output"] == f"{cold} traces (store round 1)"
     assert all(p["seconds"] is not None for p in listed)
-    assert {r["model"] for r in report["eval"]} == {"base", "r1-zero", "cold-start-sft", "reasoning-rl",
-                                                    "rejection-sft", "final-rl", "student-dense"}
+    assert {r["model"] for r in report["eval"]} == {
+        "base",
+        "r1-zero",
+        "cold-start-sft",
+        "reasoning-rl",
+        "rejection-sft",
+        "final-rl",
+        "student-dense",
+    }
     assert report["summary"]["final_policy"] == "final-rl"
     md = (run / "report.md").read_text()
-    assert "| 7 | rejection-sft | sft | policy = base; traces = rejection, cold-start | models/rejection-sft |" in md
+    assert (
+        "| 7 | rejection-sft | sft | policy = base; traces = rejection, cold-start | models/rejection-sft |"
+        in md
+    )

@@ -26,8 +26,9 @@ from selfdistill.configio import ConfigError
 # --- checkpoint helpers -----------------------------------------------------------------------
 
 
-def _fake_checkpoint(root: Path, step: int, *, complete: bool = True, ranks: int = 1, batch: int = 8,
-                     model: dict | None = None) -> Path:
+def _fake_checkpoint(
+    root: Path, step: int, *, complete: bool = True, ranks: int = 1, batch: int = 8, model: dict | None = None
+) -> Path:
     ckpt = root / f"checkpoint-{step}"
     ckpt.mkdir(parents=True)
     (ckpt / "config.json").write_text(json.dumps(model or {"model_type": "qwen3_moe", "hidden_size": 32}))
@@ -58,18 +59,26 @@ def test_checkpoint_killed_while_writing_its_state_is_skipped(tmp_path):
 
 def test_compatible_checkpoint_passes(tmp_path):
     ckpt = _fake_checkpoint(tmp_path, 4, ranks=2)
-    check_compatible(ckpt, model_config={"model_type": "qwen3_moe", "hidden_size": 32}, per_device_batch=8,
-                     world_size=2)
+    check_compatible(
+        ckpt, model_config={"model_type": "qwen3_moe", "hidden_size": 32}, per_device_batch=8, world_size=2
+    )
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    ({"model_config": {"model_type": "qwen3_moe", "hidden_size": 64}}, "model hidden_size=32 (now 64)"),
-    ({"per_device_batch": 16}, "per-device batch 8 (now 16)"),
-    ({"world_size": 4}, "world size 1 (now 4)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"model_config": {"model_type": "qwen3_moe", "hidden_size": 64}}, "model hidden_size=32 (now 64)"),
+        ({"per_device_batch": 16}, "per-device batch 8 (now 16)"),
+        ({"world_size": 4}, "world size 1 (now 4)"),
+    ],
+)
 def test_incompatible_checkpoint_names_the_difference(tmp_path, kwargs, needle):
     ckpt = _fake_checkpoint(tmp_path, 4)
-    args = {"model_config": {"model_type": "qwen3_moe", "hidden_size": 32}, "per_device_batch": 8, "world_size": 1}
+    args = {
+        "model_config": {"model_type": "qwen3_moe", "hidden_size": 32},
+        "per_device_batch": 8,
+        "world_size": 1,
+    }
     with pytest.raises(ConfigError) as exc:
         check_compatible(ckpt, **{**args, **kwargs})
     assert needle in str(exc.value) and "delete" in str(exc.value)
@@ -90,26 +99,50 @@ def test_incompatible_checkpoint_stops_a_real_trainer(tmp_path, tiny_moe, tokeni
     rows = [{"prompt": "1+1=", "completion": "2"}] * 4
     sft = SFTConfig(epochs=1, batch_size=2, max_steps=2, save_steps=1, gradient_checkpointing=False)
     with pytest.raises(ConfigError, match="model hidden_size=999 \\(now 32\\)"):
-        train_sft(tiny_moe, tokenizer, rows, sft, tmp_path, seed=0, stage=NullStage(), device="cpu", run_name="t")
+        train_sft(
+            tiny_moe, tokenizer, rows, sft, tmp_path, seed=0, stage=NullStage(), device="cpu", run_name="t"
+        )
 
 
 # --- SIGKILL and resume -----------------------------------------------------------------------
 
 TINY_RUN = [
-    "run.rounds=1", "run.name=r", "tracking.report_to=none",
-    "tasks.sources.0.n=200", "tasks.sources.1.n=100", "tasks.eval_max=5", "eval.num_samples=1",
-    "policy.bootstrap.steps=150", "policy.bootstrap.corpus_size=2000", "policy.bootstrap.batch_size=32",
-    "rl.max_steps=8", "rl.save_steps=2", "rl.prompts_per_step=2", "rl.num_generations=4",
+    "run.rounds=1",
+    "run.name=r",
+    "tracking.report_to=none",
+    "tasks.sources.0.n=200",
+    "tasks.sources.1.n=100",
+    "tasks.eval_max=5",
+    "eval.num_samples=1",
+    "policy.bootstrap.steps=150",
+    "policy.bootstrap.corpus_size=2000",
+    "policy.bootstrap.batch_size=32",
+    "rl.max_steps=8",
+    "rl.save_steps=2",
+    "rl.prompts_per_step=2",
+    "rl.num_generations=4",
     # keep every well-sampled completion so the store holds traces even from a barely trained policy
-    "collect.num_prompts=40", "collect.chunk_size=10", "collect.min_reward=0", "collect.require_format=false",
-    "sft.max_steps=4", "sft.save_steps=2", "distill.sft.max_steps=2", "distill.min_reward=0",
-    "distill.students.0.bootstrap.steps=5", "distill.students.0.bootstrap.corpus_size=200",
+    "collect.num_prompts=40",
+    "collect.chunk_size=10",
+    "collect.min_reward=0",
+    "collect.require_format=false",
+    "sft.max_steps=4",
+    "sft.save_steps=2",
+    "distill.sft.max_steps=2",
+    "distill.min_reward=0",
+    "distill.students.0.bootstrap.steps=5",
+    "distill.students.0.bootstrap.corpus_size=200",
 ]
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "WANDB_MODE": "offline",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
 
 
 def _start(out: Path, log: Path) -> subprocess.Popen:
@@ -134,7 +167,9 @@ def _kill_when(proc: subprocess.Popen, ready: Path, log: Path, timeout: float = 
     """SIGKILL ``proc`` as soon as ``ready`` is written."""
     deadline = time.monotonic() + timeout
     while not _written(ready):
-        assert proc.poll() is None, f"run ended (rc {proc.returncode}) before {ready} appeared:\n{log.read_text()[-3000:]}"
+        assert proc.poll() is None, (
+            f"run ended (rc {proc.returncode}) before {ready} appeared:\n{log.read_text()[-3000:]}"
+        )
         assert time.monotonic() < deadline, f"{ready} did not appear in {timeout} s"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -147,8 +182,11 @@ def _finish(out: Path, log: Path) -> None:
 
 
 def _trace_ids(run_dir: Path) -> list[str]:
-    ids = [json.loads(line)["trace_id"] for shard in sorted((run_dir / "traces").glob("*.jsonl"))
-           for line in shard.read_text().splitlines()]
+    ids = [
+        json.loads(line)["trace_id"]
+        for shard in sorted((run_dir / "traces").glob("*.jsonl"))
+        for line in shard.read_text().splitlines()
+    ]
     return ids
 
 

@@ -49,16 +49,24 @@ def test_math_infrastructure_failure_is_left_out_of_rl_not_scored_zero(dying_mat
 
 def test_scores_carry_the_status_and_none_for_infrastructure_failures(dying_math_pool):
     rcfg = RewardConfig(weights={"math": 1.0, "format": 0.2})
-    scores = score_completions(rcfg, ["q", "q"], [LOG2, "\\boxed{4}"], {"kind": ["math", "math"], "answer": ["3", "3"],
-                                                                         "tests": ["", ""]})
+    scores = score_completions(
+        rcfg,
+        ["q", "q"],
+        [LOG2, "\\boxed{4}"],
+        {"kind": ["math", "math"], "answer": ["3", "3"], "tests": ["", ""]},
+    )
     assert scores.correct == [None, 0.0]
     assert scores.status == [Status.INFRA_ERROR, Status.FAIL] and scores.infra_failures == 1
 
 
 def test_real_statuses_without_failures():
     rcfg = RewardConfig(weights={"math": 1.0})
-    scores = score_completions(rcfg, ["q"] * 3, ["\\boxed{3}", "\\boxed{4}", "no answer"],
-                               {"kind": ["math"] * 3, "answer": ["3"] * 3, "tests": [""] * 3})
+    scores = score_completions(
+        rcfg,
+        ["q"] * 3,
+        ["\\boxed{3}", "\\boxed{4}", "no answer"],
+        {"kind": ["math"] * 3, "answer": ["3"] * 3, "tests": [""] * 3},
+    )
     assert scores.correct == [1.0, 0.0, 0.0]
     assert scores.status == [Status.PASS, Status.FAIL, Status.NO_ANSWER]
 
@@ -66,8 +74,13 @@ def test_real_statuses_without_failures():
 def _scores(correct: list[float | None]) -> Scores:
     n = len(correct)
     status = [Status.INFRA_ERROR if c is None else Status.PASS if c == 1.0 else Status.FAIL for c in correct]
-    return Scores(correct=correct, status=[str(s) for s in status], parts=[{} for _ in range(n)],
-                  formatted=[True] * n, total=[0.0] * n)
+    return Scores(
+        correct=correct,
+        status=[str(s) for s in status],
+        parts=[{} for _ in range(n)],
+        formatted=[True] * n,
+        total=[0.0] * n,
+    )
 
 
 def test_collect_keeps_no_trace_whose_correctness_nobody_could_judge():
@@ -75,8 +88,9 @@ def test_collect_keeps_no_trace_whose_correctness_nobody_could_judge():
 
     task = Task("m-1", "math", "1+2?", answer="3")
     completions = ["<think>1+2=3</think> \\boxed{3}", "<think>x</think> \\boxed{3}"]
-    kept, why = filter_samples(task, completions, _scores([None, 1.0]), 0,
-                               CollectConfig(min_reward=0.0, require_format=False))
+    kept, why = filter_samples(
+        task, completions, _scores([None, 1.0]), 0, CollectConfig(min_reward=0.0, require_format=False)
+    )
     assert kept == [1] and why == {"infra_error": 1}
 
 
@@ -92,15 +106,21 @@ def test_eval_counts_infrastructure_failures_apart_from_wrong_answers():
     assert figures["accuracy"] == 0.5 and figures["accuracy_code"] == 0.5  # 1 of the 2 judged, not 1 of 4
     assert figures["maj_at_k"] == 0.5
     all_failed = accuracy_figures(tasks[:1], completions[:1], _scores([None, None]))
-    assert all_failed["accuracy"] is None and all_failed["maj_at_k"] is None and all_failed["infra_failures"] == 2
+    assert (
+        all_failed["accuracy"] is None
+        and all_failed["maj_at_k"] is None
+        and all_failed["infra_failures"] == 2
+    )
 
 
 def test_report_row_and_table_show_infrastructure_failures():
     from selfdistill.report import eval_keys, summarize
 
     assert "infra_failures" in eval_keys()
-    rows = [{"model": "base", "role": "base", "accuracy": None, "params": 10},
-            {"model": "p", "role": "policy", "accuracy": 0.5, "params": 10}]
+    rows = [
+        {"model": "base", "role": "base", "accuracy": None, "params": 10},
+        {"model": "p", "role": "policy", "accuracy": 0.5, "params": 10},
+    ]
     assert "policy_gain_points" not in summarize(rows, "p")  # no made-up gain from an unknown accuracy
 
 
@@ -108,7 +128,9 @@ def test_report_row_and_table_show_infrastructure_failures():
 
 
 def test_sandbox_layer_names_are_validated():
-    with pytest.raises(ConfigError, match="rewards.sandbox_layers: unknown layer.*'seccom'.*choose from: process"):
+    with pytest.raises(
+        ConfigError, match="rewards.sandbox_layers: unknown layer.*'seccom'.*choose from: process"
+    ):
         RewardConfig(sandbox_layers=["seccom"])
 
 
@@ -122,8 +144,10 @@ def test_code_reward_starts_with_its_layers_logged_and_recorded(caplog):
         reward_func(rcfg, "code")
     active = sandbox_layers(rcfg)
     assert active is not None and set(required) <= set(active)
-    assert any("active isolation layers" in r.getMessage() and ", ".join(active) in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "active isolation layers" in r.getMessage() and ", ".join(active) in r.getMessage()
+        for r in caplog.records
+    )
 
 
 _AS_NOBODY = textwrap.dedent("""
@@ -150,11 +174,14 @@ _AS_NOBODY = textwrap.dedent("""
 def test_a_required_layer_the_machine_lacks_refuses_to_start():
     """Without root the uid layer is missing: requiring it stops the run before any work, naming the layer."""
     env = {**os.environ, "PYTHONPATH": os.getcwd(), "HOME": "/tmp"}
-    out = subprocess.run([sys.executable, "-c", _AS_NOBODY], capture_output=True, text=True, env=env, cwd="/tmp",
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _AS_NOBODY], capture_output=True, text=True, env=env, cwd="/tmp", timeout=120
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "CONFIG: rewards.sandbox_layers: required sandbox layer(s) uid missing" in out.stdout
-    assert "needs root" in out.stdout and "SANDBOX:" in out.stdout and "uid" in out.stdout.split("SANDBOX:")[1]
+    assert (
+        "needs root" in out.stdout and "SANDBOX:" in out.stdout and "uid" in out.stdout.split("SANDBOX:")[1]
+    )
 
 
 def test_report_records_the_active_layers(tmp_path):
@@ -162,11 +189,21 @@ def test_report_records_the_active_layers(tmp_path):
     from selfdistill.pipeline import Run, plan
     from selfdistill.report import sandbox_section
 
-    cfg = load_config(None, [f"run.output_dir={tmp_path}", "tracking.report_to=none", "run.device=cpu",
-                             "rewards.sandbox_layers=[process]"])
+    cfg = load_config(
+        None,
+        [
+            f"run.output_dir={tmp_path}",
+            "tracking.report_to=none",
+            "run.device=cpu",
+            "rewards.sandbox_layers=[process]",
+        ],
+    )
     run = Run(cfg)
     run.finish("r1.rl", {"sandbox_layers": ["process", "seccomp", "landlock"]})
     run.finish("eval.base", {"sandbox_layers": ["process", "seccomp"]})
     section = sandbox_section(run, tuple(s.key for s in plan(cfg)))
-    assert section == {"required": ["process"], "layers": ["process", "seccomp"],
-                       "active": {"r1.rl": ["process", "seccomp", "landlock"], "eval.base": ["process", "seccomp"]}}
+    assert section == {
+        "required": ["process"],
+        "layers": ["process", "seccomp"],
+        "active": {"r1.rl": ["process", "seccomp", "landlock"], "eval.base": ["process", "seccomp"]},
+    }

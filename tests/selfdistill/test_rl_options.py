@@ -40,7 +40,9 @@ from selfdistill.rl_options.dynamic_sampling import (
 
 def test_dead_groups_are_the_equal_reward_groups():
     nan = float("nan")
-    rewards = torch.tensor([0.2, 0.2, 1.2, 0.2, 0.0, 0.0, 0.3, 0.3001, nan, nan, nan, 1.0, 0.5, 0.5])  # 7 groups of 2
+    rewards = torch.tensor(
+        [0.2, 0.2, 1.2, 0.2, 0.0, 0.0, 0.3, 0.3001, nan, nan, nan, 1.0, 0.5, 0.5]
+    )  # 7 groups of 2
     assert dead_groups(rewards, 2).tolist() == [True, False, True, False, True, True, True]
     with pytest.raises(ValueError, match="multiple of the group size 3"):
         dead_groups(rewards[:4], 3)
@@ -73,9 +75,13 @@ def _batch(pid, p, c, b, layers=2, k=2, seed=0):
     completion_mask[-1, -1] = 0
     completion_ids[-1, -1] = pid
     return {
-        "prompt_ids": prompt_ids, "prompt_mask": prompt_mask, "completion_ids": completion_ids,
-        "completion_mask": completion_mask, "advantages": torch.randn(b, generator=g),
-        "old_per_token_logps": -torch.rand(b, c, generator=g), "importance_sampling_ratio": torch.rand(b, 1, generator=g),
+        "prompt_ids": prompt_ids,
+        "prompt_mask": prompt_mask,
+        "completion_ids": completion_ids,
+        "completion_mask": completion_mask,
+        "advantages": torch.randn(b, generator=g),
+        "old_per_token_logps": -torch.rand(b, c, generator=g),
+        "importance_sampling_ratio": torch.rand(b, 1, generator=g),
         "moe_routing": torch.randint(0, 8, (b, layers, p + c, k), generator=g, dtype=torch.int16),
         "num_items_in_batch": torch.tensor(float(completion_mask.sum())),
     }
@@ -88,9 +94,14 @@ def test_merge_pads_prompts_left_completions_right_and_routing_on_both_sides():
     assert "num_items_in_batch" not in out  # the caller recomputes it across processes
     assert out["prompt_ids"].shape == (6, 6) and out["completion_ids"].shape == (6, 5)
     # rows of `a`: prompt left-padded by 3, completion as is; rows of `b`: prompt as is, completion right-padded by 3
-    assert torch.equal(out["prompt_ids"][:2, 3:], a["prompt_ids"]) and (out["prompt_ids"][:2, :3] == pad).all()
+    assert (
+        torch.equal(out["prompt_ids"][:2, 3:], a["prompt_ids"]) and (out["prompt_ids"][:2, :3] == pad).all()
+    )
     assert (out["prompt_mask"][:2, :3] == 0).all() and torch.equal(out["prompt_mask"][2:], b["prompt_mask"])
-    assert torch.equal(out["completion_ids"][2:, :2], b["completion_ids"]) and (out["completion_ids"][2:, 2:] == pad).all()
+    assert (
+        torch.equal(out["completion_ids"][2:, :2], b["completion_ids"])
+        and (out["completion_ids"][2:, 2:] == pad).all()
+    )
     assert (out["completion_mask"][2:, 2:] == 0).all()
     assert torch.equal(out["old_per_token_logps"][:2], a["old_per_token_logps"])
     assert (out["old_per_token_logps"][2:, 2:] == 0).all()
@@ -211,7 +222,10 @@ def test_config_rejects_bad_settings():
 def lively(prompts, completions, **kwargs):
     """Prompts starting with 'dead' get a constant reward (a dead group); others a reward that differs
     between distinct completions, so their groups carry gradient."""
-    return [0.5 if p.startswith("dead") else len(c) + 1e-3 * sum(map(ord, c)) for p, c in zip(prompts, completions)]
+    return [
+        0.5 if p.startswith("dead") else len(c) + 1e-3 * sum(map(ord, c))
+        for p, c in zip(prompts, completions)
+    ]
 
 
 register_reward("lively", f"{__name__}:lively")
@@ -238,13 +252,33 @@ def _trainer(tokenizer, model, tmp_path, rows, pool, *, routing="off", max_refil
             self.seen.append({k: v.clone() for k, v in inputs.items() if isinstance(v, torch.Tensor)})
             return super().compute_loss(model, inputs, *a, **kw)
 
-    kwargs = dict(output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=2, max_completion_length=6,
-                  max_steps=1, learning_rate=1e-2, logging_steps=1, report_to=[], save_strategy="no", use_cpu=True,
-                  bf16=False, gradient_checkpointing=False, seed=0, dataloader_num_workers=0, disable_tqdm=True,
-                  loss_type="grpo", router_aux_loss_coef=0.0)
+    kwargs = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        num_generations=2,
+        max_completion_length=6,
+        max_steps=1,
+        learning_rate=1e-2,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        seed=0,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        loss_type="grpo",
+        router_aux_loss_coef=0.0,
+    )
     kwargs.update(args)
-    trainer = Probe(model=model, reward_funcs=[lively], args=GRPOConfig(**kwargs),
-                    train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer)
+    trainer = Probe(
+        model=model,
+        reward_funcs=[lively],
+        args=GRPOConfig(**kwargs),
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
     trainer.seen = []
     trainer.set_refill_pool(pool)
     return trainer
@@ -278,7 +312,9 @@ def test_short_batch_is_topped_up_with_dead_groups(tokenizer, tiny_moe, tmp_path
     trainer.train()
     logged = _logged(trainer)
     assert logged["dynamic_sampling/dead_frac"] == 0.5 and logged["dynamic_sampling/refilled_frac"] == 0.0
-    assert logged["dynamic_sampling/dead_kept_frac"] == 0.5 and logged["dynamic_sampling/refill_rounds"] == 1.0
+    assert (
+        logged["dynamic_sampling/dead_kept_frac"] == 0.5 and logged["dynamic_sampling/refill_rounds"] == 1.0
+    )
     (batch,) = trainer.seen
     assert batch["advantages"].shape == (8,) and int((batch["advantages"].abs() <= 1e-6).sum()) == 4
 
@@ -288,15 +324,26 @@ def test_refills_compose_with_moe_routing_replay(tokenizer, tiny_moe, tmp_path):
     (replay raises on any mismatch) and be forced in the loss; steps_per_generation=2 splits the merged batch."""
     rows = [{"prompt": p} for p in ["dead 1", "dead 2", "1+1=", "2+3="]]
     pool = [{"prompt": "a much longer prompt " + p} for p in LIVE]
-    trainer = _trainer(tokenizer, tiny_moe, tmp_path, rows, pool, routing="replay", per_device_train_batch_size=4,
-                       steps_per_generation=2, max_steps=2)
+    trainer = _trainer(
+        tokenizer,
+        tiny_moe,
+        tmp_path,
+        rows,
+        pool,
+        routing="replay",
+        per_device_train_batch_size=4,
+        steps_per_generation=2,
+        max_steps=2,
+    )
     trainer.train()
     assert _logged(trainer)["dynamic_sampling/refilled_frac"] == 0.5
     assert len(trainer.seen) == 2
     for batch in trainer.seen:
         width = batch["prompt_ids"].shape[1] + batch["completion_ids"].shape[1]
         assert batch["moe_routing"].shape[:3] == (4, 1, width)
-    rates = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
+    rates = [
+        h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h
+    ]
     assert rates and rates[0] == 0.0  # first step replays its own sampling routing: nothing changed
 
 
@@ -304,17 +351,39 @@ def test_train_rl_records_pass_rates_per_task(tokenizer, tiny_moe, tmp_path):
     from selfdistill.stages.rl import train_rl
     from selfdistill.tracking import NullStage
 
-    rows = [{"prompt": p, "kind": "math", "answer": "2", "tests": "", "task_id": f"t{i}"}
-            for i, p in enumerate(LIVE[:4])]
-    rl = RLConfig(max_steps=1, num_generations=2, prompts_per_step=4, max_completion_length=6, learning_rate=1e-2,
-                  algorithm="grpo", logging_steps=1, difficulty_filter=DifficultyFilterConfig(enabled=True),
-                  dynamic_sampling=DynamicSamplingConfig(enabled=True))
-    out = train_rl(tiny_moe, tokenizer, rows, rl, RewardConfig(weights={"math": 1.0, "lively": 1.0}), tmp_path,
-                   seed=0, stage=NullStage(), device="cpu", run_name="t",
-                   refill_pool=([{**r, "task_id": "pool-" + r["task_id"]} for r in rows], [1.0] * 4))
+    rows = [
+        {"prompt": p, "kind": "math", "answer": "2", "tests": "", "task_id": f"t{i}"}
+        for i, p in enumerate(LIVE[:4])
+    ]
+    rl = RLConfig(
+        max_steps=1,
+        num_generations=2,
+        prompts_per_step=4,
+        max_completion_length=6,
+        learning_rate=1e-2,
+        algorithm="grpo",
+        logging_steps=1,
+        difficulty_filter=DifficultyFilterConfig(enabled=True),
+        dynamic_sampling=DynamicSamplingConfig(enabled=True),
+    )
+    out = train_rl(
+        tiny_moe,
+        tokenizer,
+        rows,
+        rl,
+        RewardConfig(weights={"math": 1.0, "lively": 1.0}),
+        tmp_path,
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+        refill_pool=([{**r, "task_id": "pool-" + r["task_id"]} for r in rows], [1.0] * 4),
+    )
     obs = {o.task_id: o for o in out["observations"]}
     logged = next(h for h in out["history"] if "dynamic_sampling/dead_frac" in h)
-    assert logged["dynamic_sampling/dead_frac/math"] == logged["dynamic_sampling/dead_frac"]  # every row is math
+    assert (
+        logged["dynamic_sampling/dead_frac/math"] == logged["dynamic_sampling/dead_frac"]
+    )  # every row is math
     assert {k for k in obs if not k.startswith("pool-")} == {"t0", "t1", "t2", "t3"}
     assert all(o.n == 2 and 0 <= o.s <= o.n for o in obs.values())  # one group of 2 per prompt drawn
 
@@ -325,12 +394,25 @@ def test_overlong_reward_reaches_trl_with_token_lengths(tokenizer, tiny_moe, tmp
 
     rcfg = RewardConfig(weights={"lively": 1.0, "overlong": 1.0})
     assert with_overlong_limit(rcfg, 6).overlong_max_tokens == 6
-    assert with_overlong_limit(RewardConfig(weights={"overlong": 1.0}, overlong_max_tokens=9), 6).overlong_max_tokens == 9
+    assert (
+        with_overlong_limit(
+            RewardConfig(weights={"overlong": 1.0}, overlong_max_tokens=9), 6
+        ).overlong_max_tokens
+        == 9
+    )
     rows = [{"prompt": p} for p in LIVE[:4]]
-    rl = RLConfig(max_steps=1, num_generations=2, prompts_per_step=4, max_completion_length=6, learning_rate=1e-2,
-                  algorithm="grpo", logging_steps=1)
-    out = train_rl(tiny_moe, tokenizer, rows, rl, rcfg, tmp_path, seed=0, stage=NullStage(), device="cpu",
-                   run_name="t")
+    rl = RLConfig(
+        max_steps=1,
+        num_generations=2,
+        prompts_per_step=4,
+        max_completion_length=6,
+        learning_rate=1e-2,
+        algorithm="grpo",
+        logging_steps=1,
+    )
+    out = train_rl(
+        tiny_moe, tokenizer, rows, rl, rcfg, tmp_path, seed=0, stage=NullStage(), device="cpu", run_name="t"
+    )
     logged = next(h for h in out["history"] if "rewards/overlong_reward/mean" in h)
     # an untrained tiny model rarely stops early: most completions hit the 6-token limit (penalty -1)
     assert -1.0 <= logged["rewards/overlong_reward/mean"] < 0.0
@@ -344,8 +426,15 @@ def test_collect_reports_per_prompt_observations_once_per_chunk(tiny_moe, tokeni
     from selfdistill.tracking import NullStage
 
     tasks = math_gen.generate_math_tasks(SimpleNamespace(n=6, difficulty=1), 0)
-    ccfg = CollectConfig(num_prompts=6, k=2, max_new_tokens=8, chunk_size=3, batch_size=16, min_reward=0.0,
-                         require_format=False)
+    ccfg = CollectConfig(
+        num_prompts=6,
+        k=2,
+        max_new_tokens=8,
+        chunk_size=3,
+        batch_size=16,
+        min_reward=0.0,
+        require_format=False,
+    )
     seen: dict = {}
     store = PassRates()
 
@@ -353,8 +442,16 @@ def test_collect_reports_per_prompt_observations_once_per_chunk(tiny_moe, tokeni
         seen[shard] = obs
         store.update(shard, obs)
 
-    kw = dict(ccfg=ccfg, rcfg=RewardConfig(weights={"math": 1.0}), round_=1, seed=0, model_name="m",
-              prompt_format="plain", stage=NullStage(), observe=observe)
+    kw = dict(
+        ccfg=ccfg,
+        rcfg=RewardConfig(weights={"math": 1.0}),
+        round_=1,
+        seed=0,
+        model_name="m",
+        prompt_format="plain",
+        stage=NullStage(),
+        observe=observe,
+    )
     collect_round(tiny_moe, tokenizer, tasks, TraceStore(tmp_path), **kw)
     assert sorted(seen) == ["r1-collect-00000", "r1-collect-00001"]
     assert sorted(o.task_id for obs in seen.values() for o in obs) == sorted(t.task_id for t in tasks)
@@ -381,8 +478,14 @@ def test_pass_rates_persist_and_a_killed_run_resumes_with_them(tmp_path):
     from selfdistill.distributed import param_digest
     from selfdistill.models.loading import load_model
 
-    opts = ["run.rounds=2", "rl.difficulty_filter.enabled=true", "rl.difficulty_filter.min_samples=2",
-            "rl.dynamic_sampling.enabled=true", "rl.dynamic_sampling.max_refills=1", "rl.save_steps=0"]
+    opts = [
+        "run.rounds=2",
+        "rl.difficulty_filter.enabled=true",
+        "rl.difficulty_filter.min_samples=2",
+        "rl.dynamic_sampling.enabled=true",
+        "rl.dynamic_sampling.max_refills=1",
+        "rl.save_steps=0",
+    ]
 
     def start(out, log):
         cmd = [sys.executable, "-m", "selfdistill.cli", "run", *TINY_RUN, *opts, f"run.output_dir={out}"]
@@ -394,7 +497,9 @@ def test_pass_rates_persist_and_a_killed_run_resumes_with_them(tmp_path):
     assert store["sources"][0] == "r1.rl" and "r2.rl" in store["sources"]
     assert any(s.startswith("r1-collect-") for s in store["sources"]) and store["rates"]
     r2 = json.loads((ref / "r" / "state" / "r2.rl.json").read_text())
-    assert r2["difficulty"]["down_weighted"] > 0, "round 1 found no always/never solved prompt: nothing was tested"
+    assert r2["difficulty"]["down_weighted"] > 0, (
+        "round 1 found no always/never solved prompt: nothing was tested"
+    )
     assert any("dynamic_sampling/dead_frac" in h for h in r2["history"])
 
     run = broken / "r"
@@ -402,7 +507,9 @@ def test_pass_rates_persist_and_a_killed_run_resumes_with_them(tmp_path):
     shutil.copy(ref / "r" / "state" / "base.json", run / "state" / "base.json")  # skip the slow pre-training
     log = tmp_path / "broken.log"
     proc = start(broken, log)
-    _kill_when(proc, run / "state" / "r1.sft.json", log)  # round 2's RL has at most begun: the store holds round 1
+    _kill_when(
+        proc, run / "state" / "r1.sft.json", log
+    )  # round 2's RL has at most begun: the store holds round 1
     assert not (run / "state" / "r2.rl.json").exists()
     assert "r2.rl" not in json.loads((run / "pass_rates.json").read_text())["sources"]
     assert start(broken, log).wait(timeout=900) == 0, log.read_text()[-3000:]

@@ -23,20 +23,31 @@ def _rows(n: int = 8):
 
 
 def _trainer(model, tokenizer, tmp_path, kernels, coef, max_steps=2):
-    sft = SFTConfig(max_steps=max_steps, batch_size=4, max_length=96, router_aux_loss_coef=coef,
-                    gradient_checkpointing=False)
+    sft = SFTConfig(
+        max_steps=max_steps,
+        batch_size=4,
+        max_length=96,
+        router_aux_loss_coef=coef,
+        gradient_checkpointing=False,
+    )
     rows = _rows()
     args = sft_args(sft, tmp_path, 0, "none", "cpu", len(rows), "t", model_dtype=torch.float32)
     cls = sft_trainer_class(kernels, moe=True)
-    return cls(model=model, args=args, train_dataset=tokenize_rows(tokenizer, rows, sft.max_length),
-               processing_class=tokenizer)
+    return cls(
+        model=model,
+        args=args,
+        train_dataset=tokenize_rows(tokenizer, rows, sft.max_length),
+        processing_class=tokenizer,
+    )
 
 
 @pytest.mark.parametrize("kernels", ["eager", KernelSpec("fused")])
 def test_moe_sft_logs_router_metrics_under_either_loss(tiny_moe, tokenizer, tmp_path, kernels):
     """Every logged step has router metrics (the fused loss calls the decoder, not the causal-LM wrapper: the
     recorder must see those forwards too, every one of them)."""
-    tiny_moe(input_ids=torch.ones(1, 3, dtype=torch.long))  # an earlier forward of another shape (e.g. sampling)
+    tiny_moe(
+        input_ids=torch.ones(1, 3, dtype=torch.long)
+    )  # an earlier forward of another shape (e.g. sampling)
     trainer = _trainer(tiny_moe, tokenizer, tmp_path, kernels, coef=0.01, max_steps=3)
     trainer.train()
     steps = [h for h in trainer.state.log_history if "loss" in h]
@@ -73,4 +84,3 @@ def test_the_sft_aux_coefficient_is_a_documented_config_field():
     assert load_config(None, ["sft.router_aux_loss_coef=0.02"]).sft.router_aux_loss_coef == 0.02
     with pytest.raises(ConfigError, match="sft.router_aux_loss_coef"):
         load_config(None, ["sft.router_aux_loss_coef=-1"])
-

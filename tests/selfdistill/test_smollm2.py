@@ -34,21 +34,40 @@ def _gguf() -> Path | None:
 def test_smollm2_config_runs_end_to_end(tmp_path):
     gguf = _gguf()
     overrides = [
-        f"run.output_dir={tmp_path}", f"policy.path={gguf}", f"distill.students.0.path={gguf}",
-        "policy.bootstrap.steps=1", "policy.bootstrap.batch_size=2", "rl.max_steps=1", "rl.num_generations=2",
-        "rl.prompts_per_step=2", "rl.max_completion_length=16", "collect.num_prompts=4", "collect.max_new_tokens=16",
-        "sft.max_steps=1", "distill.sft.max_steps=1", "tasks.eval_max=4", "eval.num_samples=2",
+        f"run.output_dir={tmp_path}",
+        f"policy.path={gguf}",
+        f"distill.students.0.path={gguf}",
+        "policy.bootstrap.steps=1",
+        "policy.bootstrap.batch_size=2",
+        "rl.max_steps=1",
+        "rl.num_generations=2",
+        "rl.prompts_per_step=2",
+        "rl.max_completion_length=16",
+        "collect.num_prompts=4",
+        "collect.max_new_tokens=16",
+        "sft.max_steps=1",
+        "distill.sft.max_steps=1",
+        "tasks.eval_max=4",
+        "eval.num_samples=2",
         "eval.max_new_tokens=16",
     ]
-    subprocess.run([sys.executable, "-m", "selfdistill.cli", "run", str(ROOT / "configs" / "smollm2.yaml"), *overrides],
-                   check=True, timeout=3600, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "selfdistill.cli", "run", str(ROOT / "configs" / "smollm2.yaml"), *overrides],
+        check=True,
+        timeout=3600,
+        cwd=ROOT,
+    )
     run_dir = tmp_path / "smollm2"
     assert (run_dir / "models" / "imported-SmolLM2-135M-Instruct.Q4_1" / "model.safetensors").is_file()
     base = json.loads((run_dir / "state" / "base.json").read_text())
     assert base["upcycled"] == {"arch": "mixtral", "num_experts": 4, "top_k": 2}
     assert base["dense_params"] == 134_515_008
     student = json.loads((run_dir / "state" / "student.smol-24l.base.json").read_text())
-    assert len(student["kept_layers"]) == 24 and student["kept_layers"][0] == 0 and student["kept_layers"][-1] == 29
+    assert (
+        len(student["kept_layers"]) == 24
+        and student["kept_layers"][0] == 0
+        and student["kept_layers"][-1] == 29
+    )
     report = json.loads((run_dir / "report.json").read_text())
     rows = {r["model"]: r for r in report["eval"]}
     assert {"base", "policy-r1", "smol-24l"} <= set(rows)

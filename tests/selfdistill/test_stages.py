@@ -36,10 +36,27 @@ def snapshot(model):
 def test_grpo_step_changes_policy(tiny_moe, tokenizer, tmp_path):
     before = snapshot(tiny_moe)
     rows = [t.to_row() for t in math_tasks()]
-    rl = RLConfig(max_steps=2, num_generations=4, prompts_per_step=2, max_completion_length=8, learning_rate=1e-2,
-                  logging_steps=1, algorithm="grpo")
-    out = train_rl(tiny_moe, tokenizer, rows, rl, RewardConfig(weights={"digit_share": 1.0, "math": 1.0}), tmp_path,
-                   seed=0, stage=NullStage(), device="cpu", run_name="t")
+    rl = RLConfig(
+        max_steps=2,
+        num_generations=4,
+        prompts_per_step=2,
+        max_completion_length=8,
+        learning_rate=1e-2,
+        logging_steps=1,
+        algorithm="grpo",
+    )
+    out = train_rl(
+        tiny_moe,
+        tokenizer,
+        rows,
+        rl,
+        RewardConfig(weights={"digit_share": 1.0, "math": 1.0}),
+        tmp_path,
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+    )
     assert out["steps"] == 2 and out["history"] and "reward" in out["history"][0]
     changed = [k for k, v in tiny_moe.named_parameters() if not torch.equal(v, before[k])]
     assert "model.embed_tokens.weight" in changed and any("experts" in k for k in changed)
@@ -50,8 +67,18 @@ def test_sft_step_learns(tiny_dense, tokenizer, tmp_path, kernels):
     rng = random.Random(0)
     rows = [{"prompt": t.prompt, "completion": math_gen.worked_solution(t, rng)} for t in math_tasks(16)]
     before = snapshot(tiny_dense)
-    out = train_sft(tiny_dense, tokenizer, rows, SFTConfig(epochs=1, batch_size=8, max_steps=6, learning_rate=1e-2),
-                    tmp_path, seed=0, stage=NullStage(), device="cpu", run_name="t", kernels=kernels)
+    out = train_sft(
+        tiny_dense,
+        tokenizer,
+        rows,
+        SFTConfig(epochs=1, batch_size=8, max_steps=6, learning_rate=1e-2),
+        tmp_path,
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+        kernels=kernels,
+    )
     assert out["steps"] == 6 and out["final_loss"] < out["loss_curve"][0]
     assert all(not torch.equal(v, before[k]) for k, v in tiny_dense.named_parameters())
 
@@ -65,10 +92,29 @@ def test_sft_labels_mask_the_prompt(tokenizer):
 
 
 def _collect(model, tokenizer, store, tasks):
-    ccfg = CollectConfig(num_prompts=6, k=2, max_new_tokens=8, min_reward=0.0, require_format=False,
-                         max_per_prompt=2, chunk_size=2, batch_size=16)
-    return collect_round(model, tokenizer, tasks, store, ccfg=ccfg, rcfg=RewardConfig(weights={"math": 1.0}),
-                         round_=1, seed=0, model_name="m", prompt_format="plain", stage=NullStage())
+    ccfg = CollectConfig(
+        num_prompts=6,
+        k=2,
+        max_new_tokens=8,
+        min_reward=0.0,
+        require_format=False,
+        max_per_prompt=2,
+        chunk_size=2,
+        batch_size=16,
+    )
+    return collect_round(
+        model,
+        tokenizer,
+        tasks,
+        store,
+        ccfg=ccfg,
+        rcfg=RewardConfig(weights={"math": 1.0}),
+        round_=1,
+        seed=0,
+        model_name="m",
+        prompt_format="plain",
+        stage=NullStage(),
+    )
 
 
 def test_collect_resumes_to_identical_traces(tiny_moe, tokenizer, tmp_path):
@@ -94,10 +140,29 @@ def test_rl_history_keeps_the_off_policy_steps_and_their_routing_drift(tiny_moe,
     """With steps_per_generation=2 only a batch's first step logs rewards; the second step (trained on what the
     previous weights sampled) must still reach the history, with its routing-change rate (issue 6's metric)."""
     rows = [t.to_row() for t in math_tasks()]
-    rl = RLConfig(max_steps=2, num_generations=4, prompts_per_step=2, max_completion_length=8, learning_rate=5e-2,
-                  logging_steps=1, algorithm="grpo", steps_per_generation=2, routing="measure")
-    out = train_rl(tiny_moe, tokenizer, rows, rl, RewardConfig(weights={"digit_share": 1.0}), tmp_path,
-                   seed=0, stage=NullStage(), device="cpu", run_name="t")
+    rl = RLConfig(
+        max_steps=2,
+        num_generations=4,
+        prompts_per_step=2,
+        max_completion_length=8,
+        learning_rate=5e-2,
+        logging_steps=1,
+        algorithm="grpo",
+        steps_per_generation=2,
+        routing="measure",
+    )
+    out = train_rl(
+        tiny_moe,
+        tokenizer,
+        rows,
+        rl,
+        RewardConfig(weights={"digit_share": 1.0}),
+        tmp_path,
+        seed=0,
+        stage=NullStage(),
+        device="cpu",
+        run_name="t",
+    )
     first, second = out["history"]
     assert "reward" in first and "reward" not in second
     assert first["moe/routing_change_rate"] == 0.0  # the weights that sampled are the weights trained

@@ -14,8 +14,18 @@ from selfdistill.tasks.files import load_file_tasks, load_hf_tasks
 
 
 def src(**kw):
-    base = dict(type="jsonl", n=100, path=None, split="train", subset=None, kind="math", prompt_field="prompt",
-                answer_field="answer", tests_field="tests", difficulty=1)
+    base = dict(
+        type="jsonl",
+        n=100,
+        path=None,
+        split="train",
+        subset=None,
+        kind="math",
+        prompt_field="prompt",
+        answer_field="answer",
+        tests_field="tests",
+        difficulty=1,
+    )
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -65,7 +75,10 @@ def test_jsonl_tasks_and_missing_columns(tmp_path):
     path.write_text("\n".join(json.dumps({"question": f"{i}+1=?", "solution": str(i + 1)}) for i in range(5)))
     tasks = load_file_tasks(src(path=str(path), prompt_field="question", answer_field="solution"), 0)
     assert [t.answer for t in tasks] == ["1", "2", "3", "4", "5"]
-    with pytest.raises(ConfigError, match=r"missing column\(s\) \['prompt', 'answer'\].*columns present: \['question', 'solution'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"missing column\(s\) \['prompt', 'answer'\].*columns present: \['question', 'solution'\]",
+    ):
         load_file_tasks(src(path=str(path)), 0)
 
 
@@ -95,7 +108,9 @@ def test_missing_file_and_offline_hub(monkeypatch):
         load_file_tasks(src(path="/nope.jsonl"), 0)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ConfigError, match="cannot load Hugging Face dataset 'nobody/no-such-dataset'.*Offline"):
+    with pytest.raises(
+        ConfigError, match="cannot load Hugging Face dataset 'nobody/no-such-dataset'.*Offline"
+    ):
         load_hf_tasks(src(type="hf", path="nobody/no-such-dataset"), 0)
 
 

@@ -18,8 +18,18 @@ from selfdistill.traces import Trace, TraceStore, shard_name
 
 
 def make(i: int, round_: int = 1, reward: float = 1.0, **kw) -> Trace:
-    return Trace(prompt=f"{i}+1=?", completion=f"<think>{i}+1</think>\\boxed{{{i + 1}}}", reward=reward, kind="math",
-                 task_id=f"t{i}", round=round_, model="m", rewards={"math": reward}, sampling={"seed": i}, **kw)
+    return Trace(
+        prompt=f"{i}+1=?",
+        completion=f"<think>{i}+1</think>\\boxed{{{i + 1}}}",
+        reward=reward,
+        kind="math",
+        task_id=f"t{i}",
+        round=round_,
+        model="m",
+        rewards={"math": reward},
+        sampling={"seed": i},
+        **kw,
+    )
 
 
 def test_shard_names_keep_single_process_stores_and_sort_by_chunk_then_rank():
@@ -43,7 +53,9 @@ def test_a_chunk_is_done_when_every_rank_of_one_world_wrote_it(tmp_path):
 def test_a_chunk_half_written_by_another_world_size_is_refused(tmp_path):
     store = TraceStore(tmp_path)
     store.append([make(1)], shard_name("c0", 0, 2))
-    with pytest.raises(RuntimeError, match=r"c0 .*partly written by a 2-process run; resume it with 2 processes \(now 4\)"):
+    with pytest.raises(
+        RuntimeError, match=r"c0 .*partly written by a 2-process run; resume it with 2 processes \(now 4\)"
+    ):
         store.missing_ranks("c0", 4)
 
 
@@ -53,24 +65,39 @@ def test_writers_that_exchange_ids_store_each_trace_once(tmp_path):
     assert a.append([make(1), make(2)], shard_name("c0", 0, 2)) == 2
     b.remember([make(1).trace_id, make(2).trace_id])
     assert b.append([make(2), make(3)], shard_name("c0", 1, 2)) == 1
-    a.remember([make(2).trace_id, make(3).trace_id])  # what b offered and stored in chunk 0 (collect gathers ids)
+    a.remember(
+        [make(2).trace_id, make(3).trace_id]
+    )  # what b offered and stored in chunk 0 (collect gathers ids)
     assert a.append([make(3), make(4)], shard_name("c1", 0, 2)) == 1
-    ids = [json.loads(line)["trace_id"] for p in sorted(tmp_path.glob("*.jsonl")) for line in p.read_text().splitlines()]
+    ids = [
+        json.loads(line)["trace_id"]
+        for p in sorted(tmp_path.glob("*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
     assert len(ids) == len(set(ids)) == 4
 
 
 def test_arrow_view_equals_iter_with_dedupe_and_filters(tmp_path):
     store = TraceStore(tmp_path)
     store.append([make(1, 1, 1.0), make(2, 1, 0.0), make(3, 2, 1.0)], "a")
-    (tmp_path / "b.jsonl").write_text("".join(  # a second writer's shard repeating a trace (dedupe on read)
-        json.dumps(Trace.from_json(json.loads(line)).__dict__) + "\n" for line in (tmp_path / "a.jsonl").read_text().splitlines()[:1]))
+    (tmp_path / "b.jsonl").write_text(
+        "".join(  # a second writer's shard repeating a trace (dedupe on read)
+            json.dumps(Trace.from_json(json.loads(line)).__dict__) + "\n"
+            for line in (tmp_path / "a.jsonl").read_text().splitlines()[:1]
+        )
+    )
     store.append([make(4, 3, 1.0)], "c")
     for select in ({}, {"round": 1}, {"min_reward": 1.0}, {"max_round": 2}, {"round": 2, "min_reward": 0.5}):
         ds = store.to_dataset(**select)
-        assert ds["trace_id"] == [t.trace_id for t in store.iter(**{k: v for k, v in select.items() if k != "max_round"})
-                                  if t.round <= select.get("max_round", 99)], select
+        assert ds["trace_id"] == [
+            t.trace_id
+            for t in store.iter(**{k: v for k, v in select.items() if k != "max_round"})
+            if t.round <= select.get("max_round", 99)
+        ], select
     ds = store.to_dataset()
-    assert ds.cache_files and all(f["filename"].endswith(".arrow") for f in ds.cache_files)  # memory-mapped files
+    assert ds.cache_files and all(
+        f["filename"].endswith(".arrow") for f in ds.cache_files
+    )  # memory-mapped files
     assert json.loads(ds[0]["sampling"]) == {"seed": 1} and ds.num_rows == 4
 
 
@@ -92,7 +119,9 @@ def _mixed_store(root, chat: bool = True) -> TraceStore:
     """Plain, chat (or a second plain) and schema-1 (no rendered prompt) traces, one below the reward bar."""
     store = TraceStore(root)
     second = [{"role": "user", "content": "What is 2+3? Think, then box."}] if chat else "2+1=?"
-    store.append([make(1, rendered_prompt="1+1=?"), make(2, rendered_prompt=second), make(3), make(4, reward=0.0)], "a")
+    store.append(
+        [make(1, rendered_prompt="1+1=?"), make(2, rendered_prompt=second), make(3), make(4, reward=0.0)], "a"
+    )
     return store
 
 
@@ -101,7 +130,9 @@ def test_tokenised_traces_equal_tokenize_rows(tmp_path, bpe_tokenizer, prompt_fo
     store = _mixed_store(tmp_path)
     ds = tokenize_traces(bpe_tokenizer, store, 96, prompt_format, min_reward=1.0)
     expected = tokenize_rows(bpe_tokenizer, rows_from_traces(store.iter(min_reward=1.0), prompt_format), 96)
-    assert ds["input_ids"] == expected["input_ids"] and ds["labels"] == expected["labels"] and ds.num_rows == 3
+    assert (
+        ds["input_ids"] == expected["input_ids"] and ds["labels"] == expected["labels"] and ds.num_rows == 3
+    )
 
 
 def test_tokenised_cache_is_built_once_and_keyed_by_contents_and_settings(tmp_path, bpe_tokenizer, tokenizer):

@@ -13,8 +13,17 @@ from selfdistill.traces import Trace, TraceStore, trace_id
 
 
 def make(i: int, round_: int = 1, reward: float = 1.0) -> Trace:
-    return Trace(prompt=f"{i}+1=?", completion=f"<think>{i}+1</think>\\boxed{{{i + 1}}}", reward=reward, kind="math",
-                 task_id=f"t{i}", round=round_, model="m", rewards={"math": reward}, sampling={"seed": 0})
+    return Trace(
+        prompt=f"{i}+1=?",
+        completion=f"<think>{i}+1</think>\\boxed{{{i + 1}}}",
+        reward=reward,
+        kind="math",
+        task_id=f"t{i}",
+        round=round_,
+        model="m",
+        rewards={"math": reward},
+        sampling={"seed": 0},
+    )
 
 
 def test_schema_fields_and_hashes():
@@ -54,7 +63,9 @@ def test_export_to_datasets(tmp_path):
     store = TraceStore(tmp_path)
     store.append([make(i) for i in range(4)], "s")
     ds = store.to_dataset()
-    assert ds.num_rows == 4 and {"prompt", "completion", "reward", "trace_id", "round"} <= set(ds.column_names)
+    assert ds.num_rows == 4 and {"prompt", "completion", "reward", "trace_id", "round"} <= set(
+        ds.column_names
+    )
     assert json.loads(ds[0]["rewards"]) == {"math": 1.0}
 
 
@@ -62,8 +73,19 @@ def test_export_mixes_rendered_prompt_kinds(tmp_path):
     """Traces from before rendered prompts (None), plain (text) and chat (messages) ones export in one dataset."""
     store = TraceStore(tmp_path)
     chat = [{"role": "user", "content": "q"}]
-    extra = [Trace(prompt=p, completion="\\boxed{1}", reward=1.0, kind="math", task_id="t", round=1, model="m",
-                   rendered_prompt=r) for p, r in (("q", chat), ("p", "p"))]
+    extra = [
+        Trace(
+            prompt=p,
+            completion="\\boxed{1}",
+            reward=1.0,
+            kind="math",
+            task_id="t",
+            round=1,
+            model="m",
+            rendered_prompt=r,
+        )
+        for p, r in (("q", chat), ("p", "p"))
+    ]
     store.append([make(1), *extra], "s")
     ds = store.to_dataset()
     assert sorted(map(json.loads, ds["rendered_prompt"]), key=str) == sorted([None, chat, "p"], key=str)

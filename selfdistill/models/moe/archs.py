@@ -27,7 +27,9 @@ ProbsFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 # ---------------------------------------------------------------- routing-weight rules (one per router family)
-def softmax_topk_weights(logits: torch.Tensor, indices: torch.Tensor, router: torch.nn.Module) -> torch.Tensor:
+def softmax_topk_weights(
+    logits: torch.Tensor, indices: torch.Tensor, router: torch.nn.Module
+) -> torch.Tensor:
     """Qwen2/Qwen3-MoE, OLMoE: softmax over all experts, gather the chosen, renormalise if `norm_topk_prob`.
 
     logits (N, E), indices (N, k) -> weights (N, k) in the logits' dtype, as the router returns them.
@@ -46,7 +48,9 @@ def mixtral_weights(logits: torch.Tensor, indices: torch.Tensor, router: torch.n
     return weights / weights.sum(dim=-1, keepdim=True)
 
 
-def sigmoid_group_weights(logits: torch.Tensor, indices: torch.Tensor, router: torch.nn.Module) -> torch.Tensor:
+def sigmoid_group_weights(
+    logits: torch.Tensor, indices: torch.Tensor, router: torch.nn.Module
+) -> torch.Tensor:
     """DeepSeek-V3: sigmoid scores of the chosen experts (the selection bias is not part of the weight),
     renormalised if `norm_topk_prob`, times `routed_scaling_factor`."""
     weights = logits.sigmoid().gather(-1, indices)  # (N, k)
@@ -55,7 +59,9 @@ def sigmoid_group_weights(logits: torch.Tensor, indices: torch.Tensor, router: t
     return weights * router.routed_scaling_factor
 
 
-def topk_softmax_weights(logits: torch.Tensor, indices: torch.Tensor, router: torch.nn.Module) -> torch.Tensor:
+def topk_softmax_weights(
+    logits: torch.Tensor, indices: torch.Tensor, router: torch.nn.Module
+) -> torch.Tensor:
     """GPT-OSS: softmax over the chosen experts' logits only."""
     top = logits.gather(-1, indices)  # (N, k)
     return F.softmax(top, dim=1, dtype=top.dtype)
@@ -73,6 +79,7 @@ def sigmoid_probs(logits: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- the registry
+
 
 @dataclass(frozen=True)
 class MoEArch:
@@ -98,26 +105,86 @@ def register_arch(arch: MoEArch) -> MoEArch:
     return arch
 
 
-register_arch(MoEArch("qwen3_moe", "Qwen3MoeConfig", "Qwen3MoeTopKRouter", softmax_topk_weights,
-                      tiny_overrides=dict(num_experts=8, moe_intermediate_size=32, head_dim=16, norm_topk_prob=True)))
-register_arch(MoEArch("qwen2_moe", "Qwen2MoeConfig", "Qwen2MoeTopKRouter", softmax_topk_weights,
-                      tiny_overrides=dict(num_experts=8, moe_intermediate_size=32, shared_expert_intermediate_size=64),
-                      notes="shared expert with a sigmoid gate next to the routed experts"))
-register_arch(MoEArch("olmoe", "OlmoeConfig", "OlmoeTopKRouter", softmax_topk_weights,
-                      tiny_overrides=dict(num_experts=8, intermediate_size=32)))
-register_arch(MoEArch("mixtral", "MixtralConfig", "MixtralTopKRouter", mixtral_weights,
-                      tiny_overrides=dict(num_local_experts=8, intermediate_size=32, head_dim=16)))
-register_arch(MoEArch("deepseek_v3", "DeepseekV3Config", "DeepseekV3TopkRouter", sigmoid_group_weights,
-                      probs_fn=sigmoid_probs, has_aux_loss=False,
-                      tiny_overrides=dict(n_routed_experts=8, moe_intermediate_size=32, n_shared_experts=1,
-                                          first_k_dense_replace=0, n_group=2, topk_group=1, kv_lora_rank=16,
-                                          q_lora_rank=32, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16,
-                                          head_dim=8, num_key_value_heads=4, rope_interleave=False),
-                      notes="sigmoid router with grouped top-k and a selection bias; no aux loss"))
-register_arch(MoEArch("gpt_oss", "GptOssConfig", "GptOssTopKRouter", topk_softmax_weights,
-                      tiny_overrides=dict(num_local_experts=8, intermediate_size=32, head_dim=16, sliding_window=16,
-                                          layer_types=["sliding_attention", "full_attention"]),
-                      notes="softmax over the top-k logits only; attention sinks"))
+register_arch(
+    MoEArch(
+        "qwen3_moe",
+        "Qwen3MoeConfig",
+        "Qwen3MoeTopKRouter",
+        softmax_topk_weights,
+        tiny_overrides=dict(num_experts=8, moe_intermediate_size=32, head_dim=16, norm_topk_prob=True),
+    )
+)
+register_arch(
+    MoEArch(
+        "qwen2_moe",
+        "Qwen2MoeConfig",
+        "Qwen2MoeTopKRouter",
+        softmax_topk_weights,
+        tiny_overrides=dict(num_experts=8, moe_intermediate_size=32, shared_expert_intermediate_size=64),
+        notes="shared expert with a sigmoid gate next to the routed experts",
+    )
+)
+register_arch(
+    MoEArch(
+        "olmoe",
+        "OlmoeConfig",
+        "OlmoeTopKRouter",
+        softmax_topk_weights,
+        tiny_overrides=dict(num_experts=8, intermediate_size=32),
+    )
+)
+register_arch(
+    MoEArch(
+        "mixtral",
+        "MixtralConfig",
+        "MixtralTopKRouter",
+        mixtral_weights,
+        tiny_overrides=dict(num_local_experts=8, intermediate_size=32, head_dim=16),
+    )
+)
+register_arch(
+    MoEArch(
+        "deepseek_v3",
+        "DeepseekV3Config",
+        "DeepseekV3TopkRouter",
+        sigmoid_group_weights,
+        probs_fn=sigmoid_probs,
+        has_aux_loss=False,
+        tiny_overrides=dict(
+            n_routed_experts=8,
+            moe_intermediate_size=32,
+            n_shared_experts=1,
+            first_k_dense_replace=0,
+            n_group=2,
+            topk_group=1,
+            kv_lora_rank=16,
+            q_lora_rank=32,
+            qk_rope_head_dim=8,
+            qk_nope_head_dim=8,
+            v_head_dim=16,
+            head_dim=8,
+            num_key_value_heads=4,
+            rope_interleave=False,
+        ),
+        notes="sigmoid router with grouped top-k and a selection bias; no aux loss",
+    )
+)
+register_arch(
+    MoEArch(
+        "gpt_oss",
+        "GptOssConfig",
+        "GptOssTopKRouter",
+        topk_softmax_weights,
+        tiny_overrides=dict(
+            num_local_experts=8,
+            intermediate_size=32,
+            head_dim=16,
+            sliding_window=16,
+            layer_types=["sliding_attention", "full_attention"],
+        ),
+        notes="softmax over the top-k logits only; attention sinks",
+    )
+)
 
 
 def get_arch(name: str) -> MoEArch:
@@ -125,7 +192,9 @@ def get_arch(name: str) -> MoEArch:
     try:
         return ARCHS[name]
     except KeyError:
-        raise ValueError(f"unsupported MoE architecture {name!r}; choose one of: {', '.join(ARCHS)}") from None
+        raise ValueError(
+            f"unsupported MoE architecture {name!r}; choose one of: {', '.join(ARCHS)}"
+        ) from None
 
 
 def arch_of(model: torch.nn.Module) -> MoEArch:

@@ -63,8 +63,15 @@ def attention_linear_names(model: torch.nn.Module) -> list[str]:
     return sorted(names)
 
 
-def expert_lora_config(model: torch.nn.Module, r: int = 8, alpha: int = 16, attention: bool = True,
-                       experts: bool = True, dropout: float = 0.0, **kwargs):
+def expert_lora_config(
+    model: torch.nn.Module,
+    r: int = 8,
+    alpha: int = 16,
+    attention: bool = True,
+    experts: bool = True,
+    dropout: float = 0.0,
+    **kwargs,
+):
     """A peft LoraConfig covering the fused 3-D expert weights (`target_parameters`) and, optionally, the
     attention projections (`target_modules`). Routers and lm_head stay out (TRL's fused LM head rejects LoRA
     there). Extra kwargs go to LoraConfig.
@@ -76,5 +83,12 @@ def expert_lora_config(model: torch.nn.Module, r: int = 8, alpha: int = 16, atte
     find_routers(model)  # raises a clear error on a non-MoE model
     target_modules = attention_linear_names(model) if attention else []
     target_parameters = expert_parameter_names(model) if experts else None
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
-                      target_parameters=target_parameters, task_type="CAUSAL_LM", **kwargs)
+    return LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=target_modules,
+        target_parameters=target_parameters,
+        task_type="CAUSAL_LM",
+        **kwargs,
+    )

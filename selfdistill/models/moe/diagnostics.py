@@ -67,8 +67,9 @@ def topk_overlap(a: torch.Tensor, b: torch.Tensor, num_experts: int) -> torch.Te
     return (set_a * set_b).sum(dim=-1)
 
 
-def routing_changes(a: torch.Tensor, b: torch.Tensor, num_experts: int,
-                    keep: torch.Tensor | None = None) -> tuple[int, int]:
+def routing_changes(
+    a: torch.Tensor, b: torch.Tensor, num_experts: int, keep: torch.Tensor | None = None
+) -> tuple[int, int]:
     """(changed choices, total choices) between two routings (N, k) of the same kept tokens."""
     if a.shape != b.shape:
         raise ValueError(f"routings differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
@@ -79,22 +80,29 @@ def routing_changes(a: torch.Tensor, b: torch.Tensor, num_experts: int,
     return int(changed), int(a.shape[0] * k)
 
 
-def routing_change_rate(a: torch.Tensor, b: torch.Tensor, num_experts: int,
-                        keep: torch.Tensor | None = None) -> float:
+def routing_change_rate(
+    a: torch.Tensor, b: torch.Tensor, num_experts: int, keep: torch.Tensor | None = None
+) -> float:
     """Fraction of top-k expert choices that differ between routings a and b (N, k) (order-insensitive)."""
     changed, total = routing_changes(a, b, num_experts, keep)
     return changed / total if total else float("nan")
 
 
-def routing_change_rates(rec_a: dict[int, torch.Tensor], rec_b: dict[int, torch.Tensor], num_experts: int,
-                         keep: torch.Tensor | None = None) -> dict[int, float]:
+def routing_change_rates(
+    rec_a: dict[int, torch.Tensor],
+    rec_b: dict[int, torch.Tensor],
+    num_experts: int,
+    keep: torch.Tensor | None = None,
+) -> dict[int, float]:
     """Per-layer change rate between two routing records {layer: indices (N, k)} of the same tokens."""
     if rec_a.keys() != rec_b.keys():
         raise ValueError(f"records cover different layers: {sorted(rec_a)} vs {sorted(rec_b)}")
     return {layer: routing_change_rate(rec_a[layer], rec_b[layer], num_experts, keep) for layer in rec_a}
 
 
-def change_rate_metrics(changed: dict[int, int], total: dict[int, int], prefix: str = "moe/") -> dict[str, float]:
+def change_rate_metrics(
+    changed: dict[int, int], total: dict[int, int], prefix: str = "moe/"
+) -> dict[str, float]:
     """Flat metrics from per-layer (changed, total) counters: overall rate and one per layer."""
     out = {}
     if total and sum(total.values()):

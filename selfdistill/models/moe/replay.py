@@ -104,7 +104,9 @@ class RoutingReplay:
     def _source_for(self, routing: torch.Tensor):
         expected = (len(self.layers), self.top_k)
         if routing.dim() != 4 or (routing.shape[1], routing.shape[3]) != expected:
-            raise ValueError(f"routing must be (B, L={expected[0]}, T, k={expected[1]}), got {tuple(routing.shape)}")
+            raise ValueError(
+                f"routing must be (B, L={expected[0]}, T, k={expected[1]}), got {tuple(routing.shape)}"
+            )
         prev = (self._source, self._cursor)
         self._source, self._cursor = routing, 0
         try:
@@ -113,7 +115,9 @@ class RoutingReplay:
         finally:
             self._source, self._cursor = prev
         if consumed != routing.shape[0]:
-            raise RuntimeError(f"forwards used {consumed} of the {routing.shape[0]} recorded rows: batch mismatch")
+            raise RuntimeError(
+                f"forwards used {consumed} of the {routing.shape[0]} recorded rows: batch mismatch"
+            )
 
     def take_record(self) -> torch.Tensor:
         """The routing recorded by the last `recording()` body: (B, L, T, k), batch-first like the inputs."""
@@ -141,7 +145,9 @@ class RoutingReplay:
             missing = [layer for layer in self.layers if layer not in self._chunk]
             if missing:
                 raise RuntimeError(f"recorded forward did not reach router layers {missing}")
-            self._chunks.append(torch.stack([self._chunk[layer] for layer in self.layers], dim=1))  # (b, L, T, k)
+            self._chunks.append(
+                torch.stack([self._chunk[layer] for layer in self.layers], dim=1)
+            )  # (b, L, T, k)
             self._chunk = {}
 
     def _pre_hook(self, module, args, kwargs):
@@ -151,9 +157,11 @@ class RoutingReplay:
         self._active, self._forced = self.mode, None
         if self.mode in ("replay", "compare"):
             if self.scope.shape is None:
-                raise RuntimeError("routing replay needs `input_ids` or `inputs_embeds` to know the batch shape")
+                raise RuntimeError(
+                    "routing replay needs `input_ids` or `inputs_embeds` to know the batch shape"
+                )
             b, t = self.scope.shape
-            rows = self._source[self._cursor:self._cursor + b]  # (b, L, T, k)
+            rows = self._source[self._cursor : self._cursor + b]  # (b, L, T, k)
             if rows.shape[0] != b or rows.shape[2] != t:
                 raise RuntimeError(
                     f"forward of shape (B={b}, T={t}) does not match the recorded rows "
@@ -172,9 +180,13 @@ class RoutingReplay:
                 b, t = self.scope.shape
                 self._chunk[layer] = indices.detach().reshape(b, t, -1).to(self.dtype)
                 return None
-            forced = self._forced[:, pos].reshape(-1, indices.shape[-1]).to(indices.device, indices.dtype)  # (N, k)
+            forced = (
+                self._forced[:, pos].reshape(-1, indices.shape[-1]).to(indices.device, indices.dtype)
+            )  # (N, k)
             if forced.shape != indices.shape:
-                raise RuntimeError(f"layer {layer}: router chose {tuple(indices.shape)}, record has {tuple(forced.shape)}")
+                raise RuntimeError(
+                    f"layer {layer}: router chose {tuple(indices.shape)}, record has {tuple(forced.shape)}"
+                )
             if first:  # count each forward once, not again in checkpoint recomputation
                 keep = token_mask(self.scope.mask, indices.shape[0], indices.device)
                 changed, total = routing_changes(indices, forced, self.num_experts, keep)

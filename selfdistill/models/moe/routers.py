@@ -68,7 +68,7 @@ def expert_parameter_names(model: torch.nn.Module) -> list[str]:
     for name, param in model.named_parameters():
         if param.ndim == 3 and ".experts." in name:
             match = _LAYER_RE.search(name)
-            suffixes.add(name[match.end():] if match else name)
+            suffixes.add(name[match.end() :] if match else name)
     if not suffixes:
         raise ValueError(f"no fused 3-D expert parameters found in {type(model).__name__}")
     return sorted(suffixes)

@@ -49,15 +49,22 @@ class MoETrainerMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.moe_routing not in ROUTING_MODES:
-            raise ValueError(f"unknown moe_routing {self.moe_routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
+            raise ValueError(
+                f"unknown moe_routing {self.moe_routing!r}; choose one of: {', '.join(ROUTING_MODES)}"
+            )
         if not has_metrics_store(self):
             raise TypeError(f"{type(self).__name__} has no TRL `_metrics` store to log MoE metrics into")
         if self.moe_routing != "off" and not is_grpo_style(type(self)):
-            raise ValueError(f"moe_routing={self.moe_routing!r} needs a GRPO-style trainer, not {type(self).__name__}")
+            raise ValueError(
+                f"moe_routing={self.moe_routing!r} needs a GRPO-style trainer, not {type(self).__name__}"
+            )
         # Replay hooks first: hooks run in registration order, so the recorder then sees the experts actually used.
         self._moe_replay = RoutingReplay(self.model) if self.moe_routing != "off" else None
-        self._moe_recorder = (RouterRecorder(self.model, log_expert_load=self.moe_log_expert_load)
-                              if self.moe_diagnostics else None)
+        self._moe_recorder = (
+            RouterRecorder(self.model, log_expert_load=self.moe_log_expert_load)
+            if self.moe_diagnostics
+            else None
+        )
         self._moe_scoring: str | None = None  # "first" while the old-policy pass is expected
         self._moe_pending: torch.Tensor | None = None  # routing recorded by that pass
 
@@ -68,10 +75,16 @@ class MoETrainerMixin:
             inputs = {key: value for key, value in inputs.items() if key != ROUTING_KEY}
         mode = "train" if self.model.training else "eval"
         if routing is not None and self._moe_replay is not None and mode == "train":
-            ctx = (self._moe_replay.replaying if self.moe_routing == "replay" else self._moe_replay.comparing)(routing)
+            ctx = (
+                self._moe_replay.replaying if self.moe_routing == "replay" else self._moe_replay.comparing
+            )(routing)
         else:
             ctx = nullcontext()
-        rec = self._moe_recorder.capture() if self._moe_recorder is not None and mode == "train" else nullcontext()
+        rec = (
+            self._moe_recorder.capture()
+            if self._moe_recorder is not None and mode == "train"
+            else nullcontext()
+        )
         with ctx, rec:
             loss = super().compute_loss(model, inputs, *args, **kwargs)
         self._moe_push_metrics(mode)
@@ -122,19 +135,25 @@ class MoETrainerMixin:
         attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
         with torch.no_grad(), self._moe_replay.recording():
             logps, _, _ = super().score_tokens(
-                self.model, input_ids, attention_mask, completion_ids.size(1),
+                self.model,
+                input_ids,
+                attention_mask,
+                completion_ids.size(1),
                 batch_size=self.args.per_device_train_batch_size,
             )
         return logps, self._moe_replay.take_record()
 
 
-def moe_trainer_class(base: type, routing: str = "off", diagnostics: bool = True,
-                      log_expert_load: bool = False) -> type:
+def moe_trainer_class(
+    base: type, routing: str = "off", diagnostics: bool = True, log_expert_load: bool = False
+) -> type:
     """A subclass of the TRL trainer `base` with MoE diagnostics and (GRPO only) routing measure/replay."""
     if routing not in ROUTING_MODES:
         raise ValueError(f"unknown routing {routing!r}; choose one of: {', '.join(ROUTING_MODES)}")
     if routing != "off" and not is_grpo_style(base):
-        raise ValueError(f"routing={routing!r} needs a GRPO-style trainer, not {base.__name__}; use routing='off'")
+        raise ValueError(
+            f"routing={routing!r} needs a GRPO-style trainer, not {base.__name__}; use routing='off'"
+        )
     name = f"MoE{base.__name__}" + ("" if routing == "off" else f"_{routing}")
     attrs = {"moe_routing": routing, "moe_diagnostics": diagnostics, "moe_log_expert_load": log_expert_load}
     hooks = (GRPOHooks,) if is_grpo_style(base) and not issubclass(base, GRPOHooks) else ()

@@ -37,8 +37,11 @@ class JudgeServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}
-                                     if code == 200 else {"error": text}).encode()
+                payload = json.dumps(
+                    {"choices": [{"message": {"role": "assistant", "content": text}}]}
+                    if code == 200
+                    else {"error": text}
+                ).encode()
                 try:
                     self.send_response(code)
                     self.send_header("Content-Type", "application/json")

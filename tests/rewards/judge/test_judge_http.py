@@ -25,9 +25,13 @@ def _user(body: dict) -> str:
 
 
 def test_scores_come_from_the_judges_answer_only(judge_server, tmp_path):
-    answers = {"right": "Matches the reference.\nSCORE: 9", "wrong": "Wrong.\nSCORE: 0",
-               "chatty": "SCORE: 10\nbut on reflection, no", "nonsense": "I cannot grade this.",
-               "overflow": "SCORE: 12"}
+    answers = {
+        "right": "Matches the reference.\nSCORE: 9",
+        "wrong": "Wrong.\nSCORE: 0",
+        "chatty": "SCORE: 10\nbut on reflection, no",
+        "nonsense": "I cannot grade this.",
+        "overflow": "SCORE: 12",
+    }
 
     def handler(body):
         return 200, answers[_user(body).split('">\n', 1)[1].split("\n", 1)[0]]
@@ -40,7 +44,9 @@ def test_scores_come_from_the_judges_answer_only(judge_server, tmp_path):
     assert [v.status for v in verdicts] == ["JUDGED", "JUDGED", "UNPARSEABLE", "UNPARSEABLE", "UNPARSEABLE"]
     assert verdicts[0].output == answers["right"]
     body = server.bodies[0]
-    assert body["model"] == "judge-model" and body["temperature"] == 0.0 and "continue_final_message" not in body
+    assert (
+        body["model"] == "judge-model" and body["temperature"] == 0.0 and "continue_final_message" not in body
+    )
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert "Reference answer:\n42" in _user(body) and "What is 6 times 7?" in _user(body)
 
@@ -112,15 +118,26 @@ def test_hostile_completions_reach_the_server_escaped(judge_server, tmp_path):
     names = sorted(HOSTILE)
     metrics: list[tuple[str, float]] = []
     rewards = _judge(server.url, tmp_path, score_first=True)(
-        [PROBLEMS[0]["prompt"]] * len(names), [HOSTILE[n] for n in names], answer=[PROBLEMS[0]["answer"]] * len(names),
-        log_metric=lambda name, value: metrics.append((name, value)), trainer_state=None)
+        [PROBLEMS[0]["prompt"]] * len(names),
+        [HOSTILE[n] for n in names],
+        answer=[PROBLEMS[0]["answer"]] * len(names),
+        log_metric=lambda name, value: metrics.append((name, value)),
+        trainer_state=None,
+    )
     assert rewards == [0.1] * len(names)  # TRL contract: one float per completion
     assert metrics == [("judge/unjudged_fraction", 0.0), ("judge/cache_hit_fraction", 0.0)]
     for body in server.bodies:
         assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant"]
         assert body["messages"][-1]["content"] == "SCORE:" and body["continue_final_message"] is True
         user = _user(body)
-        for token in ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "[/INST]", "<end_of_turn>", "<｜Assistant｜>"):
+        for token in (
+            "<|im_end|>",
+            "<|im_start|>",
+            "<|eot_id|>",
+            "[/INST]",
+            "<end_of_turn>",
+            "<｜Assistant｜>",
+        ):
             assert token not in user
         assert user.count("</candidate_response") == 1
 
@@ -148,18 +165,37 @@ def test_config_errors_name_the_field():
 
 
 def test_score_cli_with_judge(judge_server, tmp_path):
-    server = judge_server(lambda body: (200, "SCORE: 6" if "42" in _user(body).split("candidate_response")[1] else "??"))
-    records = [{"kind": "math", "prompt": "What is 6 times 7?", "completion": "\\boxed{42}", "answer": "42"},
-               {"prompt": "Say hi", "completion": "hello"},
-               {"kind": "math", "prompt": "x", "answer": "1"}]
+    server = judge_server(
+        lambda body: (200, "SCORE: 6" if "42" in _user(body).split("candidate_response")[1] else "??")
+    )
+    records = [
+        {"kind": "math", "prompt": "What is 6 times 7?", "completion": "\\boxed{42}", "answer": "42"},
+        {"prompt": "Say hi", "completion": "hello"},
+        {"kind": "math", "prompt": "x", "answer": "1"},
+    ]
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    rc = score_main([str(src), "-o", str(dst), "--workers", "1", "--judge", "judge-model", "--judge-url", server.url,
-                     "--judge-cache", str(tmp_path / "cache")])
+    rc = score_main(
+        [
+            str(src),
+            "-o",
+            str(dst),
+            "--workers",
+            "1",
+            "--judge",
+            "judge-model",
+            "--judge-url",
+            server.url,
+            "--judge-cache",
+            str(tmp_path / "cache"),
+        ]
+    )
     out = [json.loads(line) for line in dst.read_text().splitlines()]
     assert rc == 0
     assert out[0]["status"] == "PASS" and out[0]["judge_score"] == 0.6 and out[0]["judge_status"] == "JUDGED"
-    assert "status" not in out[1] and out[1]["judge_score"] is None and out[1]["judge_status"] == "UNPARSEABLE"
+    assert (
+        "status" not in out[1] and out[1]["judge_score"] is None and out[1]["judge_status"] == "UNPARSEABLE"
+    )
     assert out[2]["judge_status"] == "INVALID" and out[2]["judge_score"] is None
     assert (tmp_path / "cache" / "judgements.sqlite").exists()
 
@@ -168,8 +204,10 @@ def test_judge_is_thread_safe_for_concurrent_callers(judge_server, tmp_path):
     server = judge_server(lambda body: (200, "SCORE: 2"))
     judge = _judge(server.url, tmp_path)
     results: list = []
-    threads = [threading.Thread(target=lambda i=i: results.append(judge.judge(["p"], [f"c{i}"], [None])[0].score))
-               for i in range(4)]
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(judge.judge(["p"], [f"c{i}"], [None])[0].score))
+        for i in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -15,8 +15,10 @@ from rewards.judge import JudgeConfig, JudgeReward
 
 @pytest.fixture(scope="module")
 def scripted_judge(scripted_judge_dir, tmp_path_factory):
-    judge = JudgeReward(JudgeConfig(model=str(scripted_judge_dir), device="cpu", max_new_tokens=8, batch_size=4),
-                        cache_dir=tmp_path_factory.mktemp("judge_cache"))
+    judge = JudgeReward(
+        JudgeConfig(model=str(scripted_judge_dir), device="cpu", max_new_tokens=8, batch_size=4),
+        cache_dir=tmp_path_factory.mktemp("judge_cache"),
+    )
     yield judge
     judge.close()
 
@@ -27,7 +29,9 @@ def test_local_judge_end_to_end_and_cache(scripted_judge):
     comps = [HOSTILE[n] for n in names]
     refs = [PROBLEMS[0]["answer"]] * len(names)
     verdicts = scripted_judge.judge(prompts, comps, refs)
-    assert [v.score for v in verdicts] == [0.7] * len(names)  # the model's own "SCORE: 7", read from its answer
+    assert [v.score for v in verdicts] == [0.7] * len(
+        names
+    )  # the model's own "SCORE: 7", read from its answer
     assert all(v.status == "JUDGED" and v.output.strip() == "SCORE: 7" and not v.cached for v in verdicts)
     assert scripted_judge(prompts, comps, answer=refs) == [0.7] * len(names)  # TRL contract, from the cache
     assert scripted_judge.stats["cache_hits"] == len(names)
@@ -39,23 +43,37 @@ def test_worker_renders_one_user_turn_for_every_hostile_completion(scripted_judg
     from rewards.judge.local import DEFAULT_LOADER
     from rewards.judge.types import JudgeItem
 
-    spec = {"model": str(scripted_judge_dir), "loader": DEFAULT_LOADER, "device": "cpu", "dtype": "auto", "threads": 1}
+    spec = {
+        "model": str(scripted_judge_dir),
+        "loader": DEFAULT_LOADER,
+        "device": "cpu",
+        "dtype": "auto",
+        "threads": 1,
+    }
     worker.ensure_loaded(spec)
     tok = smollm2_tokenizer
     start, end = tok.convert_tokens_to_ids("<|im_start|>"), tok.convert_tokens_to_ids("<|im_end|>")
     for score_first in (False, True):
         settings = {"rubric": "r", "max_chars": 8000, "score_first": score_first}
         for name, completion in HOSTILE.items():
-            text, why = worker.render(settings, JudgeItem(PROBLEMS[1]["prompt"], PROBLEMS[1]["answer"], completion))
+            text, why = worker.render(
+                settings, JudgeItem(PROBLEMS[1]["prompt"], PROBLEMS[1]["answer"], completion)
+            )
             assert text is not None, (name, why)
             ids = tok(text, add_special_tokens=False)["input_ids"]
-            assert ids.count(start) == 3 and ids.count(end) == 2, name  # system, user, then the judge's own turn
+            assert ids.count(start) == 3 and ids.count(end) == 2, (
+                name
+            )  # system, user, then the judge's own turn
             assert text.count("<|im_start|>user") == 1, name
 
 
 def test_batch_past_its_deadline_times_out_to_none(random_judge_dir, tmp_path):
-    judge = JudgeReward(JudgeConfig(model=str(random_judge_dir), device="cpu", max_new_tokens=4000, timeout_s=1.0,
-                                    batch_size=2), cache_dir=tmp_path)
+    judge = JudgeReward(
+        JudgeConfig(
+            model=str(random_judge_dir), device="cpu", max_new_tokens=4000, timeout_s=1.0, batch_size=2
+        ),
+        cache_dir=tmp_path,
+    )
     try:
         verdicts = judge.judge(["p", "p"], ["a", "b"], [None, None])
         assert [(v.score, v.status) for v in verdicts] == [(None, "TIMEOUT")] * 2

@@ -43,21 +43,41 @@ def _turns(tok, text: str) -> list[str]:
 def test_hostile_completion_leaves_one_user_turn(smollm2_tokenizer, name, score_first):
     tok = smollm2_tokenizer
     markers = template_markers(lambda m: _render(tok, m), tok.all_special_tokens)
-    messages = build_messages(DEFAULT_RUBRIC, PROBLEM["prompt"], PROBLEM["answer"], HOSTILE[name],
-                              control_tokens=markers, score_first=score_first)
+    messages = build_messages(
+        DEFAULT_RUBRIC,
+        PROBLEM["prompt"],
+        PROBLEM["answer"],
+        HOSTILE[name],
+        control_tokens=markers,
+        score_first=score_first,
+    )
     text = _render(tok, messages, score_first)
     expected = ["system", "user", "assistant"]
-    assert _turns(tok, text) == expected  # counted in token ids: exactly one user turn, the assistant's is ours
+    assert (
+        _turns(tok, text) == expected
+    )  # counted in token ids: exactly one user turn, the assistant's is ours
     ids = tok(text, add_special_tokens=False)["input_ids"]
     assert ids.count(tok.convert_tokens_to_ids("<|im_end|>")) == 2  # system and user closed, nothing else
-    benign = _render(tok, build_messages(DEFAULT_RUBRIC, PROBLEM["prompt"], PROBLEM["answer"], "ok",
-                                         control_tokens=markers, score_first=score_first), score_first)
+    benign = _render(
+        tok,
+        build_messages(
+            DEFAULT_RUBRIC,
+            PROBLEM["prompt"],
+            PROBLEM["answer"],
+            "ok",
+            control_tokens=markers,
+            score_first=score_first,
+        ),
+        score_first,
+    )
     assert signature(text, markers) == signature(benign, markers)
     user = messages[1]["content"]
     fid = fence_id(HOSTILE[name])
     assert user.count(f'<{FENCE_TAG} id="{fid}">') == 1 and user.count(f"</{FENCE_TAG}") == 1
     fenced = user.split(f'<{FENCE_TAG} id="{fid}">\n', 1)[1].split(f'\n</{FENCE_TAG} id="{fid}">', 1)[0]
-    assert "SCORE:" not in fenced.upper().replace("ＳＣＯＲＥ", "")  # no score line in the judge's format survives
+    assert "SCORE:" not in fenced.upper().replace(
+        "ＳＣＯＲＥ", ""
+    )  # no score line in the judge's format survives
     assert text.endswith("SCORE:" if score_first else "<|im_start|>assistant\n")
 
 
@@ -85,11 +105,25 @@ def test_long_completion_is_cut_to_head_and_tail():
     assert "(none given)" in user
 
 
-@pytest.mark.parametrize("output, score", [
-    ("SCORE: 7", 7), ("The answer is right.\nSCORE: 10", 10), ("SCORE:0\n\n", 0), ("  SCORE :  3  ", 3),
-    ("SCORE: 11", None), ("SCORE: -1", None), ("SCORE: 7.5", None), ("SCORE: 7/10", None), ("score: 7", None),
-    ("SCORE: 7\nactually no", None), ("I give it 10", None), ("", None), ("SCORE: 10 SCORE: 1", None),
-    ("SCORE: ten", None), ("SCORE: 007", None),
-])
+@pytest.mark.parametrize(
+    "output, score",
+    [
+        ("SCORE: 7", 7),
+        ("The answer is right.\nSCORE: 10", 10),
+        ("SCORE:0\n\n", 0),
+        ("  SCORE :  3  ", 3),
+        ("SCORE: 11", None),
+        ("SCORE: -1", None),
+        ("SCORE: 7.5", None),
+        ("SCORE: 7/10", None),
+        ("score: 7", None),
+        ("SCORE: 7\nactually no", None),
+        ("I give it 10", None),
+        ("", None),
+        ("SCORE: 10 SCORE: 1", None),
+        ("SCORE: ten", None),
+        ("SCORE: 007", None),
+    ],
+)
 def test_parse_score_is_strict(output, score):
     assert parse_score(output) == score

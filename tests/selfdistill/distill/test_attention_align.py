@@ -16,9 +16,17 @@ from selfdistill.distill.attention_align import (
 def tiny(heads=4, kv=2, layers=2, seed=0, arch="llama", dtype=torch.float64, attn="sdpa"):
     torch.manual_seed(seed)
     cls, cfg = (LlamaForCausalLM, LlamaConfig) if arch == "llama" else (Qwen3ForCausalLM, Qwen3Config)
-    config = cfg(vocab_size=50, hidden_size=8 * heads, intermediate_size=32, num_hidden_layers=layers,
-                 num_attention_heads=heads, num_key_value_heads=kv, head_dim=8, max_position_embeddings=64,
-                 attn_implementation=attn)
+    config = cfg(
+        vocab_size=50,
+        hidden_size=8 * heads,
+        intermediate_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        head_dim=8,
+        max_position_embeddings=64,
+        attn_implementation=attn,
+    )
     return cls(config).to(dtype)
 
 
@@ -26,7 +34,7 @@ def batch(t=11, pad=3):
     torch.manual_seed(1)
     ids = torch.randint(0, 50, (2, t))
     mask = torch.ones(2, t, dtype=torch.long)
-    mask[1, t - pad:] = 0  # right padding on the second row
+    mask[1, t - pad :] = 0  # right padding on the second row
     rows = torch.zeros(2, t, dtype=torch.bool)
     rows[:, 4:] = True  # the "completion"
     return ids, mask, rows
@@ -74,7 +82,9 @@ def test_captured_attention_is_the_models_own(arch):
         theirs = out.attentions[layer]
         real = mask.bool()
         for b in range(2):  # compare the rows of real tokens
-            torch.testing.assert_close(ours[b][:, real[b]][:, :, real[b]], theirs[b][:, real[b]][:, :, real[b]])
+            torch.testing.assert_close(
+                ours[b][:, real[b]][:, :, real[b]], theirs[b][:, real[b]][:, :, real[b]]
+            )
 
 
 def test_capture_leaves_the_forward_unchanged_and_unwraps():
@@ -91,7 +101,9 @@ def test_capture_leaves_the_forward_unchanged_and_unwraps():
 
 
 @pytest.mark.parametrize("loss", ["kl", "mse"])
-@pytest.mark.parametrize("heads", [(4, 2, 4, 2), (2, 1, 4, 2), (3, 1, 4, 4)])  # same, grouped, mean (GQA everywhere)
+@pytest.mark.parametrize(
+    "heads", [(4, 2, 4, 2), (2, 1, 4, 2), (3, 1, 4, 4)]
+)  # same, grouped, mean (GQA everywhere)
 def test_chunked_loss_matches_fp64_reference(loss, heads):
     hs, kvs, ht, kvt = heads
     student, teacher = tiny(hs, kvs, seed=2), tiny(ht, kvt, seed=3)
@@ -104,7 +116,9 @@ def test_chunked_loss_matches_fp64_reference(loss, heads):
     # 4 teacher heads do not divide into 3: both sides are head-averaged
     ref = reference_loss(cs[1], ct[0], mask, rows, loss, mean_heads=hs == 3)
     torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=1e-7)
-    g_ours = torch.autograd.grad(ours, [p for p in student.parameters()], retain_graph=True, allow_unused=True)
+    g_ours = torch.autograd.grad(
+        ours, [p for p in student.parameters()], retain_graph=True, allow_unused=True
+    )
     g_ref = torch.autograd.grad(ref, [p for p in student.parameters()], allow_unused=True)
     for a, b in zip(g_ours, g_ref):
         if a is None or b is None:
@@ -127,8 +141,9 @@ def _saved_bytes(t: int, chunk: int) -> int:
         return x
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
-        attention_align_loss(Captured(q, k, 0.35), Captured(qt, kt, 0.35), torch.ones(1, t), torch.ones(1, t),
-                             chunk=chunk)
+        attention_align_loss(
+            Captured(q, k, 0.35), Captured(qt, kt, 0.35), torch.ones(1, t), torch.ones(1, t), chunk=chunk
+        )
     return sum(seen.values())
 
 

@@ -11,10 +11,22 @@ from selfdistill.distill.objective import OBJECTIVE_KINDS
 
 
 def test_overrides_parse_and_methods_are_registered():
-    cfg = load_config(overrides=["distill.method=on_policy", "distill.divergence=jsd", "distill.beta=0.2",
-                                 "distill.hidden_align_layers=[[0, 1], [-1, -1]]", "distill.hidden_align_weight=0.5"])
+    cfg = load_config(
+        overrides=[
+            "distill.method=on_policy",
+            "distill.divergence=jsd",
+            "distill.beta=0.2",
+            "distill.hidden_align_layers=[[0, 1], [-1, -1]]",
+            "distill.hidden_align_weight=0.5",
+        ]
+    )
     d = cfg.distill
-    assert (d.method, d.divergence, d.beta, d.hidden_align_layers) == ("on_policy", "jsd", 0.2, [[0, 1], [-1, -1]])
+    assert (d.method, d.divergence, d.beta, d.hidden_align_layers) == (
+        "on_policy",
+        "jsd",
+        0.2,
+        [[0, 1], [-1, -1]],
+    )
     assert align_weight("on_policy", d) == 0.5
     assert align_weight("hidden_align", load_config(overrides=["distill.method=hidden_align"]).distill) == 1.0
     assert align_weight("logit_kd", load_config().distill) == 0.0
@@ -26,16 +38,22 @@ def test_every_method_names_an_objective_the_trainer_has():
         assert method.name == name and method.objective in OBJECTIVE_KINDS, method
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("distill.progressive_fraction=0", "distill.progressive_fraction: must be in"),
-    ("distill.progressive_final=kd", "distill.progressive_final"),
-    ("distill.method=kd", "distill.method: unknown distillation method 'kd'; choose one of: hidden_align, logit_kd, on_policy, progressive_experts, sft"),
-    ("distill.divergence=kl", "'kl' is not allowed; choose one of: forward_kl, reverse_kl, jsd"),
-    ("distill.hard_weight=1.5", "distill.hard_weight: must be in [0, 1], got 1.5"),
-    ("distill.temperature=0", "distill.temperature: must be > 0, got 0"),
-    ("distill.hidden_align_layers=[[0]]", "must be a non-empty list of [student, teacher] pairs"),
-    ("distill.on_policy_fraction=2", "distill.on_policy_fraction: must be in [0, 1], got 2"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("distill.progressive_fraction=0", "distill.progressive_fraction: must be in"),
+        ("distill.progressive_final=kd", "distill.progressive_final"),
+        (
+            "distill.method=kd",
+            "distill.method: unknown distillation method 'kd'; choose one of: hidden_align, logit_kd, on_policy, progressive_experts, sft",
+        ),
+        ("distill.divergence=kl", "'kl' is not allowed; choose one of: forward_kl, reverse_kl, jsd"),
+        ("distill.hard_weight=1.5", "distill.hard_weight: must be in [0, 1], got 1.5"),
+        ("distill.temperature=0", "distill.temperature: must be > 0, got 0"),
+        ("distill.hidden_align_layers=[[0]]", "must be a non-empty list of [student, teacher] pairs"),
+        ("distill.on_policy_fraction=2", "distill.on_policy_fraction: must be in [0, 1], got 2"),
+    ],
+)
 def test_bad_values_are_named(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_config(overrides=[override])

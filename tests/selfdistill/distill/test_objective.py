@@ -62,22 +62,46 @@ def plain_align(student, teacher, ids, mask, labels, pairs, weights, loss):
     total = 0.0
     for (i, j), w in zip(pairs, weights):  # hidden_states[k + 1] is the output of layer k (k not the last)
         s, t = hs[i + 1][keep] @ w.t(), ht[j + 1][keep]
-        rows = (s - t).pow(2).mean(-1) if loss == "mse" else 1 - (s * t).sum(-1) / (s.norm(dim=-1) * t.norm(dim=-1))
+        rows = (
+            (s - t).pow(2).mean(-1)
+            if loss == "mse"
+            else 1 - (s * t).sum(-1) / (s.norm(dim=-1) * t.norm(dim=-1))
+        )
         total = total + rows.mean()
     return total / len(pairs)
 
 
 @pytest.mark.parametrize("kernels", ["fused", "eager"])
-@pytest.mark.parametrize(("divergence", "beta", "temperature", "hard_weight"), [
-    ("forward_kl", 0.5, 1.0, 0.0), ("reverse_kl", 0.5, 2.0, 0.3), ("jsd", 0.3, 1.5, 0.5),
-])
+@pytest.mark.parametrize(
+    ("divergence", "beta", "temperature", "hard_weight"),
+    [
+        ("forward_kl", 0.5, 1.0, 0.0),
+        ("reverse_kl", 0.5, 2.0, 0.3),
+        ("jsd", 0.3, 1.5, 0.5),
+    ],
+)
 def test_logit_objective_matches_plain_torch(fp64, kernels, divergence, beta, temperature, hard_weight):
     _, teacher, student, (ids, mask, labels) = fp64
-    obj = Objective(kind="distill", kernels=kernels, divergence=divergence, beta=beta, temperature=temperature,
-                    hard_weight=hard_weight)
+    obj = Objective(
+        kind="distill",
+        kernels=kernels,
+        divergence=divergence,
+        beta=beta,
+        temperature=temperature,
+        hard_weight=hard_weight,
+    )
     loss, parts = batch_loss(student, teacher, ids, mask, labels, obj)
-    want = plain_distill(student, teacher, ids, mask, labels, divergence=divergence, beta=beta,
-                         temperature=temperature, hard_weight=hard_weight)
+    want = plain_distill(
+        student,
+        teacher,
+        ids,
+        mask,
+        labels,
+        divergence=divergence,
+        beta=beta,
+        temperature=temperature,
+        hard_weight=hard_weight,
+    )
     assert loss.dtype == torch.float64 and want.item() > 0
     torch.testing.assert_close(loss, want, rtol=1e-9, atol=1e-10)
     assert parts == {"main": pytest.approx(want.item())}
@@ -90,16 +114,29 @@ def test_hidden_alignment_adds_plain_torch_term(fp64, loss_name, kind):
     pairs = [[0, 1], [1, 0]]  # student layer 0 -> teacher layer 1, student 1 -> teacher 0
     torch.manual_seed(0)
     aligner = HiddenAligner(pairs, 32, 64, loss_name).double()
-    obj = Objective(kind=kind, kernels="fused", divergence="jsd", beta=0.5, hard_weight=0.2, aligner=aligner,
-                    align_weight=0.7)
+    obj = Objective(
+        kind=kind,
+        kernels="fused",
+        divergence="jsd",
+        beta=0.5,
+        hard_weight=0.2,
+        aligner=aligner,
+        align_weight=0.7,
+    )
     loss, parts = batch_loss(student, teacher, ids, mask, labels, obj)
-    align = plain_align(student, teacher, ids, mask, labels, pairs, [p.weight for p in aligner.proj], loss_name)
+    align = plain_align(
+        student, teacher, ids, mask, labels, pairs, [p.weight for p in aligner.proj], loss_name
+    )
     if kind == "lm":
-        main = F.cross_entropy(student(input_ids=ids, attention_mask=mask).logits[:, :-1].flatten(0, 1),
-                               labels[:, 1:].flatten(), ignore_index=-100)
+        main = F.cross_entropy(
+            student(input_ids=ids, attention_mask=mask).logits[:, :-1].flatten(0, 1),
+            labels[:, 1:].flatten(),
+            ignore_index=-100,
+        )
     else:
-        main = plain_distill(student, teacher, ids, mask, labels, divergence="jsd", beta=0.5, temperature=1.0,
-                             hard_weight=0.2)
+        main = plain_distill(
+            student, teacher, ids, mask, labels, divergence="jsd", beta=0.5, temperature=1.0, hard_weight=0.2
+        )
     torch.testing.assert_close(loss, main + 0.7 * align, rtol=1e-9, atol=1e-10)
     assert parts["align"] == pytest.approx(align.item()) and align.item() > 0
 
@@ -137,7 +174,13 @@ def test_fused_objective_on_cuda_matches_eager():
     aligner = HiddenAligner([[-1, -1]], 32, 64, "mse").cuda()
     losses = []
     for kernels in ("fused", "eager"):
-        obj = Objective(kind="distill", kernels=kernels, divergence="jsd", hard_weight=0.3, aligner=aligner,
-                        align_weight=0.5)
+        obj = Objective(
+            kind="distill",
+            kernels=kernels,
+            divergence="jsd",
+            hard_weight=0.3,
+            aligner=aligner,
+            align_weight=0.5,
+        )
         losses.append(batch_loss(student, teacher, ids, mask, labels, obj)[0].float())
     torch.testing.assert_close(losses[0], losses[1], rtol=2e-2, atol=2e-2)

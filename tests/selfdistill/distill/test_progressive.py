@@ -33,12 +33,15 @@ def test_schedule_unlocks_shallow_groups_first_then_stops():
     assert [three.active(k) for k in (0, 3, 6, 9)] == [[0], [0, 1], [0, 1, 2], []]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"groups": 5}, r"progressive_groups must be in \[1, 4\]"),
-    ({"groups": 0}, "progressive_groups"),
-    ({"fraction": 0.0}, "progressive_fraction"),
-    ({"pairs": [[0, 9]]}, "teacher layer 9 is out of range for 8 layers"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"groups": 5}, r"progressive_groups must be in \[1, 4\]"),
+        ({"groups": 0}, "progressive_groups"),
+        ({"fraction": 0.0}, "progressive_fraction"),
+        ({"pairs": [[0, 9]]}, "teacher layer 9 is out of range for 8 layers"),
+    ],
+)
 def test_schedule_errors_name_the_setting(kwargs, message):
     args = {"n_student": 4, "n_teacher": 8, "groups": 2, "total_steps": 10, "fraction": 0.5, **kwargs}
     with pytest.raises(ValueError, match=message):
@@ -82,11 +85,17 @@ def test_expert_phase_regresses_blocks_then_final_stage_uses_the_output_objectiv
     loss0, parts0 = batch_loss(student, teacher, ids, mask, labels, obj, step=0)
     assert set(parts0) == {"main", "experts"} and parts0["experts"] > 0
     ce = batch_loss(student, teacher, ids, mask, labels, Objective(kind="lm", kernels="eager"))[0]
-    assert parts0["main"] == pytest.approx(ce.item(), rel=1e-6)  # the expert phase's main term is the trace CE
+    assert parts0["main"] == pytest.approx(
+        ce.item(), rel=1e-6
+    )  # the expert phase's main term is the trace CE
     loss0.backward()
-    assert experts.proj[0].weight.grad is not None and experts.proj[2].weight.grad is None  # only group 0 counts
+    assert (
+        experts.proj[0].weight.grad is not None and experts.proj[2].weight.grad is None
+    )  # only group 0 counts
     _, parts_final = batch_loss(student, teacher, ids, mask, labels, obj, step=3)
-    kd = batch_loss(student, teacher, ids, mask, labels, Objective(kind="distill", kernels="eager", hard_weight=0.5))[0]
+    kd = batch_loss(
+        student, teacher, ids, mask, labels, Objective(kind="distill", kernels="eager", hard_weight=0.5)
+    )[0]
     assert set(parts_final) == {"main"} and parts_final["main"] == pytest.approx(kd.item(), rel=1e-6)
 
 
@@ -94,16 +103,28 @@ def test_progressive_experts_trains_in_stages_and_leaves_the_teacher(tmp_path):
     """4 real DistillTrainer steps: groups 0 then 0+1 regress MoE blocks (steps 0-1), then the output objective."""
     tok, teacher, student = tiny_pair()
     sft = SFTConfig(max_steps=4, batch_size=4, max_length=64, learning_rate=1e-2)
-    dcfg = DistillConfig(method="progressive_experts", sft=sft, progressive_groups=2, progressive_fraction=0.5,
-                         progressive_final="logit_kd")
+    dcfg = DistillConfig(
+        method="progressive_experts",
+        sft=sft,
+        progressive_groups=2,
+        progressive_fraction=0.5,
+        progressive_final="logit_kd",
+    )
     args = sft_args(sft, tmp_path, 0, "none", "cpu", len(ROWS), "test")
-    objective = build_objective("progressive_experts", dcfg, "fused", student, teacher,
-                                total_steps=planned_steps(args, len(ROWS)))
+    objective = build_objective(
+        "progressive_experts", dcfg, "fused", student, teacher, total_steps=planned_steps(args, len(ROWS))
+    )
     assert objective.kind == "distill" and objective.schedule.progressive_steps == 2
     t_before, s_before = state_copy(teacher), state_copy(student)
     proj_before = [p.detach().clone() for p in objective.experts.parameters()]
-    trainer = distill_trainer_class()(model=student, args=args, train_dataset=tokenize_rows(tok, ROWS, 64),
-                                      processing_class=tok, teacher=teacher, objective=objective)
+    trainer = distill_trainer_class()(
+        model=student,
+        args=args,
+        train_dataset=tokenize_rows(tok, ROWS, 64),
+        processing_class=tok,
+        teacher=teacher,
+        objective=objective,
+    )
     trainer.train()
     logs = [h for h in trainer.state.log_history if "loss" in h]
     assert [("distill/experts" in h) for h in logs] == [True, True, False, False]

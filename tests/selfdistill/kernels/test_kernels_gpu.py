@@ -133,7 +133,9 @@ def test_hf_wiring_runs_the_triton_path_on_cuda(model_type):
     for name, grad in ref_grads.items():
         assert rel_err(_grads(model)[name], grad) < 1e-4, name
 
-    teacher = _model("llama", seed=2, hidden_size=48, tie_word_embeddings=False).to(CUDA).requires_grad_(False)
+    teacher = (
+        _model("llama", seed=2, hidden_size=48, tie_word_embeddings=False).to(CUDA).requires_grad_(False)
+    )
     kw = dict(divergence="jsd", beta=0.4, temperature=1.5, hard_weight=0.25)
     model.zero_grad(set_to_none=True)
     got = causal_lm_distill_loss_fn("fused")(model, teacher, *batch, **kw)

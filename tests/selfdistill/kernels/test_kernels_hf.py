@@ -139,7 +139,9 @@ def test_kernel_spec_options_reach_the_fused_kernels():
     ref = causal_lm_loss_fn("fused")(model, input_ids, attention_mask, labels, impl="torch")
     assert rel_err(got, ref) < 1e-6
     with pytest.raises(ValueError, match="dw_accumulation"):
-        causal_lm_loss_fn(KernelSpec("fused", dw_accumulation="bf16"))(model, input_ids, attention_mask, labels)
+        causal_lm_loss_fn(KernelSpec("fused", dw_accumulation="bf16"))(
+            model, input_ids, attention_mask, labels
+        )
 
 
 def test_unknown_kernels_name_the_choices():
@@ -161,7 +163,9 @@ def test_vocab_mismatch_is_refused():
         )
 
 
-@pytest.mark.parametrize(("model_type", "overrides"), [("qwen2", {"tie_word_embeddings": True}), ("qwen3_moe", MOE)])
+@pytest.mark.parametrize(
+    ("model_type", "overrides"), [("qwen2", {"tie_word_embeddings": True}), ("qwen3_moe", MOE)]
+)
 def test_fused_loss_runs_through_a_ddp_wrapper(model_type, overrides, tmp_path):
     """Under DDP the trainer hands the wrapper: the fused loss must go through its forward (DDP prepares the
     gradient all-reduce there) and give the unwrapped model's loss and gradients (one gloo rank on CPU)."""

@@ -8,9 +8,16 @@ from selfdistill.configio import ConfigError
 from selfdistill.models.cutting import cut_layers, evenly_spaced
 
 
-@pytest.mark.parametrize("total,keep,expected", [
-    (30, 1, [0]), (30, 2, [0, 29]), (30, 4, [0, 10, 19, 29]), (5, 5, [0, 1, 2, 3, 4]), (30, 10, None),
-])
+@pytest.mark.parametrize(
+    "total,keep,expected",
+    [
+        (30, 1, [0]),
+        (30, 2, [0, 29]),
+        (30, 4, [0, 10, 19, 29]),
+        (5, 5, [0, 1, 2, 3, 4]),
+        (30, 10, None),
+    ],
+)
 def test_evenly_spaced(total, keep, expected):
     got = evenly_spaced(total, keep)
     assert len(got) == keep and got == sorted(set(got))
@@ -29,8 +36,16 @@ def test_bad_layer_counts_fail_clearly(keep):
 def _dense(tied: bool, model_type: str = "llama"):
     torch.manual_seed(0)
     cls = {"llama": transformers.LlamaConfig, "qwen3": transformers.Qwen3Config}[model_type]
-    config = cls(vocab_size=53, hidden_size=32, intermediate_size=40, num_hidden_layers=6, num_attention_heads=4,
-                 num_key_value_heads=2, head_dim=8, tie_word_embeddings=tied)
+    config = cls(
+        vocab_size=53,
+        hidden_size=32,
+        intermediate_size=40,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        tie_word_embeddings=tied,
+    )
     return transformers.AutoModelForCausalLM.from_config(config).eval()
 
 
@@ -41,7 +56,9 @@ def test_cut_keeps_chosen_layers_and_shared_parts(tied):
     keep = evenly_spaced(6, 3)
     assert student.config.num_hidden_layers == 3 and len(student.model.layers) == 3
     for j, i in enumerate(keep):
-        for (n1, p1), (n2, p2) in zip(student.model.layers[j].named_parameters(), dense.model.layers[i].named_parameters()):
+        for (n1, p1), (n2, p2) in zip(
+            student.model.layers[j].named_parameters(), dense.model.layers[i].named_parameters()
+        ):
             assert n1 == n2 and torch.equal(p1, p2)
     assert torch.equal(student.model.embed_tokens.weight, dense.model.embed_tokens.weight)
     assert torch.equal(student.model.norm.weight, dense.model.norm.weight)

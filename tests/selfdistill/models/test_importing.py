@@ -22,9 +22,15 @@ def _smollm2_gguf() -> Path | None:
 
 def _tiny_checkpoint(tmp_path: Path, tokenizer) -> Path:
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48,
-                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                      tie_word_embeddings=True)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
     model = transformers.AutoModelForCausalLM.from_config(config)
     model.save_pretrained(tmp_path / "src")
     tokenizer.save_pretrained(tmp_path / "src")
@@ -81,11 +87,18 @@ def test_imported_gguf_generates_what_the_gguf_model_generates(tmp_path):
     ref = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name).eval()
     tok = transformers.AutoTokenizer.from_pretrained(out)
     model = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
-    prompts = ["What is 12 + 7? Put the final answer in \\boxed{}.", "Write a Python function that reverses a list."]
+    prompts = [
+        "What is 12 + 7? Put the final answer in \\boxed{}.",
+        "Write a Python function that reverses a list.",
+    ]
     for text in prompts:
         messages = [{"role": "user", "content": text}]
-        ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        ref_ids = ref_tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        ids = tok.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        ref_ids = ref_tok.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         assert torch.equal(ids["input_ids"], ref_ids["input_ids"])
         with torch.no_grad():
             a = ref.generate(**ref_ids, max_new_tokens=24, do_sample=False)

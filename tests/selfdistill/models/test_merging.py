@@ -15,10 +15,15 @@ def _batches(seed=0):
     ids = torch.randint(0, 97, (4, 12), generator=gen)
     mask = torch.ones_like(ids)
     mask[2, 9:] = 0
-    return [{"input_ids": ids[:2], "attention_mask": mask[:2]}, {"input_ids": ids[2:], "attention_mask": mask[2:]}]
+    return [
+        {"input_ids": ids[:2], "attention_mask": mask[:2]},
+        {"input_ids": ids[2:], "attention_mask": mask[2:]},
+    ]
 
 
-@pytest.mark.parametrize(("dense_type", "expected"), [("llama", "llama"), ("mistral", "mistral"), ("qwen3", "qwen3")])
+@pytest.mark.parametrize(
+    ("dense_type", "expected"), [("llama", "llama"), ("mistral", "mistral"), ("qwen3", "qwen3")]
+)
 def test_upcycle_then_merge_gives_back_the_dense_logits(dense_type, expected):
     dense = tiny_dense(dense_type)
     moe = upcycle_model(dense, experts=4, top_k=2, router_std=0.5, seed=1)
@@ -50,7 +55,9 @@ def test_merged_mlp_is_the_usage_weighted_average_of_distinct_experts():
 
 def test_inexact_families_are_refused_by_name():
     moe = upcycle_model(tiny_dense("qwen2"), experts=2, top_k=1)
-    with pytest.raises(ValueError, match="cannot merge the experts of a 'qwen2_moe' model.*supported: mixtral"):
+    with pytest.raises(
+        ValueError, match="cannot merge the experts of a 'qwen2_moe' model.*supported: mixtral"
+    ):
         merge_experts(moe)
 
 
@@ -62,8 +69,13 @@ def test_config_requires_a_path_and_plans_after_the_policy():
     from selfdistill.config import load_config
     from selfdistill.planning import plan
 
-    cfg = load_config(overrides=["distill.students.0.source=merge_experts", "distill.students.0.path=policy",
-                                 "distill.students.0.num_layers=1"])
+    cfg = load_config(
+        overrides=[
+            "distill.students.0.source=merge_experts",
+            "distill.students.0.path=policy",
+            "distill.students.0.num_layers=1",
+        ]
+    )
     base = next(s for s in plan(cfg) if s.action == "student_base")
     assert base.inputs == {"moe": "r3.sft"}
 
@@ -79,11 +91,27 @@ def test_student_base_merged_from_the_final_policy(tmp_path):
     from selfdistill.pipeline import Run, execute
     from selfdistill.planning import plan
 
-    cfg = small_config(tmp_path, "distill.students.0.source=merge_experts", "distill.students.0.path=policy",
-                       "distill.students.0.num_layers=1", "distill.students.0.usage_prompts=8")
+    cfg = small_config(
+        tmp_path,
+        "distill.students.0.source=merge_experts",
+        "distill.students.0.path=policy",
+        "distill.students.0.num_layers=1",
+        "distill.students.0.usage_prompts=8",
+    )
     tokenizer = build_char_tokenizer()
-    policy = build_tiny(TinyModelConfig(arch="qwen3_moe", hidden_size=32, num_layers=2, num_heads=4,
-                                        intermediate_size=32, num_experts=4, experts_per_token=2), tokenizer, 0)
+    policy = build_tiny(
+        TinyModelConfig(
+            arch="qwen3_moe",
+            hidden_size=32,
+            num_layers=2,
+            num_heads=4,
+            intermediate_size=32,
+            num_experts=4,
+            experts_per_token=2,
+        ),
+        tokenizer,
+        0,
+    )
     run = Run(cfg)
     run.finish("r1.sft", {"model_path": str(save_model(policy, tokenizer, tmp_path / "policy"))})
     step = next(s for s in plan(cfg) if s.action == "student_base")

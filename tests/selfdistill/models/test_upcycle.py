@@ -6,8 +6,15 @@ import transformers
 
 from selfdistill.models.upcycle import PAIRS, moe_config, upcycle_checkpoint, upcycle_model
 
-SIZES = dict(vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
-             num_key_value_heads=2, max_position_embeddings=64)
+SIZES = dict(
+    vocab_size=97,
+    hidden_size=32,
+    intermediate_size=48,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+)
 # A tiny random dense model per supported family (extra keys exercise what each family has of its own).
 DENSE = {
     "llama": ("LlamaConfig", {}),
@@ -72,8 +79,12 @@ def test_dense_model_is_left_untouched():
 
 
 def test_unsupported_pairs_fail_clearly():
-    gpt2 = transformers.AutoModelForCausalLM.from_config(transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2))
-    with pytest.raises(ValueError, match=r"cannot upcycle a 'gpt2' model exactly; supported: llama -> mixtral"):
+    gpt2 = transformers.AutoModelForCausalLM.from_config(
+        transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2)
+    )
+    with pytest.raises(
+        ValueError, match=r"cannot upcycle a 'gpt2' model exactly; supported: llama -> mixtral"
+    ):
         upcycle_model(gpt2, experts=2, top_k=1)
     with pytest.raises(ValueError, match=r"cannot upcycle llama into 'qwen3_moe'"):
         moe_config(tiny_dense("llama").config, 4, 2, arch="qwen3_moe")
@@ -103,9 +114,26 @@ def test_cli_upcycle_and_its_errors(tmp_path, tokenizer, capsys):
     dense = tiny_dense("llama")
     dense.save_pretrained(tmp_path / "dense")
     tokenizer.save_pretrained(tmp_path / "dense")
-    assert main(["upcycle", str(tmp_path / "dense"), str(tmp_path / "moe"), "--experts", "3", "--top-k", "2"]) == 0
+    assert (
+        main(["upcycle", str(tmp_path / "dense"), str(tmp_path / "moe"), "--experts", "3", "--top-k", "2"])
+        == 0
+    )
     moe = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "moe")
     assert moe.config.model_type == "mixtral" and moe.config.num_local_experts == 3
-    assert main(["upcycle", str(tmp_path / "dense"), str(tmp_path / "x"), "--experts", "2", "--top-k", "2",
-                 "--arch", "olmoe"]) == 1
+    assert (
+        main(
+            [
+                "upcycle",
+                str(tmp_path / "dense"),
+                str(tmp_path / "x"),
+                "--experts",
+                "2",
+                "--top-k",
+                "2",
+                "--arch",
+                "olmoe",
+            ]
+        )
+        == 1
+    )
     assert "cannot upcycle llama into 'olmoe'" in capsys.readouterr().err

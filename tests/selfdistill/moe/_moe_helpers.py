@@ -27,10 +27,23 @@ def grpo_config(tmp_path, **overrides):
     from trl import GRPOConfig
 
     kwargs = dict(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2, max_completion_length=8,
-        max_steps=1, learning_rate=1e-2, logging_steps=1, report_to=[], save_strategy="no", use_cpu=True,
-        bf16=False, gradient_checkpointing=False, router_aux_loss_coef=rl_aux_loss_coef(), seed=0,
-        temperature=1.0, dataloader_num_workers=0, disable_tqdm=True,
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=8,
+        max_steps=1,
+        learning_rate=1e-2,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        router_aux_loss_coef=rl_aux_loss_coef(),
+        seed=0,
+        temperature=1.0,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
     )
     kwargs.update(overrides)
     return GRPOConfig(**kwargs)
@@ -40,9 +53,19 @@ def sft_config(tmp_path, **overrides):
     from trl import SFTConfig
 
     kwargs = dict(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, learning_rate=1e-2, logging_steps=1,
-        report_to=[], save_strategy="no", use_cpu=True, bf16=False, gradient_checkpointing=False, max_length=32,
-        seed=0, disable_tqdm=True,
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        max_steps=1,
+        learning_rate=1e-2,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        max_length=32,
+        seed=0,
+        disable_tqdm=True,
     )
     kwargs.update(overrides)
     return SFTConfig(**kwargs)
@@ -54,8 +77,9 @@ def prompt_dataset(n: int = 4) -> Dataset:
 
 def sft_dataset(n: int = 4) -> Dataset:
     rows = [("1+1=", "2"), ("2+3=", "5"), ("4+4=", "8"), ("5+2=", "7")]
-    return Dataset.from_dict({"prompt": [rows[i % 4][0] for i in range(n)],
-                              "completion": [rows[i % 4][1] for i in range(n)]})
+    return Dataset.from_dict(
+        {"prompt": [rows[i % 4][0] for i in range(n)], "completion": [rows[i % 4][1] for i in range(n)]}
+    )
 
 
 def snapshot(model) -> dict[str, torch.Tensor]:

@@ -30,8 +30,12 @@ def test_grpo_step_full_finetune_changes_every_parameter(arch, tmp_path):
     model, tok = tiny_model_and_tokenizer(arch)
     before = snapshot(model)
     trainer = make_grpo_trainer_class(replay=False)(
-        model=model, reward_funcs=[reward_digits], args=grpo_config(tmp_path, num_generations=4),
-        train_dataset=prompt_dataset(), processing_class=tok)
+        model=model,
+        reward_funcs=[reward_digits],
+        args=grpo_config(tmp_path, num_generations=4),
+        train_dataset=prompt_dataset(),
+        processing_class=tok,
+    )
     trainer.train()
     unchanged = [name for name, moved in changed(before, model).items() if not moved]
     assert not unchanged, f"{arch}: parameters not updated: {unchanged}"
@@ -43,17 +47,20 @@ def test_grpo_step_full_finetune_changes_every_parameter(arch, tmp_path):
 def test_generate_batched_like_collect(arch):
     model, tok = tiny_model_and_tokenizer(arch)
     enc = tok(["1+1=", "12+30="], return_tensors="pt", padding=True)
-    out = model.generate(**enc, max_new_tokens=6, do_sample=True, temperature=1.0, pad_token_id=tok.pad_token_id)
+    out = model.generate(
+        **enc, max_new_tokens=6, do_sample=True, temperature=1.0, pad_token_id=tok.pad_token_id
+    )
     assert out.shape[0] == 2 and out.shape[1] <= enc["input_ids"].shape[1] + 6
-    assert all(isinstance(t, str) for t in tok.batch_decode(out[:, enc["input_ids"].shape[1]:]))
+    assert all(isinstance(t, str) for t in tok.batch_decode(out[:, enc["input_ids"].shape[1] :]))
 
 
 @pytest.mark.parametrize("arch", ARCH_PARAMS)
 def test_sft_step_logs_router_diagnostics(arch, tmp_path):
     model, tok = tiny_model_and_tokenizer(arch)
     before = snapshot(model)
-    trainer = make_sft_trainer_class()(model=model, args=sft_config(tmp_path), train_dataset=sft_dataset(),
-                                       processing_class=tok)
+    trainer = make_sft_trainer_class()(
+        model=model, args=sft_config(tmp_path), train_dataset=sft_dataset(), processing_class=tok
+    )
     trainer.train()
     moved = changed(before, model)
     assert sum(moved.values()) > 0.9 * len(moved)
@@ -91,8 +98,13 @@ def test_lora_with_experts_gets_gradients(arch, tmp_path):
 def test_grpo_step_with_expert_lora(arch, tmp_path):
     model, tok = tiny_model_and_tokenizer(arch)
     trainer = make_grpo_trainer_class(replay=True)(
-        model=model, reward_funcs=[reward_digits], args=grpo_config(tmp_path, num_generations=4, max_steps=2),
-        train_dataset=prompt_dataset(8), processing_class=tok, peft_config=expert_lora_config(model, r=4, alpha=8))
+        model=model,
+        reward_funcs=[reward_digits],
+        args=grpo_config(tmp_path, num_generations=4, max_steps=2),
+        train_dataset=prompt_dataset(8),
+        processing_class=tok,
+        peft_config=expert_lora_config(model, r=4, alpha=8),
+    )
     lora = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
     params = dict(trainer.model.named_parameters())

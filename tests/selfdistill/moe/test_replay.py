@@ -25,15 +25,22 @@ def experts_inputs(model):
     seen, handles = {}, []
     for layer, router in find_routers(model).items():
         parent = next(m for m in model.modules() if any(c is router for c in m.children()))
-        handles.append(parent.experts.register_forward_pre_hook(
-            lambda mod, args, layer=layer: seen.setdefault(layer, []).append(args[1].clone())))
+        handles.append(
+            parent.experts.register_forward_pre_hook(
+                lambda mod, args, layer=layer: seen.setdefault(layer, []).append(args[1].clone())
+            )
+        )
     return seen, handles
 
 
 def record(model, rr, ids, mask, chunk=2):
     with torch.no_grad(), rr.recording():
-        logits = torch.cat([model(input_ids=ids[i:i + chunk], attention_mask=mask[i:i + chunk]).logits
-                            for i in range(0, ids.shape[0], chunk)])
+        logits = torch.cat(
+            [
+                model(input_ids=ids[i : i + chunk], attention_mask=mask[i : i + chunk]).logits
+                for i in range(0, ids.shape[0], chunk)
+            ]
+        )
     return logits, rr.take_record()
 
 
@@ -48,7 +55,9 @@ def test_replay_of_unchanged_policy_is_exact(arch):
     with rr.replaying(routing[perm]):
         new_logits = model(input_ids=ids[perm], attention_mask=mask[perm]).logits
     old_logp = old_logits[perm].log_softmax(-1)
-    assert torch.allclose(new_logp := new_logits.log_softmax(-1), old_logp, atol=1e-6), (new_logp - old_logp).abs().max()
+    assert torch.allclose(new_logp := new_logits.log_softmax(-1), old_logp, atol=1e-6), (
+        (new_logp - old_logp).abs().max()
+    )
     assert rr.change_metrics()["moe/routing_change_rate"] == 0.0
 
 
@@ -111,8 +120,11 @@ def test_routing_change_zero_without_step_positive_after_large_lr_step():
         model(input_ids=ids, attention_mask=mask)
     metrics = rr.change_metrics()
     assert metrics["moe/routing_change_rate"] > 0.0
-    assert set(metrics) == {"moe/routing_change_rate", "moe/routing_change_rate/layer_0",
-                            "moe/routing_change_rate/layer_1"}
+    assert set(metrics) == {
+        "moe/routing_change_rate",
+        "moe/routing_change_rate/layer_0",
+        "moe/routing_change_rate/layer_1",
+    }
 
 
 def test_replay_survives_gradient_checkpointing_recompute():

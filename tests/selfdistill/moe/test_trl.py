@@ -28,11 +28,16 @@ def probe_class(replay: bool):
             def hook(module, args):
                 if torch.is_grad_enabled() and self._probe is not None:
                     self._probe["experts"][layer] = args[1].clone()
+
             return hook
 
         def compute_loss(self, model, inputs, *args, **kwargs):
-            self._probe = {"routing": inputs[ROUTING_KEY].clone(), "old": inputs["old_per_token_logps"].clone(),
-                           "mask": inputs["completion_mask"].clone(), "experts": {}}
+            self._probe = {
+                "routing": inputs[ROUTING_KEY].clone(),
+                "old": inputs["old_per_token_logps"].clone(),
+                "mask": inputs["completion_mask"].clone(),
+                "experts": {},
+            }
             loss = super().compute_loss(model, inputs, *args, **kwargs)
             self.captured.append(self._probe)
             self._probe = None
@@ -54,8 +59,13 @@ def run_probe(tmp_path, replay: bool, lr: float, **geometry):
     # that pass and the mixin runs it
     geometry = {"steps_per_generation": 2, "max_steps": 2, **geometry}
     args = grpo_config(tmp_path, learning_rate=lr, num_generations=4, **geometry)
-    trainer = probe_class(replay)(model=model, reward_funcs=[reward_digits], args=args,
-                                  train_dataset=prompt_dataset(16), processing_class=tok)
+    trainer = probe_class(replay)(
+        model=model,
+        reward_funcs=[reward_digits],
+        args=args,
+        train_dataset=prompt_dataset(16),
+        processing_class=tok,
+    )
     trainer.train()
     return trainer
 
@@ -72,8 +82,11 @@ GEOMETRIES = [
     pytest.param({"steps_per_generation": 1, "max_steps": 1}, id="spg1-on-policy", marks=pytest.mark.slow),
     pytest.param({"gradient_checkpointing": True}, id="grad-ckpt", marks=pytest.mark.slow),
     pytest.param({"num_iterations": 2, "steps_per_generation": 1}, id="num-iter2", marks=pytest.mark.slow),
-    pytest.param({"gradient_accumulation_steps": 2, "per_device_train_batch_size": 2, "steps_per_generation": 4},
-                 id="ga2-spg4", marks=pytest.mark.slow),
+    pytest.param(
+        {"gradient_accumulation_steps": 2, "per_device_train_batch_size": 2, "steps_per_generation": 4},
+        id="ga2-spg4",
+        marks=pytest.mark.slow,
+    ),
 ]
 
 
@@ -86,7 +99,9 @@ def test_replay_unchanged_policy_logprobs_match_sampling_ones(tmp_path, geometry
         diff = (probe["new"] - probe["old"])[mask].abs().max()
         assert diff <= 1e-6, diff
         assert_forced(trainer, probe)
-    changes = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
+    changes = [
+        h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h
+    ]
     assert changes and all(c == 0.0 for c in changes)
 
 
@@ -95,7 +110,9 @@ def test_replay_forces_recorded_experts_after_large_update(tmp_path, geometry):
     trainer = run_probe(tmp_path, replay=True, lr=1.0, **geometry)
     for probe in trainer.captured:
         assert_forced(trainer, probe)
-    rates = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
+    rates = [
+        h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h
+    ]
     if len(trainer.captured) > 1:  # after one big optimizer step the router wants other experts
         assert rates[-1] > 0.0
 
@@ -103,7 +120,9 @@ def test_replay_forces_recorded_experts_after_large_update(tmp_path, geometry):
 def test_measure_mode_change_rate_zero_then_positive_after_large_lr_step(tmp_path):
     trainer = run_probe(tmp_path, replay=False, lr=1.0)
     assert len(trainer.captured) == 2
-    rates = [h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h]
+    rates = [
+        h["moe/routing_change_rate"] for h in trainer.state.log_history if "moe/routing_change_rate" in h
+    ]
     assert rates[0] == 0.0 and rates[1] > 0.0
     probe = trainer.captured[1]
     k = probe["routing"].shape[-1]
@@ -116,15 +135,23 @@ def test_rl_aux_loss_off_by_default_and_config_stays_generation_safe(tmp_path):
     assert rl_aux_loss_coef() == 0.0 and sft_aux_loss_coef() is None
     model, tok = tiny_model_and_tokenizer("qwen3_moe")
     trainer = make_grpo_trainer_class(replay=False)(
-        model=model, reward_funcs=[reward_digits], args=grpo_config(tmp_path), train_dataset=prompt_dataset(),
-        processing_class=tok)
+        model=model,
+        reward_funcs=[reward_digits],
+        args=grpo_config(tmp_path),
+        train_dataset=prompt_dataset(),
+        processing_class=tok,
+    )
     assert trainer.aux_loss_enabled is False
     assert model.config.output_router_logits is False
     # TRL's own default (None) would use the architecture's 0.001: on
     model2, _ = tiny_model_and_tokenizer("qwen3_moe")
     trainer2 = make_grpo_trainer_class(replay=False)(
-        model=model2, reward_funcs=[reward_digits], args=grpo_config(tmp_path, router_aux_loss_coef=None),
-        train_dataset=prompt_dataset(), processing_class=tok)
+        model=model2,
+        reward_funcs=[reward_digits],
+        args=grpo_config(tmp_path, router_aux_loss_coef=None),
+        train_dataset=prompt_dataset(),
+        processing_class=tok,
+    )
     assert trainer2.aux_loss_enabled is True and trainer2.router_aux_loss_coef == pytest.approx(0.001)
 
 
@@ -146,13 +173,18 @@ def test_freeze_router_keeps_routing_weights_while_experts_train(tmp_path):
     assert routers and not routers & set(before)  # frozen params are not trainable
     router_before = {n: p.detach().clone() for n, p in model.named_parameters() if n in routers}
     trainer = make_grpo_trainer_class(replay=False)(
-        model=model, reward_funcs=[reward_digits], args=grpo_config(tmp_path, num_generations=4),
-        train_dataset=prompt_dataset(), processing_class=tok)
+        model=model,
+        reward_funcs=[reward_digits],
+        args=grpo_config(tmp_path, num_generations=4),
+        train_dataset=prompt_dataset(),
+        processing_class=tok,
+    )
     trainer.train()
     params = dict(model.named_parameters())
     assert all(torch.equal(router_before[n], params[n]) for n in routers)
-    assert not torch.equal(before["model.layers.0.mlp.experts.gate_up_proj"],
-                           params["model.layers.0.mlp.experts.gate_up_proj"])
+    assert not torch.equal(
+        before["model.layers.0.mlp.experts.gate_up_proj"], params["model.layers.0.mlp.experts.gate_up_proj"]
+    )
 
 
 def test_unknown_routing_mode_is_rejected():
@@ -165,7 +197,9 @@ def test_unknown_routing_mode_is_rejected():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("algorithm", "routing"), [("gspo", "measure"), ("grpo", "measure"), ("grpo", "replay")])
+@pytest.mark.parametrize(
+    ("algorithm", "routing"), [("gspo", "measure"), ("grpo", "measure"), ("grpo", "replay")]
+)
 def test_rl_algorithms_build_and_train_one_step(algorithm, routing, tmp_path):
     from selfdistill.config import RLConfig
     from selfdistill.registries import ALGORITHMS
@@ -174,10 +208,16 @@ def test_rl_algorithms_build_and_train_one_step(algorithm, routing, tmp_path):
     cls = rl_trainer_class(algorithm, moe=True, routing=routing)
     assert RLConfig().router_aux_loss_coef == 0.0 and RLConfig().algorithm == "gspo"
     model, tok = tiny_model_and_tokenizer("qwen3_moe")
-    args = grpo_config(tmp_path, num_generations=4, steps_per_generation=2, max_steps=2,
-                       **ALGORITHMS.get(algorithm).trl)
-    trainer = cls(model=model, reward_funcs=[reward_digits], args=args, train_dataset=prompt_dataset(8),
-                  processing_class=tok)
+    args = grpo_config(
+        tmp_path, num_generations=4, steps_per_generation=2, max_steps=2, **ALGORITHMS.get(algorithm).trl
+    )
+    trainer = cls(
+        model=model,
+        reward_funcs=[reward_digits],
+        args=args,
+        train_dataset=prompt_dataset(8),
+        processing_class=tok,
+    )
     trainer.train()
     assert trainer.moe_routing == routing
     assert trainer.args.importance_sampling_level == ("sequence" if algorithm == "gspo" else "token")
@@ -188,5 +228,7 @@ def test_rl_algorithm_error_lists_names():
     from selfdistill.configio import ConfigError
     from selfdistill.stages.rl import rl_trainer_class
 
-    with pytest.raises(ConfigError, match="unknown RL algorithm 'ppo'; choose one of: dapo, dr_grpo, grpo, gspo"):
+    with pytest.raises(
+        ConfigError, match="unknown RL algorithm 'ppo'; choose one of: dapo, dr_grpo, grpo, gspo"
+    ):
         rl_trainer_class("ppo", moe=True, routing="measure")
