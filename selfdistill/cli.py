@@ -41,6 +41,7 @@ def _split_config(args) -> tuple[str | None, list[str]]:
     return config, overrides
 
 
+# long function: one argparse declaration per command, read as the CLI's reference; a split would scatter it
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfdistill", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)

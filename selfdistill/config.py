@@ -633,6 +633,7 @@ class DistillConfig:
         "Query positions per chunk when the aligned layers' attention is recomputed (memory O(chunk x T)).",
     )
 
+    # long function: one check per field of one section, each naming its key
     def __post_init__(self) -> None:
         _check(0.0 <= self.beta <= 1.0, "distill.beta", f"must be in [0, 1], got {self.beta}")
         _check(self.temperature > 0, "distill.temperature", f"must be > 0, got {self.temperature}")

@@ -42,6 +42,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+# long function: one dispatch over every field type the schema uses (dataclass, list, dict, Literal, Optional, scalars)
 def _convert(tp: Any, value: Any, path: str) -> Any:
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):

@@ -114,6 +114,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+# long function: one Markdown document written section by section, top to bottom
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# selfdistill report: {report['run']}", ""]
     s = report["summary"]

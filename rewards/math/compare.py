@@ -1,3 +1,4 @@
+# long module: the comparison rules of one verifier around one dispatch (`equivalent`); to split into rule modules (debt noted 2026-11-30)
 """Is a predicted answer equivalent to the reference? String structure first, sympy last.
 
 ``equivalent(pred, ref, symbolic=False)`` returns True / False, or None when only a symbolic

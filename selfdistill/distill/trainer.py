@@ -37,6 +37,7 @@ def freeze_teacher(teacher) -> None:
     teacher.requires_grad_(False)
 
 
+# long function: a class factory: the trainer class body is the function body (TRL imported lazily)
 def distill_trainer_class():
     """The trainer class (built lazily so importing this module does not import TRL)."""
     from trl import SFTTrainer

@@ -109,6 +109,7 @@ def filter_samples(
     return kept, why
 
 
+# long function: the per-rank chunk loop with its resume and id exchange; to split (debt noted 2026-11-30)
 def collect_round(
     model,
     tokenizer,
@@ -206,6 +207,7 @@ def _append_share(store: TraceStore, traces: list[Trace], shard: str, write: boo
     return added
 
 
+# long function: sample, score, filter, judge in one pass over a chunk; to split (debt noted 2026-11-30)
 def _collect_tasks(
     tasks: list[Task],
     index: list[int],

@@ -86,6 +86,7 @@ def distill(
     )
 
 
+# long function: teacher load, objective, trainer and metrics of one run; to split (debt noted 2026-11-30)
 def _train_with_teacher(
     method: DistillMethod,
     student,

@@ -135,6 +135,7 @@ def correctness_columns(rcfg) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(rcfg.weights) if name in CORRECTNESS)
 
 
+# long function: trainer class composition (MoE, loss hook, RL options) and its run; to split (debt noted 2026-11-30)
 def train_rl(
     model,
     tokenizer,

@@ -73,6 +73,7 @@ def _tokenize(
 TOKENIZED_CACHE_VERSION = 1  # bump when `_tokenize` or the trace columns it reads change meaning
 
 
+# long function: cache key, rank-0 build and memory-mapped load of one cache; to split (debt noted 2026-11-30)
 def tokenize_traces(
     tokenizer,
     store,

@@ -6,6 +6,8 @@ role), so no action spells a key. `ACTIONS` maps `Step.action` to the function. 
 here so the stage modules stay pure training/sampling code.
 """
 
+# long module: every pipeline action in one table (`ACTIONS`); to split by stage (debt noted 2026-11-30)
+
 from __future__ import annotations
 
 import logging
@@ -130,6 +132,7 @@ def model_config(cfg, name: str):
     return next((s for s in cfg.distill.students if s.name == name), cfg.policy)
 
 
+# long function: import, cold start, cut and upcycle of a base model in their order; to split (debt noted 2026-11-30)
 def _pretrained_or_tiny(run, mcfg, step: Step, stage, seed: int) -> StepOutput:
     """A model to start from: a tiny model built and pre-trained here, or a pretrained one (a `.gguf` is
     imported once), optionally cold-started on the bootstrap corpus, then upcycled into a MoE (policy) or
