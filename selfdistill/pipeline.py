@@ -55,6 +55,39 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def same_settings(old: Any, new: Any, default: Any) -> bool:
+    """Whether config data ``new`` equals ``old`` up to keys ``old`` lacks that ``new`` has at their ``default``.
+
+    Dicts compare key by key (a key only in ``new`` must equal its default; one only in ``old`` means a
+    setting was removed: not the same); lists compare element by element, each against the default list's
+    first element as the defaults of its fields (``distill.students`` entries); anything else by equality.
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        default = default if isinstance(default, dict) else {}
+        if set(old) - set(new):
+            return False
+        return all(
+            same_settings(old[k], new[k], default.get(k)) if k in old else new[k] == default.get(k, object())
+            for k in new
+        )
+    if isinstance(old, list) and isinstance(new, list):
+        element = default[0] if isinstance(default, list) and default else {}
+        return len(old) == len(new) and all(same_settings(o, n, element) for o, n in zip(old, new))
+    return old == new
+
+
+def _written_by_older_version(old_config: dict | None, cfg: Config) -> bool:
+    """A run record whose config differs from ``cfg`` only by fields added since, at their defaults
+    (adding a field to a list entry, e.g. a student, changes the fingerprint; it must not stop a resume)."""
+    from selfdistill.config import Config as Defaults
+
+    if not isinstance(old_config, dict):
+        return False
+    old = {k: v for k, v in old_config.items() if k != "tracking"}
+    new = {k: v for k, v in to_dict(cfg).items() if k != "tracking"}
+    return same_settings(old, new, to_dict(Defaults()))
+
+
 class Run:
     """Paths, state markers, tracker and trace store of one run directory."""
 
@@ -99,7 +132,16 @@ class Run:
         fp = self.cfg.fingerprint()
         if meta.exists():
             old = json.loads(meta.read_text())
-            if old.get("fingerprint") != fp:
+            if old.get("fingerprint") != fp and _written_by_older_version(old.get("config"), self.cfg):
+                log.info(
+                    "%s was made by an older version (fingerprint %s): same settings, new fields at their "
+                    "defaults; its record now carries fingerprint %s",
+                    self.dir,
+                    old.get("fingerprint"),
+                    fp,
+                )
+                _write_json_atomic(meta, {**old, "fingerprint": fp, "config": to_dict(self.cfg)})
+            elif old.get("fingerprint") != fp:
                 raise ConfigError(
                     f"{self.dir} holds a run made with a different config (fingerprint {old.get('fingerprint')} vs {fp}); "
                     "resume with the same config, or choose another run.name"
