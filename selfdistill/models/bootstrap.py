@@ -60,28 +60,17 @@ def pretrain_tiny(
     model, tokenizer, boot, rows, out_dir: Path, *, seed: int, stage, device: str, run_name: str
 ):
     """Train ``model`` on ``rows`` for ``boot.steps`` steps with the shared SFT helper."""
-    from selfdistill.config import SFTConfig
-    from selfdistill.stages.sft import train_sft
-
-    sft = SFTConfig(
-        epochs=1.0,
-        learning_rate=boot.learning_rate,
-        batch_size=boot.batch_size,
-        max_length=160,
-        max_steps=boot.steps,
-        gradient_checkpointing=False,
-    )
-    return train_sft(
+    return _bootstrap_sft(
         model,
         tokenizer,
+        boot,
         rows,
-        sft,
         out_dir,
+        max_length=160,
         seed=seed,
         stage=stage,
         device=device,
         run_name=run_name,
-        router_diagnostics=False,
     )
 
 
@@ -101,8 +90,6 @@ def cold_start_sft(
 ):
     """A pretrained model's cold start: ``boot.steps`` SFT steps on ``rows`` rendered in ``prompt_format``
     (by `tasks.base.render_prompt`, as sampling renders them)."""
-    from selfdistill.config import SFTConfig
-    from selfdistill.stages.sft import train_sft
     from selfdistill.tasks.base import Task, render_prompt
 
     rows = [
@@ -112,12 +99,44 @@ def cold_start_sft(
         }
         for r in rows
     ]
+    return _bootstrap_sft(
+        model,
+        tokenizer,
+        boot,
+        rows,
+        out_dir,
+        max_length=256,
+        seed=seed,
+        stage=stage,
+        device=device,
+        run_name=run_name,
+        kernels=kernels,
+    )
+
+
+def _bootstrap_sft(
+    model,
+    tokenizer,
+    boot,
+    rows,
+    out_dir: Path,
+    *,
+    max_length: int,
+    seed: int,
+    stage,
+    device: str,
+    run_name: str,
+    kernels="eager",
+):
+    """``boot.steps`` SFT steps at the bootstrap's learning rate and batch size (no router diagnostics)."""
+    from selfdistill.config import SFTConfig
+    from selfdistill.stages.sft import train_sft
 
     sft = SFTConfig(
         epochs=1.0,
         learning_rate=boot.learning_rate,
         batch_size=boot.batch_size,
-        max_length=256,
+        max_length=max_length,
         max_steps=boot.steps,
         gradient_checkpointing=False,
     )

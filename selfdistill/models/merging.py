@@ -25,7 +25,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-# MoE config keys that a dense config does not take.
+# MoE config keys a dense config does not take (beside the model-naming keys upcycling drops too).
 _MOE_ONLY = (
     "num_local_experts",
     "num_experts",
@@ -37,13 +37,6 @@ _MOE_ONLY = (
     "norm_topk_prob",
     "decoder_sparse_step",
     "mlp_only_layers",
-    "model_type",
-    "architectures",
-    "transformers_version",
-    "_name_or_path",
-    "auto_map",
-    "dtype",
-    "torch_dtype",
     "shared_expert_intermediate_size",
 )
 _INTERMEDIATE = {
@@ -73,9 +66,11 @@ def dense_config(moe_config):
     """The dense config with every non-MLP setting of ``moe_config`` and the experts' MLP width."""
     from transformers import AutoConfig
 
+    from selfdistill.models.upcycle import MODEL_NAMING_KEYS
+
     dense_type = dense_counterpart(moe_config)
     cfg = moe_config.to_dict()
-    kwargs = {k: v for k, v in cfg.items() if k not in _MOE_ONLY}
+    kwargs = {k: v for k, v in cfg.items() if k not in _MOE_ONLY and k not in MODEL_NAMING_KEYS}
     kwargs["intermediate_size"] = cfg[_INTERMEDIATE[moe_config.model_type]]
     if dense_type == "llama":
         kwargs.pop("sliding_window", None)

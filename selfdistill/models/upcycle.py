@@ -30,7 +30,7 @@ import torch
 log = logging.getLogger(__name__)
 
 # Dense config keys that name the dense model and must not reach the MoE config.
-_DROP = (
+MODEL_NAMING_KEYS = (
     "model_type",
     "architectures",
     "transformers_version",
@@ -155,7 +155,7 @@ def moe_config(dense_config, experts: int, top_k: int, arch: str = "auto"):
             raise ValueError(
                 f"{pair.dense} -> {pair.moe} is exact only with {key}={want}; this model has {cfg[key]!r}"
             )
-    kwargs = {k: v for k, v in cfg.items() if k not in _DROP}
+    kwargs = {k: v for k, v in cfg.items() if k not in MODEL_NAMING_KEYS}
     kwargs.update(pair.moe_keys(cfg, experts, top_k))
     return getattr(transformers, pair.config_class)(**kwargs)
 
