@@ -306,7 +306,7 @@ def rl_step(run, stage, step: Step) -> StepOutput:
     model, tokenizer = run.load(_model_of(run, step, "policy"), cfg.policy.dtype, train=True)
     model = with_lora(model, cfg.policy)
     rows = [t.to_row(cfg.tasks.prompt_format) for t in run.split.train]
-    rows, pool, store, info = _difficulty_rows(run, rows, step.round)
+    rows, pool, store, info = _difficulty_rows(run, cfg, rows, step.round)
     out = train_rl(
         model,
         tokenizer,
@@ -337,9 +337,10 @@ def _pass_rate_path(run):
     return store_path(run.dir)
 
 
-def _pass_rates(run):
-    """The run's pass-rate store (`rl_options.difficulty`), or None when difficulty filtering is off."""
-    dcfg = run.cfg.rl.difficulty_filter
+def _pass_rates(run, cfg):
+    """The run's pass-rate store (`rl_options.difficulty`), or None when difficulty filtering is off in ``cfg``
+    (the step's own config: a stage's overrides may turn the filter on or off)."""
+    dcfg = cfg.rl.difficulty_filter
     if not dcfg.enabled:
         return None
     from selfdistill.rl_options.difficulty import PassRates
@@ -347,22 +348,22 @@ def _pass_rates(run):
     return PassRates.load(_pass_rate_path(run), decay=dcfg.decay)
 
 
-def _difficulty_rows(run, rows: list[dict], round_: int):
+def _difficulty_rows(run, cfg, rows: list[dict], round_: int):
     """(the round's RL rows, the refill pool, the store, a summary): with difficulty filtering on, the rows are a
     weighted draw of the prompts one round consumes and refills draw from every row by the same weights."""
-    store = _pass_rates(run)
+    store = _pass_rates(run, cfg)
     if store is None:
         return rows, None, None, {}
     from selfdistill import distributed as dist
     from selfdistill.rl_options.difficulty import round_prompts, weight_summary, weights_for
 
-    rl, dcfg = run.cfg.rl, run.cfg.rl.difficulty_filter
+    rl, dcfg = cfg.rl, cfg.rl.difficulty_filter
     weights = weights_for(store, [r["task_id"] for r in rows], dcfg)
     batch = rl.prompts_per_step * rl.steps_per_generation * dist.world_size()  # prompts per generation batch
     n = (
         max(1, -(-rl.max_steps // rl.steps_per_generation)) * batch
     )  # what the round consumes, in whole batches
-    chosen = round_prompts(rows, weights, n, f"difficulty-{run.cfg.run.seed}-{round_}")
+    chosen = round_prompts(rows, weights, n, f"difficulty-{cfg.run.seed}-{round_}")
     return (
         chosen,
         (rows, weights),
@@ -375,7 +376,7 @@ def collect_step(run, stage, step: Step) -> StepOutput:
     from selfdistill.stages.collect import collect_round
 
     cfg = config_of(run, step)
-    store = _pass_rates(run)
+    store = _pass_rates(run, cfg)
 
     def observe(
         shard: str, observations

@@ -201,7 +201,7 @@ def test_process_group_timeout_comes_from_the_config_value(tmp_path):
     env = {
         **os.environ,
         "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": "29541",
+        "MASTER_PORT": str(_free_port()),
         "WORLD_SIZE": "2",
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": os.pathsep.join(

@@ -461,6 +461,24 @@ def test_collect_reports_per_prompt_observations_once_per_chunk(tiny_moe, tokeni
     assert seen == {} and len(store.sources) == 2
 
 
+def test_a_stage_override_turns_difficulty_filtering_on_for_that_rl_stage(tmp_path):
+    """`pipeline.stages[i].overrides.rl.difficulty_filter` decides for that stage; the run-wide value is the
+    default. (The filter used to read the run-wide config only, so a per-stage override was silently ignored.)"""
+    from selfdistill.stages.steps import _difficulty_rows, config_of
+
+    cfg = load_config(None, ["rl.max_steps=2", "rl.prompts_per_step=2"])
+    assert not cfg.rl.difficulty_filter.enabled
+    run = SimpleNamespace(cfg=cfg, dir=tmp_path)
+    step = SimpleNamespace(key="r1.rl", params={"overrides": {"rl": {"difficulty_filter": {"enabled": True}}}})
+    rows = [{"task_id": f"t{i}", "prompt": f"p{i}"} for i in range(10)]
+
+    chosen, pool, store, info = _difficulty_rows(run, config_of(run, step), rows, 1)
+    assert store is not None and pool is not None and info["round_prompts"] == len(chosen) == 4
+
+    off = SimpleNamespace(key="r2.rl", params={})  # no override: the run-wide setting (off) holds
+    assert _difficulty_rows(run, config_of(run, off), rows, 1) == (rows, None, None, {})
+
+
 # ------------------------------------------------------------------ the pipeline: persisted, killed, resumed
 
 
