@@ -206,6 +206,34 @@ def load_yaml(path: str) -> dict:
     return data
 
 
+def _differs(obj: Any) -> dict[str, Any]:
+    """The fields of the dataclass instance ``obj`` whose values differ from its class defaults, and its first
+    field always (what names the entry: a source's ``type``, a student's ``name``)."""
+    out = {}
+    for i, f in enumerate(dataclasses.fields(obj)):
+        value = getattr(obj, f.name)
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = dataclasses.MISSING
+        if i == 0 or value != default:
+            out[f.name] = value
+    return out
+
+
+def show_default(value: Any) -> str:
+    """A default as a config file would write it: entries of a list of sections show only the keys that differ
+    from the section's own defaults (``[{type: math, n: 1000}]``), not every field's repr."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        inner = ", ".join(f"{k}: {show_default(v)}" for k, v in _differs(value).items())
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(show_default(v) for v in value) + "]"
+    return repr(value)
+
+
 def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     """Rows ``(key, type, default, doc)`` for every field, recursively (for `selfdistill config`)."""
     rows = []
@@ -218,9 +246,9 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
             rows.extend(describe(tp, key + "."))
             continue
         if f.default is not dataclasses.MISSING:
-            default = repr(f.default)
+            default = show_default(f.default)
         elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = repr(f.default_factory())  # type: ignore[misc]
+            default = show_default(f.default_factory())  # type: ignore[misc]
         else:
             default = "(required)"
         rows.append((key, _type_name(tp), default, f.metadata.get("doc", "")))

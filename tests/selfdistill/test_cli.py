@@ -27,6 +27,10 @@ def test_config_fields_documents_every_key(capsys):
     assert main(["config", "--fields"]) == 0
     out = capsys.readouterr().out
     assert "rl.algorithm" in out and "collect.min_reward" in out
+    sources = next(line for line in out.splitlines() if line.startswith("tasks.sources "))
+    # a list of sections shows what a config file would write, not every field's repr: the code source's
+    # default used to read `type='code', ..., kind='math'` (kind is for file sources; generators know theirs)
+    assert "[{type: 'math'}, {type: 'code'}]" in sources and "kind=" not in sources
 
 
 def test_config_errors_exit_2(capsys, tmp_path):

@@ -469,7 +469,9 @@ def test_a_stage_override_turns_difficulty_filtering_on_for_that_rl_stage(tmp_pa
     cfg = load_config(None, ["rl.max_steps=2", "rl.prompts_per_step=2"])
     assert not cfg.rl.difficulty_filter.enabled
     run = SimpleNamespace(cfg=cfg, dir=tmp_path)
-    step = SimpleNamespace(key="r1.rl", params={"overrides": {"rl": {"difficulty_filter": {"enabled": True}}}})
+    step = SimpleNamespace(
+        key="r1.rl", params={"overrides": {"rl": {"difficulty_filter": {"enabled": True}}}}
+    )
     rows = [{"task_id": f"t{i}", "prompt": f"p{i}"} for i in range(10)]
 
     chosen, pool, store, info = _difficulty_rows(run, config_of(run, step), rows, 1)
