@@ -131,6 +131,16 @@ def _arrow_schema():
     return pa.schema([(name, types.get(name, pa.string())) for name in Trace.__dataclass_fields__])
 
 
+def _shards_of_rows(rows: Iterable[int], shards: list[Path], lengths: list[int]) -> set[str]:
+    """The paths of ``shards`` (each ``lengths[i]`` rows long, concatenated in order) that hold the row indices
+    ``rows``."""
+    import bisect
+    import itertools
+
+    ends = list(itertools.accumulate(lengths))
+    return {str(shards[bisect.bisect_right(ends, i)]) for i in rows}
+
+
 class TraceStoreError(ValueError):
     """A stored line is not a valid trace; the message names the file and line."""
 
@@ -430,6 +440,8 @@ class TraceStore:
                 and (rounds is None or round_of[i] in rounds)
             ):
                 keep.append(i)
+        if self.read_shards is not None:  # W&B lineage: the shards the kept rows come from were read
+            self.read_shards.update(_shards_of_rows(keep, self.shards(), [len(p) for p in parts]))
         return ds if len(keep) == len(ids) else ds.select(keep)
 
     def arrow_key(self) -> str:

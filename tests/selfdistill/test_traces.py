@@ -138,3 +138,18 @@ def test_reading_records_the_shards_whose_traces_were_used(tmp_path):
         assert read == set()
         assert [t.round for t in fresh.iter(round=2)] == [2]
     assert read == {str(tmp_path / "r2-collect-00000.jsonl")} and fresh.read_shards is None
+
+
+def test_reading_records_the_shards_the_arrow_dataset_keeps(tmp_path):
+    """SFT and distillation read the store as an Arrow dataset (`to_dataset`), not through `iter`: their reads
+    must reach the W&B lineage too, and only the shards whose rows pass the filter count."""
+    store = TraceStore(tmp_path)
+    for r in (1, 2, 3):
+        store.append([make(10 * r, round_=r), make(10 * r + 1, round_=r)], f"r{r}-collect-00000")
+    with store.reading() as read:
+        ds = store.to_dataset(rounds=[1, 3])
+    assert sorted(ds["round"]) == [1, 1, 3, 3]
+    assert read == {str(tmp_path / f"r{r}-collect-00000.jsonl") for r in (1, 3)}
+    with store.reading() as read:
+        assert store.to_dataset(min_reward=99.0).num_rows == 0
+    assert read == set()
