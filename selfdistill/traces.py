@@ -1,36 +1,36 @@
 """The trace store: the policy's own scored completions, durable, deduplicated, resumable.
 
-Layout: ``<run_dir>/traces/<shard>.jsonl``, one JSON `Trace` per line. A shard is written
-whole or not at all (temporary file, fsync, atomic rename, directory fsync), so a SIGKILL at
-any moment leaves either the complete shard or nothing visible; leftover ``*.tmp`` files are
-ignored and cleaned. Shard names are chosen by the writer (e.g. ``r1-collect-00003``) and a
-shard that exists is never rewritten, which is how a resumed collect knows which chunks are
-done. Every trace has ``trace_id = sha256(prompt \\0 completion)``; appending skips ids already
-stored, and reading deduplicates too, so a trace is never stored or returned twice.
+Layout: ``<run_dir>/traces/<shard>.jsonl``, one JSON `Trace` per line. A shard is written whole or not at all
+(temporary file, fsync, atomic rename, directory fsync), so a SIGKILL at any moment leaves either the complete
+shard or nothing visible; leftover ``*.tmp`` files are ignored and cleaned. Shard names are chosen by the writer
+(e.g. ``r1-collect-00003``) and a shard that exists is never rewritten, which is how a resumed collect knows which
+chunks are done. Every trace has ``trace_id = sha256(prompt \\0 completion)``; appending skips ids already stored,
+and reading deduplicates too, so a trace is never stored or returned twice.
 
-Several writers (the ranks of a distributed collect) each write their own shards: chunk ``c``'s
-shard is ``r1-collect-0000c`` in a single process and ``r1-collect-0000c-rank0001of0002`` etc.
-under N processes (`shard_name`); a chunk is done when every shard of one world size exists
-(`missing_ranks`). Writers dedupe against what they have read plus the ids the other writers
-report (`remember`), so the same guarantees hold with no writer seeing another's completions.
+Several writers (the ranks of a distributed collect) each write their own shards: chunk ``c``'s shard is
+``r1-collect-0000c`` in a single process and ``r1-collect-0000c-rank0001of0002`` etc. under N processes
+(`shard_name`); a chunk is done when every shard of one world size exists (`missing_ranks`). Writers dedupe
+against what they have read plus the ids the other writers report (`remember`), so the same guarantees hold with
+no writer seeing another's completions.
 
 Reading for training (`to_dataset`) goes through Arrow: each immutable shard is converted once to
-``.arrow/<shard>.arrow`` (keyed by the shard file's size and mtime, which also records the sha256
-of its bytes) and the store is the memory-mapped concatenation of those files, deduplicated and
-filtered by index, so no rank holds every trace as Python objects (`arrow_key` names the selection's
-contents, e.g. for a tokenised cache).
+``.arrow/<shard>.arrow`` (keyed by the shard file's size and mtime, which also records the sha256 of its bytes)
+and the store is the memory-mapped concatenation of those files, deduplicated and filtered by index, so no rank
+holds every trace as Python objects (`arrow_key` names the selection's contents, e.g. for a tokenised cache).
 
-Schema (`Trace`): trace_id, prompt, completion, reward (the correctness reward, in [0, 1]),
-rewards (every reward part by name), status (the correctness reward's `rewards.common.Status`),
-task_id, kind, round, model, sampling (temperature, top_p, max_new_tokens, seed), rendered_prompt
-(what the model was given: `tasks.base.render_prompt`'s text or chat messages), prompt_hash,
-completion_hash, created_at. Schema 1 stores (no ``rendered_prompt``) stay readable: their field
-reads None and training renders the stored prompt with the same function.
+Schema (`Trace`): trace_id, prompt, completion, reward (the correctness reward, in [0, 1]), rewards (every reward
+part by name), status (the correctness reward's `rewards.common.Status`), task_id, kind, round, model, sampling
+(temperature, top_p, max_new_tokens, seed), rendered_prompt (what the model was given:
+`tasks.base.render_prompt`'s text or chat messages), prompt_hash, completion_hash, created_at. Schema 1 stores (no
+``rendered_prompt``) stay readable: their field reads None and training renders the stored prompt with the same
+function.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -132,11 +132,7 @@ def _arrow_schema():
 
 
 def _shards_of_rows(rows: Iterable[int], shards: list[Path], lengths: list[int]) -> set[str]:
-    """The paths of ``shards`` (each ``lengths[i]`` rows long, concatenated in order) that hold the row indices
-    ``rows``."""
-    import bisect
-    import itertools
-
+    """The paths of ``shards`` (``lengths[i]`` rows each, concatenated in order) holding the row indices ``rows``."""
     ends = list(itertools.accumulate(lengths))
     return {str(shards[bisect.bisect_right(ends, i)]) for i in rows}
 
@@ -266,11 +262,10 @@ class TraceStore:
     def __init__(self, root: str | Path, clean: bool = True) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        # clean=False for readers beside the writer (other ranks): a *.tmp may be a shard being written.
+        # A *.tmp is a shard (or its Arrow copy) whose writer was killed: it never became visible. clean=False for
+        # readers beside the writer (other ranks): there a *.tmp may be a shard being written.
         for stale in [*self.root.glob("*.tmp"), *self.root.glob(".arrow/*.tmp")] if clean else ():
-            stale.unlink(
-                missing_ok=True
-            )  # a shard (or its Arrow copy) whose writer was killed: never became visible
+            stale.unlink(missing_ok=True)
         self._ids: set[str] | None = None
         self.read_shards: set[str] | None = None  # while `reading()`: shards a yielded trace came from
 
@@ -320,10 +315,8 @@ class TraceStore:
 
     def _known_ids(self) -> set[str]:
         if self._ids is None:
-            watching, self.read_shards = (
-                self.read_shards,
-                None,
-            )  # reading ids to dedupe is not using the traces
+            # reading ids to dedupe is not using the traces
+            watching, self.read_shards = self.read_shards, None
             try:
                 self._ids = {t.trace_id for t in self.iter()}
             finally:
