@@ -6,8 +6,8 @@ reward callables two ways:
   trl        `trl.GRPOTrainer(model, reward_funcs, args)`, nothing of ours around it
   ours       `selfdistill.stages.rl.train_rl` (the RL stage: MoE trainer subclass with the routing
              measurement of `rl.routing`, resumable training, history extraction), no tracking
-  ours/routing=off  the same with `rl.routing=off` (no routing measurement: shows what measuring costs, an
-             extra no-grad scoring pass when TRL would skip it)
+  ours/routing=off  the same with `rl.routing=off` (no routing measurement: shows what measuring costs; on-policy
+             it adds no forward pass, off-policy it records the routing of TRL's own old-policy pass)
   ours+wandb the same as ours with W&B offline tracking (`--wandb`), TRL's W&B callback logging every step
 Runs are interleaved (the order alternates each repetition) so a shared machine's load hits both alike;
 the ratio is taken per repetition (ours / trl) and its median reported. Per run: the median of TRL's
