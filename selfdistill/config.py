@@ -733,6 +733,11 @@ class GenerationConfig:
     )
     paged_page_size: int = opt(32, "paged: tokens per KV-cache page.")
     paged_max_batch_tokens: int = opt(1024, "paged: most tokens (prefill + decode) in one forward.")
+    paged_varlen_attention: bool = opt(
+        True,
+        "paged: attend request by request (selfdistill.generation.paged_attention) instead of transformers' dense "
+        "SDPA over every request's keys at once, whose cost grows with the square of the requests in flight (CPU).",
+    )
     vllm_tensor_parallel_size: int = opt(1, "vllm: GPUs the engine spans (tensor parallel).")
     vllm_gpu_memory_utilization: float = opt(
         0.85, "vllm: fraction of GPU memory the engine takes (weights + KV cache)."

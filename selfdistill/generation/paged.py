@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 from selfdistill.generation.core import SamplingParams, SpecialTokens, decoding_kwargs, seeded
+from selfdistill.generation.paged_attention import attention_for
 
 SUPPORTED_ATTENTION = ("sdpa", "eager", "paged|eager", "paged|sdpa")
 
@@ -60,7 +61,8 @@ class PagedBackend:
         )
         gc.freeze()  # the manager runs gc.collect() on stop: over a training process's heap that costs ~0.5 s a call
         try:
-            with seeded(base, params.seed):
+            # after init (which accepts only transformers' own implementations), before the batches are built
+            with seeded(base, params.seed), attention_for(base, settings.paged_varlen_attention):
                 ids = manager.add_requests(prompts, max_new_tokens=params.max_new_tokens)
                 manager.start()  # after every request is queued: the same schedule, so the same samples, each run
                 with tqdm(total=total, desc=progress, disable=progress is None, leave=False) as bar:
