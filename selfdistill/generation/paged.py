@@ -39,6 +39,29 @@ class PagedBackend:
             return "encoder-decoder models are not supported"
         return None
 
+    def slower_on_cpu(self, model: Any, settings: Any, in_flight: int | None = None) -> str | None:
+        """Why `auto` should keep hf over paged for ``model`` on CPU (None: paged qualifies).
+
+        ``in_flight``: sequences decoded at once (None: unknown). Measured on one core (docs/benchmarks.md): with
+        the request-by-request attention paged ran at 1.19x hf on the demo policy with 128 sequences in flight,
+        0.99x with 64 and 0.72x with 32 (a step's scheduling cost is then spread over too few tokens, and each call
+        pays ~0.2 s of set-up), and at 0.97x on SmolLM2-135M with 32; with transformers' dense attention at
+        0.64-0.86x.
+        """
+        from selfdistill.generation.paged_attention import supported
+
+        if not settings.paged_on_cpu:
+            return "generation.paged_on_cpu is false"
+        if not settings.paged_varlen_attention:
+            return "generation.paged_varlen_attention is false (dense attention is slower than hf on CPU)"
+        if in_flight is not None and in_flight < settings.paged_cpu_min_in_flight:
+            return (
+                f"{in_flight} sequences in flight, fewer than generation.paged_cpu_min_in_flight="
+                f"{settings.paged_cpu_min_in_flight}"
+            )
+        why = supported(_base_model(model))
+        return None if why is None else f"no request-by-request attention for this model ({why})"
+
     def generate(
         self,
         model,
