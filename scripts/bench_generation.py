@@ -153,7 +153,9 @@ def bench_model(name: str, args) -> list[str]:
         batch_size=args.batch_size,
     )
     for b in backends:  # warm-up: kernels, allocator, lazy imports
-        sample(model, tok, prompts[:2], **{**kwargs, **variant(b, settings), "n": 2, "max_new_tokens": 4}, seed=0)
+        sample(
+            model, tok, prompts[:2], **{**kwargs, **variant(b, settings), "n": 2, "max_new_tokens": 4}, seed=0
+        )
     tps: dict[str, list[float]] = {b: [] for b in backends}
     tokens: dict[str, list[int]] = {b: [] for b in backends}
     for rep in range(args.reps):

@@ -69,9 +69,7 @@ def run_trl(model, tok, rows, cfg, out: str, device: str = "cpu"):
     return step_stats(trainer.state.log_history), wall
 
 
-def run_ours(
-    model, tok, rows, cfg, out: str, stage, routing: str | None = None, device: str = "cpu"
-):
+def run_ours(model, tok, rows, cfg, out: str, stage, routing: str | None = None, device: str = "cpu"):
     from dataclasses import replace
 
     from selfdistill.stages.rl import train_rl

@@ -146,7 +146,9 @@ class RoutingReplay:
         forward (TRL uses its detached log-probs as the old ones), so its routing cannot differ from the old
         routing; logging the 0 keeps `moe/routing_change_rate` averaged over every batch of a logging step.
         """
-        return change_rate_metrics(dict.fromkeys(self.routers, 0), dict.fromkeys(self.routers, 1), self.prefix)
+        return change_rate_metrics(
+            dict.fromkeys(self.routers, 0), dict.fromkeys(self.routers, 1), self.prefix
+        )
 
     # ------------------------------------------------------------ hooks
     def _flush_chunk(self) -> None:
