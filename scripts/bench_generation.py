@@ -15,6 +15,7 @@ a local HF model directory.
 Run:
     python scripts/bench_generation.py                                   # demo + smollm2, k=8, 256 tokens
     python scripts/bench_generation.py --models smollm2 --prompts 8 --k 4 --new-tokens 96 --reps 3 --threads 2
+    python scripts/bench_generation.py --models demo --batch-size 128 --threads 1 --paged-dense  # + paged, dense attention
     python scripts/bench_generation.py --models moe1b --prompts 32 --k 8 --new-tokens 256 --batch-size 256  # GPU
 Prints a markdown table; paste it with the command and `uptime` into docs/benchmarks.md.
 """
