@@ -729,9 +729,9 @@ class GenerationConfig:
     paged_on_cpu: bool = opt(
         True,
         "auto on CPU may pick paged (true) or always keeps hf (false). paged qualifies there only with "
-        "paged_varlen_attention on a model it supports and paged_cpu_min_in_flight sequences: measured 1.19x hf on "
-        "the demo policy and 0.97x on SmolLM2-135M, 0.64-0.86x with transformers' dense attention "
-        "(docs/benchmarks.md).",
+        "paged_varlen_attention on a model it supports and paged_cpu_min_in_flight sequences: measured 1.27x hf "
+        "on the demo policy (batch 128) and 1.04x on SmolLM2-135M (batch 64), 0.64-0.86x with transformers' "
+        "dense attention (docs/benchmarks.md).",
     )
     paged_page_size: int = opt(32, "paged: tokens per KV-cache page.")
     paged_max_batch_tokens: int = opt(1024, "paged: most tokens (prefill + decode) in one forward.")

@@ -46,10 +46,10 @@ class PagedBackend:
         """Why `auto` should keep hf over paged for ``model`` on CPU (None: paged qualifies).
 
         ``in_flight``: sequences decoded at once (None: unknown). Measured on one core (docs/benchmarks.md): with
-        the request-by-request attention paged ran at 1.19x hf on the demo policy with 128 sequences in flight,
-        0.99x with 64 and 0.72x with 32 (a step's scheduling cost is then spread over too few tokens, and each call
-        pays ~0.2 s of set-up), and at 0.97x on SmolLM2-135M with 32; with transformers' dense attention at
-        0.64-0.86x.
+        the request-by-request attention paged ran at 1.19-1.27x hf on the demo policy with 128 sequences in
+        flight, 0.99x with 64 and 0.72x with 32 (a step's scheduling cost is then spread over too few tokens, and
+        each call pays ~0.2 s of set-up), and at 1.04x on SmolLM2-135M with 64 (0.97x with 32); with
+        transformers' dense attention at 0.64-0.86x.
         """
         from selfdistill.generation.paged_attention import supported
 
