@@ -15,6 +15,7 @@ a local HF model directory.
 Run:
     python scripts/bench_generation.py                                   # demo + smollm2, k=8, 256 tokens
     python scripts/bench_generation.py --models smollm2 --prompts 8 --k 4 --new-tokens 96 --reps 3 --threads 2
+    python scripts/bench_generation.py --models demo --batch-size 128 --threads 1 --paged-dense  # + paged, dense attention
     python scripts/bench_generation.py --models moe1b --prompts 32 --k 8 --new-tokens 256 --batch-size 256  # GPU
 Prints a markdown table; paste it with the command and `uptime` into docs/benchmarks.md.
 """
@@ -115,6 +116,18 @@ def available_backends(model) -> list[str]:
     ]
 
 
+DENSE = "paged (dense attention)"
+
+
+def variant(name: str, settings) -> dict:
+    """`sample` keywords of a benchmarked variant: a backend, or paged with transformers' dense attention."""
+    from dataclasses import replace
+
+    if name == DENSE:
+        return {"backend": "paged", "settings": replace(settings, paged_varlen_attention=False)}
+    return {"backend": name, "settings": settings}
+
+
 def bench_model(name: str, args) -> list[str]:
     import torch
 
@@ -130,6 +143,8 @@ def bench_model(name: str, args) -> list[str]:
         for p in prompts
     ]
     backends = args.backends.split(",") if args.backends else available_backends(model)
+    if args.paged_dense and "paged" in backends:
+        backends.append(DENSE)
     auto = resolve_backend("auto", model, settings).name
     kwargs = dict(
         n=args.k,
@@ -137,17 +152,18 @@ def bench_model(name: str, args) -> list[str]:
         top_p=1.0,
         max_new_tokens=args.new_tokens,
         batch_size=args.batch_size,
-        settings=settings,
     )
     for b in backends:  # warm-up: kernels, allocator, lazy imports
-        sample(model, tok, prompts[:2], **{**kwargs, "n": 2, "max_new_tokens": 4}, seed=0, backend=b)
+        sample(
+            model, tok, prompts[:2], **{**kwargs, **variant(b, settings), "n": 2, "max_new_tokens": 4}, seed=0
+        )
     tps: dict[str, list[float]] = {b: [] for b in backends}
     tokens: dict[str, list[int]] = {b: [] for b in backends}
     for rep in range(args.reps):
         order = backends if rep % 2 == 0 else backends[::-1]
         for b in order:
             start = time.perf_counter()
-            s = sample(model, tok, prompts, **kwargs, seed=rep, backend=b)
+            s = sample(model, tok, prompts, **{**kwargs, **variant(b, settings)}, seed=rep)
             seconds = time.perf_counter() - start  # wall time of the whole call (set-up included)
             tps[b].append(s.new_tokens / seconds)
             tokens[b].append(s.new_tokens)
@@ -199,6 +215,11 @@ def main() -> None:
     p.add_argument("--page-size", type=int, default=32)
     p.add_argument("--max-batch-tokens", type=int, default=1024)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument(
+        "--paged-dense",
+        action="store_true",
+        help="also run paged with transformers' dense attention (generation.paged_varlen_attention=false)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()

@@ -6,8 +6,8 @@ reward callables two ways:
   trl        `trl.GRPOTrainer(model, reward_funcs, args)`, nothing of ours around it
   ours       `selfdistill.stages.rl.train_rl` (the RL stage: MoE trainer subclass with the routing
              measurement of `rl.routing`, resumable training, history extraction), no tracking
-  ours/routing=off  the same with `rl.routing=off` (no routing measurement: shows what measuring costs, an
-             extra no-grad scoring pass when TRL would skip it)
+  ours/routing=off  the same with `rl.routing=off` (no routing measurement: shows what measuring costs; on-policy
+             it adds no forward pass, off-policy it records the routing of TRL's own old-policy pass)
   ours+wandb the same as ours with W&B offline tracking (`--wandb`), TRL's W&B callback logging every step
 Runs are interleaved (the order alternates each repetition) so a shared machine's load hits both alike;
 the ratio is taken per repetition (ours / trl) and its median reported. Per run: the median of TRL's
@@ -45,7 +45,7 @@ def rows_for(cfg, n: int):
     return [t.to_row(cfg.tasks.prompt_format) for t in tasks]
 
 
-def run_trl(model, tok, rows, cfg, out: str, device: str = "cpu") -> tuple[list[float], float]:
+def run_trl(model, tok, rows, cfg, out: str, device: str = "cpu"):
     import datasets
     from trl import GRPOTrainer
 
@@ -66,12 +66,10 @@ def run_trl(model, tok, rows, cfg, out: str, device: str = "cpu") -> tuple[list[
     )
     trainer.train()
     wall = time.perf_counter() - start
-    return [h["step_time"] for h in trainer.state.log_history if "step_time" in h], wall
+    return step_stats(trainer.state.log_history), wall
 
 
-def run_ours(
-    model, tok, rows, cfg, out: str, stage, routing: str | None = None, device: str = "cpu"
-) -> tuple[list[float], float]:
+def run_ours(model, tok, rows, cfg, out: str, stage, routing: str | None = None, device: str = "cpu"):
     from dataclasses import replace
 
     from selfdistill.stages.rl import train_rl
@@ -82,7 +80,13 @@ def run_ours(
         model, tok, rows, rl, cfg.rewards, out, seed=0, stage=stage, device=device, run_name="bench-ours"
     )
     wall = time.perf_counter() - start
-    return [h["step_time"] for h in res["history"] if "step_time" in h], wall
+    return step_stats(res["history"]), wall
+
+
+def step_stats(history: list[dict]) -> tuple[list[float], list[float]]:
+    """Per-step TRL ``step_time`` (s) and mean completion length (tokens): equal lengths = the same work."""
+    rows = [h for h in history if "step_time" in h]
+    return [h["step_time"] for h in rows], [h.get("completions/mean_length", float("nan")) for h in rows]
 
 
 def policy(name: str, cfg, tok):
@@ -172,10 +176,10 @@ def main() -> None:
                 torch.cuda.reset_peak_memory_stats()
             with tempfile.TemporaryDirectory() as out:
                 if v == "trl":
-                    times, seconds = run_trl(model, tok, rows, cfg, out, args.device)
+                    (times, lengths), seconds = run_trl(model, tok, rows, cfg, out, args.device)
                 else:
                     stage = wandb_stage(out) if v == "ours+wandb" else NullStage()
-                    times, seconds = run_ours(
+                    (times, lengths), seconds = run_ours(
                         model,
                         tok,
                         rows,
@@ -194,8 +198,8 @@ def main() -> None:
             step[v].append(statistics.median(times[1:] or times))
             wall[v].append(seconds / args.steps)
             print(
-                f"rep {rep} {v}: step_time median {step[v][-1]:.3f} s, wall {wall[v][-1]:.3f} s/step "
-                f"(load {os.getloadavg()[0]:.1f})",
+                f"rep {rep} {v}: step_time median {step[v][-1]:.3f} s, wall {wall[v][-1]:.3f} s/step, "
+                f"mean completion length {statistics.mean(lengths):.1f} (load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
     print(
@@ -207,15 +211,17 @@ def main() -> None:
         f"{args.threads} torch thread(s)\n"
     )
     print(
-        "| runner | median TRL step_time (s) | ratio to trl | median wall s/step | ratio to trl | peak GiB |"
+        "| runner | median TRL step_time (s) | per-repetition ratio to trl | median ratio | "
+        "median wall s/step | median ratio | peak GiB |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|")
     for v in variants:
-        r_step = statistics.median(a / b for a, b in zip(step[v], step["trl"]))
+        ratios = [a / b for a, b in zip(step[v], step["trl"])]
         r_wall = statistics.median(a / b for a, b in zip(wall[v], wall["trl"]))
         print(
-            f"| {v} | {statistics.median(step[v]):.3f} | {r_step:.3f} | {statistics.median(wall[v]):.3f} | "
-            f"{r_wall:.3f} | {max(peak[v]):.1f} |"
+            f"| {v} | {statistics.median(step[v]):.3f} | {', '.join(f'{r:.2f}' for r in ratios)} | "
+            f"{statistics.median(ratios):.3f} | {statistics.median(wall[v]):.3f} | {r_wall:.3f} | "
+            f"{max(peak[v]):.1f} |"
         )
     print(
         f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)"

@@ -727,12 +727,24 @@ class GenerationConfig:
         "when installed, else paged where it is not slower, else hf).",
     )
     paged_on_cpu: bool = opt(
-        False,
-        "auto on CPU picks paged (true) or hf (false): on 2 CPU cores paged measured 0.73x hf on the demo "
-        "policy and 0.70-0.95x on SmolLM2-135M (docs/benchmarks.md), so auto keeps hf there.",
+        True,
+        "auto on CPU may pick paged (true) or always keeps hf (false). paged qualifies there only with "
+        "paged_varlen_attention on a model it supports and paged_cpu_min_in_flight sequences: measured 1.27x hf "
+        "on the demo policy (batch 128) and 1.04x on SmolLM2-135M (batch 64), 0.64-0.86x with transformers' "
+        "dense attention (docs/benchmarks.md).",
     )
     paged_page_size: int = opt(32, "paged: tokens per KV-cache page.")
     paged_max_batch_tokens: int = opt(1024, "paged: most tokens (prefill + decode) in one forward.")
+    paged_cpu_min_in_flight: int = opt(
+        64,
+        "auto on CPU picks paged only when at least this many sequences decode at once (min(batch_size, "
+        "prompts x n)): below it the per-step scheduling and per-call set-up outweigh the gain (docs/benchmarks.md).",
+    )
+    paged_varlen_attention: bool = opt(
+        True,
+        "paged: attend request by request (selfdistill.generation.paged_attention) instead of transformers' dense "
+        "SDPA over every request's keys at once, whose cost grows with the square of the requests in flight (CPU).",
+    )
     vllm_tensor_parallel_size: int = opt(1, "vllm: GPUs the engine spans (tensor parallel).")
     vllm_gpu_memory_utilization: float = opt(
         0.85, "vllm: fraction of GPU memory the engine takes (weights + KV cache)."
@@ -747,6 +759,11 @@ class GenerationConfig:
             self.paged_page_size >= 4,
             "generation.paged_page_size",
             f"must be >= 4, got {self.paged_page_size}",
+        )
+        _check(
+            self.paged_cpu_min_in_flight >= 1,
+            "generation.paged_cpu_min_in_flight",
+            f"must be >= 1, got {self.paged_cpu_min_in_flight}",
         )
         _check(
             self.paged_max_batch_tokens >= 1,

@@ -140,12 +140,16 @@ def special_tokens(tokenizer) -> SpecialTokens:
     return SpecialTokens(eos=eos, pad=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos)
 
 
-def resolve_backend(name: str, model: Any, settings: Any = None, *, training: bool = False) -> Backend:
+def resolve_backend(
+    name: str, model: Any, settings: Any = None, *, training: bool = False, in_flight: int | None = None
+) -> Backend:
     """The backend called ``name`` (or the one ``auto`` picks) for ``model``; a clear error when it cannot serve it.
 
     auto: vllm on CUDA when installed (not for a model being trained: vLLM holds its own copy of the weights),
-    else paged where the model supports it and is not slower than hf there (CUDA; CPU only with
-    ``settings.paged_on_cpu``: measured slower on CPU, docs/benchmarks.md), else hf.
+    else paged where the model supports it and is not slower than hf there (CUDA; on CPU only where it attends
+    request by request, `PagedBackend.slower_on_cpu`: with transformers' dense attention it measured 0.6-0.86x
+    hf, docs/benchmarks.md) and with enough sequences in flight (``in_flight``: sequences decoded at once; None =
+    unknown, taken as enough), else hf.
     """
     from selfdistill.registries import GENERATION_BACKENDS
 
@@ -161,11 +165,11 @@ def resolve_backend(name: str, model: Any, settings: Any = None, *, training: bo
     device = _device_type(model)
     order = ["vllm", "paged", "hf"] if device == "cuda" else ["paged", "hf"]
     settings = settings if settings is not None else default_settings()
-    if device != "cuda" and not settings.paged_on_cpu:
-        order.remove("paged")
     for candidate in order:
         backend = GENERATION_BACKENDS.get(candidate)()
         why = backend.unavailable(model, training=training)
+        if why is None and candidate == "paged" and device != "cuda":
+            why = backend.slower_on_cpu(model, settings, in_flight)
         if why is None:
             return backend
         log.debug("generation.backend=auto: %s skipped (%s)", candidate, why)
@@ -198,7 +202,8 @@ def sample_ids(
     ``training``: the model is being trained (on-policy distillation), so backends that load their own copy
     of the weights (vllm) are ruled out.
     """
-    engine = resolve_backend(backend, model, settings, training=training)
+    in_flight = min(params.batch_size, len(prompts) * (1 if params.greedy else params.n))
+    engine = resolve_backend(backend, model, settings, training=training, in_flight=in_flight)
     settings = settings if settings is not None else default_settings()
     start = time.perf_counter()
     if not prompts:

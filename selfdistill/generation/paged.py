@@ -3,7 +3,10 @@
 Requests join and leave the running batch token by token, so a finished completion frees its slot at
 once instead of waiting for the longest one in a static batch, and the ``n`` samples of a prompt share
 its prefill (forked requests share the prompt's cache pages). On a GPU this is where the speed is; on
-CPU decoding is compute-bound and the gain comes only from not decoding padding (docs/benchmarks.md).
+CPU decoding is compute-bound and the gain comes only from not decoding padding (docs/benchmarks.md), and
+only with `paged_attention`'s request-by-request attention (``generation.paged_varlen_attention``, on by
+default): transformers' own SDPA path attends every request's queries to every request's keys under a
+block-diagonal mask, which made paged 0.64-0.86x hf on one core.
 
 Determinism: every request is queued *before* the generation thread starts, so the scheduler sees the
 same queue on every run and the thread's seeded sampler (``ContinuousBatchingConfig.seed``) draws the
@@ -19,6 +22,7 @@ import math
 from typing import Any
 
 from selfdistill.generation.core import SamplingParams, SpecialTokens, decoding_kwargs, seeded
+from selfdistill.generation.paged_attention import attention_for
 
 SUPPORTED_ATTENTION = ("sdpa", "eager", "paged|eager", "paged|sdpa")
 
@@ -37,6 +41,29 @@ class PagedBackend:
         if getattr(model.config.get_text_config(), "is_encoder_decoder", False):
             return "encoder-decoder models are not supported"
         return None
+
+    def slower_on_cpu(self, model: Any, settings: Any, in_flight: int | None = None) -> str | None:
+        """Why `auto` should keep hf over paged for ``model`` on CPU (None: paged qualifies).
+
+        ``in_flight``: sequences decoded at once (None: unknown). Measured on one core (docs/benchmarks.md): with
+        the request-by-request attention paged ran at 1.19-1.27x hf on the demo policy with 128 sequences in
+        flight, 0.99x with 64 and 0.72x with 32 (a step's scheduling cost is then spread over too few tokens, and
+        each call pays ~0.2 s of set-up), and at 1.04x on SmolLM2-135M with 64 (0.97x with 32); with
+        transformers' dense attention at 0.64-0.86x.
+        """
+        from selfdistill.generation.paged_attention import supported
+
+        if not settings.paged_on_cpu:
+            return "generation.paged_on_cpu is false"
+        if not settings.paged_varlen_attention:
+            return "generation.paged_varlen_attention is false (dense attention is slower than hf on CPU)"
+        if in_flight is not None and in_flight < settings.paged_cpu_min_in_flight:
+            return (
+                f"{in_flight} sequences in flight, fewer than generation.paged_cpu_min_in_flight="
+                f"{settings.paged_cpu_min_in_flight}"
+            )
+        why = supported(_base_model(model))
+        return None if why is None else f"no request-by-request attention for this model ({why})"
 
     def generate(
         self,
@@ -60,7 +87,8 @@ class PagedBackend:
         )
         gc.freeze()  # the manager runs gc.collect() on stop: over a training process's heap that costs ~0.5 s a call
         try:
-            with seeded(base, params.seed):
+            # after init (which accepts only transformers' own implementations), before the batches are built
+            with seeded(base, params.seed), attention_for(base, settings.paged_varlen_attention):
                 ids = manager.add_requests(prompts, max_new_tokens=params.max_new_tokens)
                 manager.start()  # after every request is queued: the same schedule, so the same samples, each run
                 with tqdm(total=total, desc=progress, disable=progress is None, leave=False) as bar:

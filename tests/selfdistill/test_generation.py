@@ -79,10 +79,32 @@ def test_completions_stop_at_eos_with_the_eos_counted(tiny_dense, tokenizer):
         assert got.new_tokens == sum(len(c) for c in flat)
 
 
-def test_auto_on_cpu_keeps_hf_unless_paged_is_asked_for(tiny_moe):
-    assert resolve_backend("auto", tiny_moe).name == "hf"  # measured: paged is not faster on CPU
-    assert resolve_backend("auto", tiny_moe, GenerationConfig(paged_on_cpu=True)).name == "paged"
+def test_auto_on_cpu_picks_paged_only_with_request_by_request_attention(tiny_moe, tokenizer):
+    # measured (docs/benchmarks.md): paged beats hf on CPU with its varlen attention, loses with dense attention
+    assert resolve_backend("auto", tiny_moe).name == "paged"
+    assert resolve_backend("auto", tiny_moe, GenerationConfig(paged_on_cpu=False)).name == "hf"
+    assert resolve_backend("auto", tiny_moe, GenerationConfig(paged_varlen_attention=False)).name == "hf"
+    assert resolve_backend("auto", tiny_moe, in_flight=64).name == "paged"
+    assert resolve_backend("auto", tiny_moe, in_flight=63).name == "hf"  # too few sequences at once
+    assert run(tiny_moe, tokenizer, "auto", temperature=1.0).backend == "hf"  # 4 prompts x 3
+    assert run(tiny_moe, tokenizer, "auto", temperature=1.0, n=16, batch_size=64).backend == "paged"
     assert resolve_backend("paged", tiny_moe).name == "paged" and resolve_backend("hf", tiny_moe).name == "hf"
+    from transformers import MistralConfig, MistralForCausalLM
+
+    sliding = MistralForCausalLM(
+        MistralConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            sliding_window=8,
+            attn_implementation="sdpa",
+        )
+    )
+    assert resolve_backend("auto", sliding).name == "hf"  # no varlen attention for sliding windows
+    assert "sliding-window" in resolve_backend("paged", sliding).slower_on_cpu(sliding, GenerationConfig())
 
 
 def test_backend_errors_are_clear(tiny_moe):

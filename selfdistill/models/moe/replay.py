@@ -139,6 +139,17 @@ class RoutingReplay:
             self.reset_changes()
         return out
 
+    def on_policy_metrics(self) -> dict[str, float]:
+        """Change-rate metrics of a forward that *is* the old policy's (an on-policy batch): 0 for every layer.
+
+        When no optimizer step separates sampling from training, the training forward is the old-policy
+        forward (TRL uses its detached log-probs as the old ones), so its routing cannot differ from the old
+        routing; logging the 0 keeps `moe/routing_change_rate` averaged over every batch of a logging step.
+        """
+        return change_rate_metrics(
+            dict.fromkeys(self.routers, 0), dict.fromkeys(self.routers, 1), self.prefix
+        )
+
     # ------------------------------------------------------------ hooks
     def _flush_chunk(self) -> None:
         if self._chunk:

@@ -7,11 +7,15 @@ the one module that names TRL internals):
 - `compute_loss`: the training forward runs with a `RouterRecorder` capturing expert load and router entropy,
   and (GRPO, routing != "off") inside `RoutingReplay.replaying/comparing` of the batch's recorded routing.
   Metrics go to `self._metrics[mode]["moe/..."]`, which TRL's own `log` averages and sends to W&B.
-- `sample_and_score` (GRPO; TRL's `_generate_and_score_completions`): records the routing of the old-policy log-prob pass. That pass only
-  runs in TRL when samples can be off-policy; with routing on we make sure it runs (our own no-grad pass when TRL
-  skipped it) and hand its log-probs to TRL as `old_per_token_logps`. The record goes into the batch dict as
-  `moe_routing` (B, L, T, k), batch-first, so TRL's shuffle and `steps_per_generation` split carry it with its
-  rows and gradient accumulation / num_iterations > 1 replay the right routing.
+- `sample_and_score` (GRPO; TRL's `_generate_and_score_completions`): records the routing of the old-policy log-prob
+  pass, which TRL runs when samples can be off-policy (a generation batch outlives an optimizer step). The record
+  goes into the batch dict as `moe_routing` (B, L, T, k), batch-first, so TRL's shuffle and `steps_per_generation`
+  split carry it with its rows and gradient accumulation / num_iterations > 1 replay the right routing.
+  On-policy (every forward on the batch runs at the weights that sampled it) TRL skips that pass and takes the
+  training forward's own detached log-probs as the old ones; the routing follows the same rule: the training
+  forward *is* the old-policy forward, so there is nothing to record or force, no extra pass is run, and its
+  change rate is 0 by construction (logged as such, `RoutingReplay.on_policy_metrics`). An extra no-grad pass
+  here used to cost ~18% of the demo's RL step (docs/benchmarks.md) to measure that 0.
 - `score_tokens` (GRPO; TRL's `_get_per_token_logps_and_entropies`): inside generation, records the first scoring pass (the old-policy
   one, which TRL runs before the reference pass).
 
@@ -74,11 +78,12 @@ class MoETrainerMixin:
         if routing is not None:  # copy: TRL reuses the buffered batch when num_iterations > 1
             inputs = {key: value for key, value in inputs.items() if key != ROUTING_KEY}
         mode = "train" if self.model.training else "eval"
-        if routing is not None and self._moe_replay is not None and mode == "train":
+        measuring = self._moe_replay is not None and mode == "train"
+        if measuring and routing is not None:
             ctx = (
                 self._moe_replay.replaying if self.moe_routing == "replay" else self._moe_replay.comparing
             )(routing)
-        else:
+        else:  # no record: an on-policy batch (see `sample_and_score`), or eval
             ctx = nullcontext()
         rec = (
             self._moe_recorder.capture()
@@ -87,15 +92,17 @@ class MoETrainerMixin:
         )
         with ctx, rec:
             loss = super().compute_loss(model, inputs, *args, **kwargs)
-        self._moe_push_metrics(mode)
+        self._moe_push_metrics(mode, on_policy=measuring and routing is None)
         return loss
 
-    def _moe_push_metrics(self, mode: str) -> None:
+    def _moe_push_metrics(self, mode: str, on_policy: bool = False) -> None:
         metrics = {}
         if self._moe_recorder is not None:
             metrics.update(self._moe_recorder.summary())
         if self._moe_replay is not None:
-            metrics.update(self._moe_replay.change_metrics())
+            metrics.update(
+                self._moe_replay.on_policy_metrics() if on_policy else self._moe_replay.change_metrics()
+            )
         for key, value in metrics.items():  # TRL's `log` averages these per logging step
             push_metric(self, mode, key, value)
 
@@ -108,11 +115,18 @@ class MoETrainerMixin:
             output = super().sample_and_score(inputs)
         finally:
             self._moe_scoring = None
-        if "old_per_token_logps" in output and self._moe_pending is not None:
-            routing = self._moe_pending
-        else:  # TRL skipped the old-policy pass (on-policy): run it ourselves, recording
-            output["old_per_token_logps"], routing = self._moe_score_and_record(output)
-        self._moe_pending = None
+        routing, self._moe_pending = self._moe_pending, None
+        if output.get("old_per_token_logps") is None:
+            # On-policy: TRL skipped the old-policy pass because the weights cannot change before this batch's
+            # last forward; its training forward is the old-policy forward (TRL takes its detached log-probs as
+            # the old ones), so its routing is the old routing: no record to carry (a first pass recorded here
+            # was the reference model's, beta > 0).
+            return output
+        if routing is None:
+            raise RuntimeError(
+                "TRL computed old-policy log-probs without routing them through the policy's routers: "
+                "nothing to record for routing measure/replay"
+            )
         output[ROUTING_KEY] = routing.to(output["completion_ids"].device)
         return output
 
@@ -127,21 +141,6 @@ class MoETrainerMixin:
         except RuntimeError:  # the first pass ran on a separate reference model: nothing of ours was routed
             self._moe_pending = None
         return result
-
-    def _moe_score_and_record(self, output: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Old-policy log-probs (B, C) and routing (B, L, T, k) of the sampled batch, in one no-grad pass."""
-        prompt_ids, completion_ids = output["prompt_ids"], output["completion_ids"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)  # (B, P + C)
-        attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
-        with torch.no_grad(), self._moe_replay.recording():
-            logps, _, _ = super().score_tokens(
-                self.model,
-                input_ids,
-                attention_mask,
-                completion_ids.size(1),
-                batch_size=self.args.per_device_train_batch_size,
-            )
-        return logps, self._moe_replay.take_record()
 
 
 def moe_trainer_class(

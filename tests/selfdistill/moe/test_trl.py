@@ -13,8 +13,12 @@ from selfdistill.models.moe.routers import find_routers
 from selfdistill.models.moe.trl import ROUTING_KEY, make_grpo_trainer_class, moe_trainer_class
 
 
-def probe_class(replay: bool):
-    base = make_grpo_trainer_class(replay=replay)
+def _clone(x):
+    return None if x is None else x.clone()
+
+
+def probe_class(replay: bool, base: type | None = None):
+    base = base or make_grpo_trainer_class(replay=replay)
 
     class Probe(base):
         def __init__(self, *args, **kwargs):
@@ -33,8 +37,8 @@ def probe_class(replay: bool):
 
         def compute_loss(self, model, inputs, *args, **kwargs):
             self._probe = {
-                "routing": inputs[ROUTING_KEY].clone(),
-                "old": inputs["old_per_token_logps"].clone(),
+                "routing": _clone(inputs.get(ROUTING_KEY)),
+                "old": _clone(inputs.get("old_per_token_logps")),
                 "mask": inputs["completion_mask"].clone(),
                 "experts": {},
             }
@@ -52,14 +56,14 @@ def probe_class(replay: bool):
     return Probe
 
 
-def run_probe(tmp_path, replay: bool, lr: float, **geometry):
+def run_probe(tmp_path, replay: bool, lr: float, base: type | None = None, **geometry):
     model, tok = tiny_model_and_tokenizer("qwen3_moe")
     # default geometry: one generation of 8 completions feeds 2 optimizer steps of 4 (steps_per_generation=2),
-    # so the 2nd step is off-policy and TRL runs its own old-policy pass; with steps_per_generation=1 TRL skips
-    # that pass and the mixin runs it
+    # so the 2nd step is off-policy and TRL runs its own old-policy pass, whose routing the mixin records; with
+    # steps_per_generation=1 TRL skips that pass (on-policy) and so does the mixin
     geometry = {"steps_per_generation": 2, "max_steps": 2, **geometry}
     args = grpo_config(tmp_path, learning_rate=lr, num_generations=4, **geometry)
-    trainer = probe_class(replay)(
+    trainer = probe_class(replay, base)(
         model=model,
         reward_funcs=[reward_digits],
         args=args,
@@ -77,9 +81,9 @@ def assert_forced(trainer, probe):
         assert torch.equal(probe["experts"][layer].long(), forced), f"layer {layer}"
 
 
+# off-policy geometries: a generation batch outlives an optimizer step, so TRL runs the old-policy pass
 GEOMETRIES = [
     pytest.param({}, id="spg2"),
-    pytest.param({"steps_per_generation": 1, "max_steps": 1}, id="spg1-on-policy", marks=pytest.mark.slow),
     pytest.param({"gradient_checkpointing": True}, id="grad-ckpt", marks=pytest.mark.slow),
     pytest.param({"num_iterations": 2, "steps_per_generation": 1}, id="num-iter2", marks=pytest.mark.slow),
     pytest.param(
@@ -115,6 +119,46 @@ def test_replay_forces_recorded_experts_after_large_update(tmp_path, geometry):
     ]
     if len(trainer.captured) > 1:  # after one big optimizer step the router wants other experts
         assert rates[-1] > 0.0
+
+
+# on-policy geometries: every forward on a generation batch runs at the weights that sampled it
+ON_POLICY = [
+    pytest.param({"steps_per_generation": 1}, id="spg1"),
+    pytest.param(
+        {"gradient_accumulation_steps": 2, "per_device_train_batch_size": 2, "steps_per_generation": 2},
+        id="ga2-spg2",
+        marks=pytest.mark.slow,
+    ),
+]
+
+
+@pytest.mark.parametrize("geometry", ON_POLICY)
+@pytest.mark.parametrize("replay", [False, True], ids=["measure", "replay"])
+def test_on_policy_routing_adds_no_scoring_pass_and_logs_zero_change(tmp_path, monkeypatch, geometry, replay):
+    """On-policy, the training forward is the old-policy forward: no extra no-grad scoring pass (TRL runs none;
+    one used to cost ~18% of the demo's RL step), the loss sees TRL's own inputs, and the change rate is 0."""
+    from trl import GRPOTrainer
+
+    scoring_passes = []
+    original = GRPOTrainer._get_per_token_logps_and_entropies
+
+    def counting(self, *args, **kwargs):
+        if not torch.is_grad_enabled():
+            scoring_passes[-1] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", counting)
+    runs = {}
+    for name, base in [("trl", GRPOTrainer), ("ours", None)]:
+        scoring_passes.append(0)
+        runs[name] = run_probe(tmp_path / name, replay=replay, lr=1.0, base=base, **geometry)
+    assert scoring_passes[1] == scoring_passes[0] == 0
+    ours = runs["ours"]
+    assert len(ours.captured) == len(runs["trl"].captured) >= 2
+    for probe in ours.captured:  # TRL's on-policy batch: no record, old log-probs = the forward's own
+        assert probe["routing"] is None and probe["old"] is None
+    rates = [h["moe/routing_change_rate"] for h in ours.state.log_history if "moe/routing_change_rate" in h]
+    assert len(rates) == 2 and all(r == 0.0 for r in rates)  # 2 steps at lr 1.0: off-policy would change
 
 
 def test_measure_mode_change_rate_zero_then_positive_after_large_lr_step(tmp_path):
