@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_resume import TINY_RUN, _env
 
 TIMINGS = frozenset({"tokens_per_s"})
