@@ -75,7 +75,8 @@ def test_rounds_preset_is_the_plan_before_stages(case):
 
 
 def test_rounds_is_the_default_and_ignored_rounds_elsewhere():
-    assert stages_of(_cfg("pipeline.preset=null"))[0] == "rounds"  # the config's default; the demo's is rft_rounds
+    # the config's default; the demo's is rft_rounds
+    assert stages_of(_cfg("pipeline.preset=null"))[0] == "rounds"
     assert stages_of(_cfg())[0] == "rft_rounds"
     assert [s.key for s in plan(_cfg("pipeline.preset=rounds"))] == [
         s.key for s in plan(_cfg("pipeline.preset=null"))
@@ -380,7 +381,8 @@ def test_preset_and_stages_conflict_and_unknown_preset():
     ):
         _custom("[{kind: eval}]", "pipeline.preset=r1")
     with pytest.raises(
-        ConfigError, match="pipeline.preset: unknown pipeline preset 'r2'; choose one of: r1, r1_zero, rft_rounds, rounds"
+        ConfigError,
+        match="pipeline.preset: unknown pipeline preset 'r2'; choose one of: r1, r1_zero, rft_rounds, rounds",
     ):
         _cfg("pipeline.preset=r2")
 
@@ -388,7 +390,11 @@ def test_preset_and_stages_conflict_and_unknown_preset():
 def test_invalid_plan_is_a_config_error_on_the_command_line(capsys):
     from selfdistill.cli import main
 
-    argv = ["config", "pipeline.preset=null", "pipeline.stages=[{kind: sft, model: nope, traces: [x]}, {kind: eval}]"]
+    argv = [
+        "config",
+        "pipeline.preset=null",
+        "pipeline.stages=[{kind: sft, model: nope, traces: [x]}, {kind: eval}]",
+    ]
     assert main(argv) == 2
     assert "pipeline.stages[0] (sft): model 'nope' is made by no earlier stage" in capsys.readouterr().err
 
