@@ -10,6 +10,7 @@ from selfdistill.config import load_config
 SMALL = [
     "tracking.report_to=none",
     "run.rounds=1",
+    "pipeline.preset=rounds",  # RL in round 1 (the demo starts with rejection-sampling fine-tuning)
     "tasks.sources.0.n=40",
     "tasks.sources.1.n=20",
     "tasks.eval_max=6",

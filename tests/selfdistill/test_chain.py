@@ -24,6 +24,7 @@ def _cfg(tmp_path, method: str):
             "tracking.report_to=none",
             "run.device=cpu",
             "run.rounds=1",
+            "pipeline.preset=rounds",  # RL in round 1 (the demo starts with rejection-sampling fine-tuning)
             CHAIN,
             f"distill.method={method}",
             "tasks.sources.0.n=40",

@@ -33,6 +33,7 @@ def test_chat_run_with_a_chain_records_statuses_layers_and_whose_traces(
             f"run.output_dir={tmp_path}",
             "run.name=chat",
             "run.rounds=1",
+            "pipeline.preset=rounds",  # RL in round 1 (the demo starts with rejection-sampling fine-tuning)
             "tracking.report_to=none",
             "tasks.prompt_format=chat",
             "tasks.sources.0.n=40",

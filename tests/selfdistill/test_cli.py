@@ -52,7 +52,7 @@ def test_missing_model_path_is_a_clear_error(tmp_path):
 def test_stage_without_prerequisite_says_what_to_run(tmp_path, capsys):
     code = main(["sft", f"run.output_dir={tmp_path}", "tracking.report_to=none", "--round", "1"])
     assert code == 1
-    assert "needs r1.rl, r1.collect first" in capsys.readouterr().err
+    assert "needs base, r1.collect first" in capsys.readouterr().err  # the demo's round 1 fine-tunes the base
 
 
 def test_run_refuses_a_changed_config(tmp_path, capsys):

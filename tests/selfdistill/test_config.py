@@ -78,11 +78,14 @@ def test_overrides_are_typed():
         ("policy.upcycle={num_experts: 4, experts_per_token: 2}", "model.upcycle: needs source=pretrained"),
         ("policy.cold_start=true", "model.cold_start: is for pretrained models"),
         ("policy.source=layers", "choose one of: tiny, pretrained"),
-        (
-            "distill.students.0.source=layers",
+        (  # the demo's student is merged from the policy (path: policy); these start from a bare one
+            "distill.students=[{name: student-dense, source: layers, num_layers: 2}]",
             "distill.students[student-dense].path: is required when source=layers",
         ),
-        ("distill.students.0.num_layers=3", "num_layers: is only read when source=layers"),
+        (
+            "distill.students=[{name: student-dense, source: tiny, num_layers: 3}]",
+            "num_layers: is only read when source=layers",
+        ),
     ],
 )
 def test_bad_values_name_the_key(override, needle):

@@ -1,8 +1,10 @@
 """The embedded default end to end (slow: minutes). Run with `pytest -m slow tests/selfdistill/test_demo.py`.
 
-Checks the issue's promises on a fresh run directory: the loop learns (final policy >= base +
-15 points), the best student keeps >= 90% of the policy with <= 1/3 of its parameters, the
-report has every documented key, W&B offline runs exist, and re-running resumes instantly.
+Checks what the demo achieves on a fresh run directory (seed 0; the 3-seed figures are in
+docs/benchmarks.md): the final policy at least 20 points above the base on held-out pass@1 and at
+least 10 points above it on math alone; the best student keeps at least 90% of the policy's pass@1
+and of its math with at most 1/3 of its parameters; the report has every documented key, W&B
+offline runs exist, and re-running resumes instantly with the same evaluation rows.
 """
 
 import json
@@ -32,8 +34,11 @@ def test_demo_learns_and_resumes(tmp_path):
         } <= set(row)
         assert row["k"] >= 4 and row["temperature"] >= 0.6
     s = report["summary"]
-    assert s["policy_gain_points"] >= 15, s
+    base, final, student = rows["base"], rows[s["final_policy"]], rows[s["best_student"]]
+    assert s["policy_gain_points"] >= 20, s
+    assert final["accuracy_math"] - base["accuracy_math"] >= 0.10, (base, final)
     assert s["student_retention"] >= 0.9 and s["student_param_ratio"] <= 1 / 3, s
+    assert student["accuracy_math"] >= 0.9 * final["accuracy_math"], (student, final)
     assert rows["base"]["role"] == "base" and report["split"]["overlap"] == 0
     for name in ("report.md", "rl_reward.png", "accuracy.png"):
         assert (run_dir / name).stat().st_size > 0

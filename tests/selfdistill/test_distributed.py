@@ -71,6 +71,7 @@ def test_param_digest_sees_one_changed_weight(tiny_dense):
 
 TWO_RANK_RUN = [
     "run.rounds=1",
+    "pipeline.preset=rounds",  # RL in round 1 (the demo starts with rejection-sampling fine-tuning)
     "run.name=ddp",
     "tracking.report_to=none",
     "tasks.sources.0.n=200",

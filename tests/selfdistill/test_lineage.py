@@ -18,6 +18,7 @@ from selfdistill.pipeline import run_pipeline
 
 TINY_TRACKED = [
     "run.rounds=1",
+    "pipeline.preset=rounds",  # RL in round 1 (the demo starts with rejection-sampling fine-tuning)
     "run.name=lin",
     "tracking.report_to=wandb",
     "tracking.mode=offline",

@@ -18,7 +18,7 @@ from selfdistill.stages.steps import ACTIONS
 
 
 def test_plan_lists_every_step_once_after_its_inputs():
-    steps = plan(load_config(None, ["run.rounds=2", "eval.rl_checkpoints=true"]))
+    steps = plan(load_config(None, ["run.rounds=2", "pipeline.preset=rounds", "eval.rl_checkpoints=true"]))
     keys = [s.key for s in steps]
     assert len(keys) == len(set(keys))
     assert keys[:7] == ["base", "r1.rl", "r1.collect", "r1.sft", "r2.rl", "r2.collect", "r2.sft"]
@@ -63,7 +63,8 @@ def test_plan_prints_itself():
     text = format_plan(plan(load_config()))
     lines = text.splitlines()
     assert len(lines) == len(plan(load_config()))
-    assert "r2.sft" in lines[6] and "policy=r2.rl, traces=[r1.collect, r2.collect]" in lines[6]
+    # the demo's rft_rounds plan: round 2 fine-tunes round 1's policy (not its RL'd one) on both rounds' traces
+    assert "r2.sft" in lines[5] and "policy=r1.sft, traces=[r1.collect, r2.collect]" in lines[5]
     assert lines[-1].split()[1] == "report" and "final=r3.sft" in lines[-1]
 
 

@@ -26,8 +26,8 @@ def _cfg(*overrides: str):
 
 
 def _custom(stages: str, *more: str):
-    """A config whose plan is ``stages`` (a YAML flow list)."""
-    return _cfg(f"pipeline.stages={stages}", *more)
+    """A config whose plan is ``stages`` (a YAML flow list; the demo's preset cleared)."""
+    return _cfg("pipeline.preset=null", f"pipeline.stages={stages}", *more)
 
 
 def _plain(value):
@@ -75,12 +75,58 @@ def test_rounds_preset_is_the_plan_before_stages(case):
 
 
 def test_rounds_is_the_default_and_ignored_rounds_elsewhere():
-    assert stages_of(_cfg())[0] == "rounds"
-    assert [s.key for s in plan(_cfg("pipeline.preset=rounds"))] == [s.key for s in plan(_cfg())]
+    # the config's default; the demo's is rft_rounds
+    assert stages_of(_cfg("pipeline.preset=null"))[0] == "rounds"
+    assert stages_of(_cfg())[0] == "rft_rounds"
+    assert [s.key for s in plan(_cfg("pipeline.preset=rounds"))] == [
+        s.key for s in plan(_cfg("pipeline.preset=null"))
+    ]
     # run.rounds drives the rounds preset only
     assert [s.key for s in plan(_cfg("pipeline.preset=r1", "run.rounds=1"))] == [
         s.key for s in plan(_cfg("pipeline.preset=r1", "run.rounds=5"))
     ]
+
+
+# --- the rft_rounds preset (the demo's) --------------------------------------------------------
+
+
+def test_rft_rounds_fine_tunes_the_previous_policy_on_the_rl_policys_traces():
+    steps = plan(_cfg("pipeline.preset=rft_rounds", "run.rounds=3", "eval.rl_checkpoints=true"))
+    _check_order(steps)
+    by = {s.key: s for s in steps}
+    assert [s.key for s in steps][:10] == [
+        "base",
+        "r1.collect",
+        "r1.sft",
+        "r2.rl",
+        "r2.collect",
+        "r2.sft",
+        "r3.rl",
+        "r3.collect",
+        "r3.sft",
+        "student.student-dense.base",
+    ]
+    assert by["r1.collect"].inputs == {"policy": "base"} and by["r1.collect"].round == 1  # no RL in round 1
+    assert by["r1.sft"].inputs == {"policy": "base", "traces": "r1.collect"}
+    assert by["r2.rl"].inputs == {"policy": "r1.sft"}
+    assert by["r2.collect"].inputs == {"policy": "r2.rl"} and by["r2.collect"].round == 2
+    # the RL'd policy explores; the previous round's policy is fine-tuned on what it found
+    assert by["r2.sft"].inputs == {"policy": "r1.sft", "traces": ("r1.collect", "r2.collect")}
+    assert by["r3.sft"].inputs == {"policy": "r2.sft", "traces": ("r1.collect", "r2.collect", "r3.collect")}
+    assert by["distill.student-dense"].inputs["teacher"] == "r3.sft"
+    evals = [s.key for s in steps if s.action == "eval"]
+    assert evals == [
+        "eval.base",
+        "eval.policy-r1",
+        "eval.policy-r2-rl",
+        "eval.policy-r2",
+        "eval.policy-r3-rl",
+        "eval.policy-r3",
+        "eval.student-dense",
+    ]
+    assert by["report"].inputs["final"] == "r3.sft" and by["report"].inputs["rl"] == ("r2.rl", "r3.rl")
+    current = {s.key: s for s in plan(_cfg("pipeline.preset=rft_rounds", "sft.traces=current"))}
+    assert current["r3.sft"].inputs == {"policy": "r2.sft", "traces": "r3.collect"}
 
 
 # --- the r1 and r1_zero presets ---------------------------------------------------------------
@@ -335,7 +381,8 @@ def test_preset_and_stages_conflict_and_unknown_preset():
     ):
         _custom("[{kind: eval}]", "pipeline.preset=r1")
     with pytest.raises(
-        ConfigError, match="pipeline.preset: unknown pipeline preset 'r2'; choose one of: r1, r1_zero, rounds"
+        ConfigError,
+        match="pipeline.preset: unknown pipeline preset 'r2'; choose one of: r1, r1_zero, rft_rounds, rounds",
     ):
         _cfg("pipeline.preset=r2")
 
@@ -343,7 +390,12 @@ def test_preset_and_stages_conflict_and_unknown_preset():
 def test_invalid_plan_is_a_config_error_on_the_command_line(capsys):
     from selfdistill.cli import main
 
-    assert main(["config", "pipeline.stages=[{kind: sft, model: nope, traces: [x]}, {kind: eval}]"]) == 2
+    argv = [
+        "config",
+        "pipeline.preset=null",
+        "pipeline.stages=[{kind: sft, model: nope, traces: [x]}, {kind: eval}]",
+    ]
+    assert main(argv) == 2
     assert "pipeline.stages[0] (sft): model 'nope' is made by no earlier stage" in capsys.readouterr().err
 
 

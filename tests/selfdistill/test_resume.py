@@ -108,6 +108,7 @@ def test_incompatible_checkpoint_stops_a_real_trainer(tmp_path, tiny_moe, tokeni
 
 TINY_RUN = [
     "run.rounds=1",
+    "pipeline.preset=rounds",  # RL in round 1 (the demo starts with rejection-sampling fine-tuning)
     "run.name=r",
     "tracking.report_to=none",
     "tasks.sources.0.n=200",

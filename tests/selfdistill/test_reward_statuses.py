@@ -196,6 +196,7 @@ def test_report_records_the_active_layers(tmp_path):
             "tracking.report_to=none",
             "run.device=cpu",
             "rewards.sandbox_layers=[process]",
+            "pipeline.preset=rounds",  # a plan with r1.rl (the demo's round 1 has no RL)
         ],
     )
     run = Run(cfg)

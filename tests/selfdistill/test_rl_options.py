@@ -466,7 +466,9 @@ def test_a_stage_override_turns_difficulty_filtering_on_for_that_rl_stage(tmp_pa
     default. (The filter used to read the run-wide config only, so a per-stage override was silently ignored.)"""
     from selfdistill.stages.steps import _difficulty_rows, config_of
 
-    cfg = load_config(None, ["rl.max_steps=2", "rl.prompts_per_step=2"])
+    cfg = load_config(
+        None, ["rl.max_steps=2", "rl.prompts_per_step=2", "rl.difficulty_filter.enabled=false"]
+    )  # run-wide off (the demo turns it on)
     assert not cfg.rl.difficulty_filter.enabled
     run = SimpleNamespace(cfg=cfg, dir=tmp_path)
     step = SimpleNamespace(
