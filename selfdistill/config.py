@@ -45,6 +45,13 @@ class RunConfig:
     rounds: int = opt(2, "Number of RL -> collect -> SFT rounds (the rounds preset; other plans ignore it).")
     device: Literal["auto", "cpu", "cuda"] = opt("auto", "Where models run; auto picks CUDA when available.")
     threads: int = opt(0, "torch CPU threads (0 = torch's default).")
+    experts_implementation: Literal["auto", "eager", "batched_mm", "grouped_mm"] = opt(
+        "auto",
+        "How transformers runs a MoE block's experts (every MoE the run loads): eager (a loop over the experts), "
+        "batched_mm (a weight gather per routed token; memory-hungry in training), grouped_mm (one grouped GEMM); "
+        "auto: the fastest measured on the run's device (models.loading.FASTEST_EXPERTS, "
+        "scripts/bench_moe_experts.py).",
+    )
     dist_timeout_s: int = opt(
         1800,
         "Distributed jobs: seconds a rank waits in a collective (e.g. for rank 0 writing the report) before the "

@@ -177,7 +177,9 @@ class Run:
         ``train``: for a training step (under FSDP/ZeRO-3 the trainer places it, see `models.loading.placement`)."""
         from selfdistill.models.loading import load_model
 
-        return load_model(path, device=self.device, dtype=dtype, train=train)
+        return load_model(
+            path, device=self.device, dtype=dtype, train=train, experts=self.cfg.run.experts_implementation
+        )
 
     def student_store(self, name: str) -> TraceStore:
         """The traces student ``name`` sampled itself (reward-filtered) to teach the next student of a chain."""

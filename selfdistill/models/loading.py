@@ -52,6 +52,34 @@ def precision_args(device, dtype) -> dict[str, bool]:
     return {"use_cpu": device_type(device) == "cpu", "bf16": cuda and dtype != torch.float16}
 
 
+# transformers' implementations of a MoE block's experts (`config._experts_implementation`), and the fastest
+# per device type as measured on an upcycled SmolLM2 (4 experts, top-2) by scripts/bench_moe_experts.py
+# (docs/benchmarks.md, "MoE experts implementations"). `auto` picks from this table; one place.
+EXPERTS_IMPLEMENTATIONS = ("eager", "batched_mm", "grouped_mm")
+FASTEST_EXPERTS = {"cpu": "grouped_mm", "cuda": "grouped_mm"}
+
+
+def resolve_experts_implementation(name: str, device) -> str:
+    """``name`` itself, or for ``auto`` the fastest implementation measured on ``device``'s type."""
+    if name == "auto":
+        return FASTEST_EXPERTS.get(device_type(device), "grouped_mm")
+    if name not in EXPERTS_IMPLEMENTATIONS:
+        raise ConfigError(
+            f"unknown experts implementation {name!r}; choose one of: auto, {', '.join(EXPERTS_IMPLEMENTATIONS)}"
+        )
+    return name
+
+
+def set_experts_implementation(model, name: str, device) -> str | None:
+    """Run ``model``'s MoE experts with ``name`` (`resolve_experts_implementation`); returns the one set, or None
+    for a dense model or an architecture whose experts have no switchable implementation."""
+    if not is_moe(model) or not model._can_set_experts_implementation():
+        return None
+    chosen = resolve_experts_implementation(name, device)
+    model.set_experts_implementation(chosen)
+    return chosen
+
+
 def is_moe(model) -> bool:
     """Whether ``model`` is a Mixture-of-Experts (the config names its experts)."""
     cfg = model.config
@@ -129,8 +157,12 @@ def _loading_context(where: Placement):
             os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] = saved
 
 
-def load_model(path: str | Path, device: str = "cpu", dtype: str = "auto", train: bool = False):
+def load_model(
+    path: str | Path, device: str = "cpu", dtype: str = "auto", train: bool = False, experts: str = "auto"
+):
     """``AutoModelForCausalLM`` + tokenizer from a local directory or hub id, in ``dtype`` (`resolve_dtype`).
+
+    ``experts``: a MoE's experts implementation (`set_experts_implementation`; ``auto``: the fastest on ``device``).
 
     ``train``: the model is about to be trained; under FSDP/ZeRO-3 it is then not moved to ``device`` (the
     trainer shards and places it, see `placement`). Otherwise it ends on ``device``.
@@ -158,6 +190,7 @@ def load_model(path: str | Path, device: str = "cpu", dtype: str = "auto", train
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if where.device is not None:
         model.to(where.device)
+    set_experts_implementation(model, experts, device)
     torch.set_grad_enabled(True)
     return generation_safe(model), tokenizer
 

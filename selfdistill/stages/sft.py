@@ -150,6 +150,15 @@ def _tokenize_trace_batch(batch: dict[str, list[Any]], *, tokenizer, max_length:
     return _tokenize(tokenizer, prompts, batch["completion"], max_length)
 
 
+def warmup_steps(steps: int) -> int:
+    """Linear warm-up of a ``steps``-step SFT: a tenth of it, at most 20, none under 10 steps.
+
+    Counted from the steps that will run (``max_steps`` when set), not from the data: a warm-up as long as
+    the whole run leaves it at a fraction of its learning rate, and the first warm-up step runs at lr 0.
+    """
+    return min(20, steps // 10)
+
+
 def sft_args(
     sft, out_dir: Path, seed: int, report_to: str, device: str, n_rows: int, run_name: str, model_dtype=None
 ):
@@ -172,7 +181,7 @@ def sft_args(
         max_steps=sft.max_steps,
         learning_rate=sft.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=min(20, max(1, n_rows // sft.batch_size // 10)),
+        warmup_steps=warmup_steps(steps),
         per_device_train_batch_size=sft.batch_size,
         max_length=sft.max_length,
         completion_only_loss=True,

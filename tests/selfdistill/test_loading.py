@@ -142,3 +142,50 @@ def test_policy_and_student_dtypes_reach_the_pipeline_loads(saved, tmp_path):
     params = policy["params"]
     assert policy["memory_mb"] == pytest.approx(params * 2 / 2**20)
     assert student["memory_mb"] == pytest.approx(params * 4 / 2**20)
+
+
+def test_experts_implementation_auto_picks_the_measured_fastest_and_keeps_the_function(
+    tiny_moe, tokenizer, tmp_path
+):
+    """`run.experts_implementation`: auto resolves per device type from one table; every implementation computes
+    the same logits (the switch is a speed choice only); a dense model is left alone; a typo is a clear error."""
+    from selfdistill.configio import ConfigError
+    from selfdistill.models.loading import FASTEST_EXPERTS, resolve_experts_implementation
+
+    assert resolve_experts_implementation("auto", "cpu") == FASTEST_EXPERTS["cpu"]
+    assert resolve_experts_implementation("auto", "cuda:1") == FASTEST_EXPERTS["cuda"]
+    with pytest.raises(ConfigError, match="unknown experts implementation 'fast'"):
+        resolve_experts_implementation("fast", "cpu")
+    path = save_model(tiny_moe, tokenizer, tmp_path / "moe")
+    ids = torch.randint(3, tiny_moe.config.vocab_size, (2, 12))  # (B, T)
+    logits = {}
+    for impl in ("eager", "batched_mm", "grouped_mm"):
+        model, _ = load_model(path, device="cpu", dtype="float32", experts=impl)
+        assert model.config._experts_implementation == impl
+        with torch.no_grad():
+            logits[impl] = model(input_ids=ids).logits  # (B, T, V)
+    assert torch.allclose(logits["eager"], logits["grouped_mm"], atol=1e-5)
+    assert torch.allclose(logits["eager"], logits["batched_mm"], atol=1e-5)
+    auto, _ = load_model(path, device="cpu", dtype="float32")
+    assert auto.config._experts_implementation == FASTEST_EXPERTS["cpu"]
+
+
+def test_dense_models_have_no_experts_implementation(tiny_dense):
+    from selfdistill.models.loading import set_experts_implementation
+
+    assert set_experts_implementation(tiny_dense, "eager", "cpu") is None
+
+
+def test_sft_warmup_follows_the_steps_that_run(tmp_path):
+    """The warm-up is a tenth of the steps that will run (max_steps when set), not of the data: 2 steps on
+    160 rows used to warm up for 2 steps, the first at learning rate 0."""
+    from selfdistill.config import SFTConfig
+    from selfdistill.stages.sft import sft_args
+
+    short = sft_args(SFTConfig(max_steps=2, batch_size=8), tmp_path, 0, "none", "cpu", 160, "t")
+    assert short.warmup_steps == 0
+    assert sft_args(SFTConfig(max_steps=50), tmp_path, 0, "none", "cpu", 10_000, "t").warmup_steps == 5
+    by_epochs = sft_args(
+        SFTConfig(epochs=1, batch_size=8, max_steps=-1), tmp_path, 0, "none", "cpu", 8000, "t"
+    )
+    assert by_epochs.warmup_steps == 20  # 1000 steps: capped

