@@ -42,6 +42,7 @@ def grpo_args(
     from trl import GRPOConfig
 
     from selfdistill.models.loading import precision_args
+    from selfdistill.stages.sft import warmup_steps
 
     algo: dict[str, Any] = dict(ALGORITHMS.get(rl.algorithm, "rl.algorithm").trl)
     return GRPOConfig(
@@ -50,7 +51,7 @@ def grpo_args(
         max_steps=rl.max_steps,
         learning_rate=rl.learning_rate,
         lr_scheduler_type="constant_with_warmup",
-        warmup_steps=min(5, rl.max_steps // 10),
+        warmup_steps=warmup_steps(rl.max_steps, cap=5),
         per_device_train_batch_size=rl.prompts_per_step * rl.num_generations,
         gradient_accumulation_steps=1,
         steps_per_generation=rl.steps_per_generation,

@@ -150,13 +150,14 @@ def _tokenize_trace_batch(batch: dict[str, list[Any]], *, tokenizer, max_length:
     return _tokenize(tokenizer, prompts, batch["completion"], max_length)
 
 
-def warmup_steps(steps: int) -> int:
-    """Linear warm-up of a ``steps``-step SFT: a tenth of it, at most 20, none under 10 steps.
+def warmup_steps(steps: int, cap: int = 20) -> int:
+    """Linear warm-up of a ``steps``-step training run (SFT, RL): a tenth of it, at most ``cap``, none under 20 steps.
 
     Counted from the steps that will run (``max_steps`` when set), not from the data: a warm-up as long as
-    the whole run leaves it at a fraction of its learning rate, and the first warm-up step runs at lr 0.
+    the whole run leaves it at a fraction of its learning rate. The first warm-up step runs at lr 0, which
+    in a run of fewer than 20 steps is more than 5% of it wasted, so short runs start at full rate.
     """
-    return min(20, steps // 10)
+    return min(cap, steps // 10) if steps >= 20 else 0
 
 
 def sft_args(

@@ -178,14 +178,35 @@ def test_dense_models_have_no_experts_implementation(tiny_dense):
 
 def test_sft_warmup_follows_the_steps_that_run(tmp_path):
     """The warm-up is a tenth of the steps that will run (max_steps when set), not of the data: 2 steps on
-    160 rows used to warm up for 2 steps, the first at learning rate 0."""
+    160 rows used to warm up for 2 steps, the first at learning rate 0; under 20 steps there is none."""
     from selfdistill.config import SFTConfig
     from selfdistill.stages.sft import sft_args
 
     short = sft_args(SFTConfig(max_steps=2, batch_size=8), tmp_path, 0, "none", "cpu", 160, "t")
     assert short.warmup_steps == 0
+    assert sft_args(SFTConfig(max_steps=10), tmp_path, 0, "none", "cpu", 160, "t").warmup_steps == 0
     assert sft_args(SFTConfig(max_steps=50), tmp_path, 0, "none", "cpu", 10_000, "t").warmup_steps == 5
     by_epochs = sft_args(
         SFTConfig(epochs=1, batch_size=8, max_steps=-1), tmp_path, 0, "none", "cpu", 8000, "t"
     )
     assert by_epochs.warmup_steps == 20  # 1000 steps: capped
+
+
+def test_rl_warmup_follows_max_steps(tmp_path):
+    """10 RL steps used to warm up for 1, which ran at learning rate 0 (a tenth of the round wasted)."""
+    from selfdistill.config import RLConfig
+    from selfdistill.stages.rl import grpo_args
+
+    def warmup(steps: int) -> int:
+        args = grpo_args(
+            RLConfig(max_steps=steps),
+            tmp_path,
+            seed=0,
+            report_to="none",
+            device="cpu",
+            run_name="t",
+            weights=[1.0],
+        )
+        return args.warmup_steps
+
+    assert (warmup(10), warmup(40), warmup(200)) == (0, 4, 5)
