@@ -60,6 +60,7 @@ def test_overrides_are_typed():
         ("tasks.eval_fraction=1.5", "tasks.eval_fraction: must be in (0, 1)"),
         ("run.rounds=0", "run.rounds: must be >= 1"),
         ("run.dist_timeout_s=0", "run.dist_timeout_s: must be >= 1"),
+        ("run.experts_implementation=fast", "choose one of: auto, eager, batched_mm, grouped_mm"),
         (
             "generation.backend=fast",
             "generation.backend: unknown generation backend 'fast'; choose one of: auto, hf, paged, vllm",
