@@ -76,7 +76,14 @@ def set_experts_implementation(model, name: str, device) -> str | None:
     if not is_moe(model) or not model._can_set_experts_implementation():
         return None
     chosen = resolve_experts_implementation(name, device)
-    model.set_experts_implementation(chosen)
+    try:
+        model.set_experts_implementation(chosen)
+    # e.g. grouped_mm on a torch without its kernel: auto falls back to eager, an explicit request fails
+    except (ValueError, ImportError):
+        if name != "auto":
+            raise
+        chosen = "eager"
+        model.set_experts_implementation(chosen)
     return chosen
 
 
