@@ -18,6 +18,7 @@ its prompt + ``max_new_tokens``), not from free memory: on CPU transformers woul
 from __future__ import annotations
 
 import gc
+import logging
 import math
 from typing import Any
 
@@ -82,6 +83,7 @@ class PagedBackend:
         was_training = base.training
         total = len(prompts) * params.n
         results: dict[str, Any] = {}
+        _quiet_cache_logs()
         manager = base.init_continuous_batching(
             generation_config=gen_config, continuous_batching_config=cb_config
         )
@@ -114,6 +116,14 @@ class PagedBackend:
             gc.unfreeze()
             base.train(was_training)
         return [[list(results[rid].generated_tokens) for rid in request_ids(rid0, params.n)] for rid0 in ids]
+
+
+def _quiet_cache_logs() -> None:
+    """transformers' continuous batching logs its cache sizing at INFO on its own stderr handler, every call (each
+    collect chunk, each eval): two lines through the progress bars. Keep its warnings; our log says what ran."""
+    cb_log = logging.getLogger("ContinuousBatchingLogger")
+    if cb_log.level < logging.WARNING:
+        cb_log.setLevel(logging.WARNING)
 
 
 def request_ids(parent: str, n: int) -> list[str]:

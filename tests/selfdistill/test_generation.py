@@ -38,6 +38,23 @@ def test_greedy_text_is_the_same_on_hf_and_paged(which, tokenizer, request):
     assert all(len(set(c)) == 1 and len(c) == 3 for c in hf.completions)  # greedy: the n copies agree
 
 
+def test_paged_sampling_keeps_transformers_cache_logs_out_of_the_progress_bars(tiny_moe, tokenizer):
+    """Continuous batching logs its cache sizing at INFO on its own stderr handler, on every call (each collect
+    chunk), once the CLI has set the root level to INFO: those lines break the progress bars. Warnings still pass."""
+    import logging
+
+    cb_log = logging.getLogger("ContinuousBatchingLogger")
+    cb_log.setLevel(logging.NOTSET)  # as transformers leaves it
+    root = logging.getLogger()
+    level, root.level = root.level, logging.INFO  # as the CLI sets it
+    try:
+        assert cb_log.isEnabledFor(logging.INFO)
+        run(tiny_moe, tokenizer, "paged")
+        assert not cb_log.isEnabledFor(logging.INFO) and cb_log.isEnabledFor(logging.WARNING)
+    finally:
+        root.setLevel(level)
+
+
 @pytest.mark.parametrize("backend", ["hf", "paged"])
 def test_same_seed_same_samples_within_a_backend(backend, tiny_moe, tokenizer):
     a = run(tiny_moe, tokenizer, backend, temperature=1.0, seed=7)
