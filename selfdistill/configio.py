@@ -206,21 +206,21 @@ def load_yaml(path: str) -> dict:
     return data
 
 
+def _default_of(f: dataclasses.Field) -> Any:
+    """Field ``f``'s default value (its factory called), or `dataclasses.MISSING` for a required field."""
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return f.default
+
+
 def _differs(obj: Any) -> dict[str, Any]:
     """The fields of the dataclass instance ``obj`` whose values differ from its class defaults, and its first
     field always (what names the entry: a source's ``type``, a student's ``name``)."""
-    out = {}
-    for i, f in enumerate(dataclasses.fields(obj)):
-        value = getattr(obj, f.name)
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
-        else:
-            default = dataclasses.MISSING
-        if i == 0 or value != default:
-            out[f.name] = value
-    return out
+    return {
+        f.name: getattr(obj, f.name)
+        for i, f in enumerate(dataclasses.fields(obj))
+        if i == 0 or getattr(obj, f.name) != _default_of(f)
+    }
 
 
 def show_default(value: Any) -> str:
@@ -245,12 +245,8 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
             rows.append((key, "section", "", f.metadata.get("doc", "")))
             rows.extend(describe(tp, key + "."))
             continue
-        if f.default is not dataclasses.MISSING:
-            default = show_default(f.default)
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = show_default(f.default_factory())  # type: ignore[misc]
-        else:
-            default = "(required)"
+        value = _default_of(f)
+        default = "(required)" if value is dataclasses.MISSING else show_default(value)
         rows.append((key, _type_name(tp), default, f.metadata.get("doc", "")))
         item = get_args(tp)[0] if get_origin(tp) is list and get_args(tp) else None
         if item is not None and dataclasses.is_dataclass(item):

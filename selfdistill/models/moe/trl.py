@@ -15,7 +15,7 @@ the one module that names TRL internals):
   training forward's own detached log-probs as the old ones; the routing follows the same rule: the training
   forward *is* the old-policy forward, so there is nothing to record or force, no extra pass is run, and its
   change rate is 0 by construction (logged as such, `RoutingReplay.on_policy_metrics`). An extra no-grad pass
-  here used to cost ~18% of the demo's RL step (docs/benchmarks.md) to measure that 0.
+  here used to take 23% of the demo's RL training loop (py-spy, docs/benchmarks.md) to measure that 0.
 - `score_tokens` (GRPO; TRL's `_get_per_token_logps_and_entropies`): inside generation, records the first scoring pass (the old-policy
   one, which TRL runs before the reference pass).
 
