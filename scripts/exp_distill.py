@@ -5,11 +5,23 @@ in ``<run_dir>/state/r<R>.sft.json``, student base in ``<run_dir>/state/student.
 (method, seed) starts from a fresh copy of the student base, is distilled with the run's ``distill`` settings
 (plus ``--set`` overrides) and evaluated on the run's held-out tasks with `evaluate_model`, beside the
 teacher and the undistilled base. Writes ``<out>/<name>.{json,md,png}`` (default docs/experiments/distill_exp.*) and prints
-the table.
+the table; the JSON is rewritten after every row, so a killed run keeps the rows it finished.
+
+Measured memory: every training and every evaluation runs in a fresh process (spawned, one at a time), and
+`selfdistill.kernels.measure.measure_peak` records the resident-set high-water mark (CPU; on CUDA the caching
+allocator's peak) over the call: for training from loading the student (and the teacher) to the last step, for
+evaluation from loading the model to the last sample. ``train_peak_mb`` / ``eval_peak_mb`` are those peaks,
+``baseline_mb`` the process's resident memory just before the call (Python, torch, the tasks: not the models).
+``memory_mb`` is what `evaluate_model` reports (on CPU the weights' size).
+
+``--student-base DIR`` distills into another student base than the run's (e.g. one made by
+``selfdistill cut-layers``); ``--reuse-references FILE`` takes the teacher / student-base rows from an earlier
+output of this script when the model path and the evaluation settings match (the evaluation is seeded).
 
     python scripts/exp_distill.py --run-dir runs/demo --seeds 0 1 2
     python scripts/exp_distill.py --run-dir runs/demo --methods sft logit_kd --max-steps 50 --eval-max 60 \
         --set distill.divergence=reverse_kl --set distill.hard_weight=0.3
+    python scripts/exp_distill.py --run-dir runs/smollm2 --student-base models/smol-dense-26l --seeds 0 1
     python scripts/exp_distill.py --run-dir runs/demo --methods sft on_policy --warm-start sft --name distill_exp_warm
 """
 
@@ -21,13 +33,17 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-METRICS = ("accuracy", "maj_at_k", "tokens_per_s", "memory_mb", "train_s")
+METRICS = ("accuracy", "accuracy_math", "accuracy_code", "maj_at_k", "tokens_per_s", "memory_mb", "train_s",
+           "train_peak_mb", "eval_peak_mb")
+MB = 2**20
 
 
 def run_config(run_dir: Path, overrides: list[str]):
@@ -115,19 +131,30 @@ def summarise(rows: list[dict], teacher_acc: float) -> list[dict]:
             s[k] = statistics.fmean(vals) if vals else None
             s[k + "_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
         s["retention"] = s["accuracy"] / teacher_acc if teacher_acc else None
+        s["accuracy_std_pop"] = statistics.pstdev([r["accuracy"] for r in rs])
         out.append(s)
     return out
 
 
+def _num(value, fmt: str, scale: float = 1.0) -> str:
+    return "–" if value is None else format(scale * value, fmt)
+
+
 def table(summary: list[dict]) -> str:
-    head = "| model / method | seeds | params | pass@1 | maj@k | retention vs teacher | tokens/s | memory MB | train s |"
-    lines = [head, "|" + "---|" * 9]
+    """Markdown table of the summary; peaks are measured (module docstring), weights MB is `memory_mb`."""
+    head = (
+        "| model / method | seeds | params | pass@1 | math | code | maj@k | retention vs teacher | tokens/s "
+        "| weights MB | train peak MB | eval peak MB | train s |"
+    )
+    lines = [head, "|" + "---|" * 13]
     for s in summary:
         ret = "n/a" if s["retention"] is None else f"{100 * s['retention']:.0f}%"
         lines.append(
             f"| {s['method']} | {s['seeds']} | {s['params']:,} | {100 * s['accuracy']:.1f} ± {100 * s['accuracy_std']:.1f}"
-            f" | {100 * s['maj_at_k']:.1f} | {ret} | {s['tokens_per_s']:.0f} | {s['memory_mb']:.2f}"
-            f" | {'-' if s['train_s'] is None else format(s['train_s'], '.0f')} |"
+            f" | {_num(s['accuracy_math'], '.1f', 100)} | {_num(s['accuracy_code'], '.1f', 100)}"
+            f" | {100 * s['maj_at_k']:.1f} | {ret} | {s['tokens_per_s']:.0f} | {s['memory_mb']:.0f}"
+            f" | {_num(s['train_peak_mb'], '.0f')} | {_num(s['eval_peak_mb'], '.0f')}"
+            f" | {_num(s['train_s'], '.0f')} |"
         )
     return "\n".join(lines)
 
@@ -158,6 +185,81 @@ def plot(summary: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def _setup(spec: dict):
+    """In a phase process: threads, config, device, held-out tasks (what every phase needs before a model)."""
+    import torch
+
+    import selfdistill.models.loading
+    import selfdistill.stages.distill
+    import selfdistill.stages.evaluate  # noqa: F401  (imported before the measured call: not part of its peak)
+    from selfdistill.tasks import load_tasks
+
+    torch.set_num_threads(spec["threads"])
+    cfg = run_config(Path(spec["run_dir"]), spec["overrides"])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tasks = load_tasks(cfg).eval
+    return cfg, device, tasks[: spec["eval_max"]] if spec["eval_max"] else tasks
+
+
+def _memory_fields(prefix: str, mem) -> dict[str, float]:
+    return {f"{prefix}_peak_mb": mem.peak / MB, "baseline_mb": mem.base / MB}
+
+
+def train_phase(spec: dict) -> dict:
+    """Distil a fresh student (a fresh process: see module docstring); save it to ``spec['save_to']``."""
+    from selfdistill.kernels.measure import measure_peak
+    from selfdistill.models.loading import save_model
+    from selfdistill.traces import TraceStore
+
+    cfg, device, _ = _setup(spec)
+    store = TraceStore(Path(spec["run_dir"]) / "traces")
+    (student, tokenizer, out), mem = measure_peak(
+        lambda: distill_once(
+            spec["method"], spec["seed"], spec["base_path"], spec["teacher_path"], store, cfg, device,
+            spec["warm_start"],
+        ),
+        device,
+    )  # fmt: skip
+    save_model(student, tokenizer, spec["save_to"])
+    return {
+        "train_s": out["train_s"], "steps": out["steps"], "final_loss": out["final_loss"],
+        **_memory_fields("train", mem),
+    }  # fmt: skip
+
+
+def eval_phase(spec: dict) -> dict:
+    """Load ``spec['model_path']`` and evaluate it on the held-out tasks (a fresh process), memory measured."""
+    from selfdistill.kernels.measure import measure_peak
+    from selfdistill.models.loading import load_model
+
+    cfg, device, tasks = _setup(spec)
+
+    def load_and_evaluate():
+        model, tok = load_model(spec["model_path"], device=device)
+        return evaluate(model, tok, tasks, cfg, spec["label"])
+
+    row, mem = measure_peak(load_and_evaluate, device)
+    return {**row, **_memory_fields("eval", mem)}
+
+
+def in_fresh_process(fn, spec: dict) -> dict:
+    """``fn(spec)`` in a new spawned process, so its peak memory is its own (nothing left from earlier rows)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, spec).result()
+
+
+def reusable_references(path: Path | None, meta: dict) -> dict[str, dict]:
+    """Reference rows (teacher, student base) of an earlier output, by model path, if evaluated the same way."""
+    if path is None:
+        return {}
+    old = json.loads(path.read_text())
+    same = ("run_dir", "eval_tasks", "eval", "threads")
+    diff = [k for k in same if old["meta"].get(k) != meta[k]]
+    if diff:
+        raise SystemExit(f"--reuse-references {path}: evaluated differently ({', '.join(diff)} differ)")
+    return {r["model_path"]: r for r in old["rows"] if r["seed"] is None and "model_path" in r}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", type=Path, required=True)
@@ -176,77 +278,97 @@ def main() -> None:
     ap.add_argument(
         "--warm-start", default=None, help="run this method first (e.g. sft), then each of --methods"
     )
+    ap.add_argument(
+        "--student-base",
+        default=None,
+        help="student base model directory (default: the run's state/student.<name>.base.json)",
+    )
+    ap.add_argument(
+        "--reuse-references",
+        type=Path,
+        default=None,
+        help="an earlier output JSON whose teacher / student-base rows are reused when the paths match",
+    )
     args = ap.parse_args()
 
-    import torch
-
-    from selfdistill.models.loading import load_model
     from selfdistill.tasks import load_tasks
     from selfdistill.traces import TraceStore
 
-    torch.set_num_threads(args.threads)
     overrides = list(args.set) + ([f"distill.sft.max_steps={args.max_steps}"] if args.max_steps > 0 else [])
     cfg = run_config(args.run_dir, overrides)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    tasks = load_tasks(cfg).eval
-    tasks = tasks[: args.eval_max] if args.eval_max else tasks
     store = TraceStore(args.run_dir / "traces")
     teacher_path, base_path, name = teacher_and_base(args.run_dir, cfg)
-    print(
-        f"run {args.run_dir}: {len(store)} traces, {len(tasks)} held-out tasks, teacher {teacher_path}, "
-        f"student {name}",
-        flush=True,
-    )
-
-    rows = []
-    for label, path in (("teacher", teacher_path), ("student base", base_path)):
-        model, tok = load_model(path, device=device)
-        rows.append(
-            {"method": label, "seed": None, **evaluate(model, tok, tasks, cfg, label), "train_s": None}
-        )
-        print(label, f"pass@1 {rows[-1]['accuracy']:.3f}", flush=True)
-    for method in args.methods:
-        for seed in args.seeds:
-            student, tok, out = distill_once(
-                method, seed, base_path, teacher_path, store, cfg, device, args.warm_start
-            )
-            row = evaluate(student, tok, tasks, cfg, f"{method}/{seed}")
-            rows.append(
-                {
-                    "method": method,
-                    "seed": seed,
-                    **row,
-                    "train_s": out["train_s"],
-                    "steps": out["steps"],
-                    "final_loss": out["final_loss"],
-                }
-            )
-            print(
-                f"{method} seed {seed}: pass@1 {row['accuracy']:.3f} steps {out['steps']} "
-                f"final loss {out['final_loss']} in {out['train_s']:.0f}s",
-                flush=True,
-            )
-
-    summary = summarise(rows, rows[0]["accuracy"])
-    md = table(summary)
-    print(md)
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.student_base is not None:
+        if not (Path(args.student_base) / "config.json").is_file():
+            raise SystemExit(f"--student-base {args.student_base}: not a model directory (no config.json)")
+        base_path, name = args.student_base, Path(args.student_base).name
+    spec = {
+        "run_dir": str(args.run_dir), "overrides": overrides, "threads": args.threads,
+        "eval_max": args.eval_max, "teacher_path": teacher_path, "base_path": base_path,
+        "warm_start": args.warm_start,
+    }  # fmt: skip
     meta = {
         "run_dir": str(args.run_dir),
         "overrides": overrides,
         "seeds": args.seeds,
-        "device": device,
-        "eval_tasks": len(tasks),
+        "eval_tasks": len(load_tasks(cfg).eval[: args.eval_max or None]),
+        "eval": _plain_eval(cfg),
+        "threads": args.threads,
         "warm_start": args.warm_start,
         "traces": len(store),
+        "teacher": teacher_path,
+        "student_base": base_path,
+        "student": name,
         "distill": _plain(cfg.distill),
         "kernels": cfg.kernels,
+        "memory": "train_peak_mb / eval_peak_mb: peak RSS (CUDA: max allocated) of a fresh process over the "
+        "training / the load + evaluation; baseline_mb: its RSS just before (no model loaded)",
     }
-    (args.out / f"{args.name}.json").write_text(
-        json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=1)
-    )
-    (args.out / f"{args.name}.md").write_text(md + "\n")
+    print(f"run {args.run_dir}: {len(store)} traces, teacher {teacher_path}, student {name} ({base_path})", flush=True)
+    reuse = reusable_references(args.reuse_references, meta)
+
+    rows: list[dict] = []
+
+    def save() -> None:
+        summary = summarise(rows, rows[0]["accuracy"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{args.name}.json").write_text(
+            json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=1)
+        )
+        (args.out / f"{args.name}.md").write_text(table(summary) + "\n")
+
+    for label, path in (("teacher", teacher_path), ("student base", base_path)):
+        if path in reuse:
+            row = {**reuse[path], "reused_from": str(args.reuse_references)}
+        else:
+            row = in_fresh_process(eval_phase, {**spec, "model_path": path, "label": label})
+        rows.append({**row, "method": label, "seed": None, "train_s": None, "model_path": path})
+        print(label, f"pass@1 {rows[-1]['accuracy']:.3f}", f"eval peak {rows[-1]['eval_peak_mb']:.0f} MB", flush=True)
+        save()
+    for method in args.methods:
+        for seed in args.seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                trained = in_fresh_process(
+                    train_phase, {**spec, "method": method, "seed": seed, "save_to": tmp}
+                )
+                row = in_fresh_process(eval_phase, {**spec, "model_path": tmp, "label": f"{method}/{seed}"})
+            rows.append({"method": method, "seed": seed, **row, **trained})
+            print(
+                f"{method} seed {seed}: pass@1 {row['accuracy']:.3f} steps {trained['steps']} "
+                f"final loss {trained['final_loss']} in {trained['train_s']:.0f}s, "
+                f"peak train {trained['train_peak_mb']:.0f} MB eval {row['eval_peak_mb']:.0f} MB",
+                flush=True,
+            )
+            save()
+    summary = summarise(rows, rows[0]["accuracy"])
+    print(table(summary))
     plot(summary, args.out / f"{args.name}.png")
+
+
+def _plain_eval(cfg) -> dict:
+    from selfdistill.configio import to_dict
+
+    return {**to_dict(cfg.eval), "seed": cfg.run.seed + 5, "prompt_format": cfg.tasks.prompt_format}
 
 
 def _plain(obj):

@@ -1,4 +1,4 @@
-"""Command line: `selfdistill run|rl|collect|sft|distill|eval|generate|score|sandbox-check|config|import-model|upcycle`.
+"""Command line: `selfdistill run|rl|collect|sft|distill|eval|generate|score|sandbox-check|config|import-model|upcycle|cut-layers`.
 
     selfdistill run                                  # the embedded demo (configs/demo.yaml)
     selfdistill run configs/demo.yaml rl.max_steps=20 run.name=quick
@@ -8,6 +8,7 @@
     selfdistill config configs/demo.yaml             # validate and print the resolved config
     selfdistill import-model model.gguf models/dense # a .gguf / HF dir / hub id -> plain HF checkpoint
     selfdistill upcycle models/dense models/moe --experts 4 --top-k 2
+    selfdistill cut-layers models/dense models/dense-26l --layers 26
 
 Thin by design: parse, load the config, call one function.
 """
@@ -119,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative noise on the expert copies (breaks exact function preservation; default 0)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser(
+        "cut-layers",
+        help="keep N evenly spaced decoder layers of a dense checkpoint (a student base)",
+        description="The first and last decoder layers and N-2 evenly spaced between them, with the "
+        "embeddings, final norm and LM head: what students[].source=layers builds in a run.",
+    )
+    p.add_argument("dense", help="dense checkpoint: a directory, hub id or .gguf file")
+    p.add_argument("out", help="output directory")
+    p.add_argument("--layers", type=int, required=True, help="decoder layers to keep")
     sub.add_parser(
         "score", help="score offline generations (JSONL) with the math/code rewards", add_help=False
     )
@@ -166,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     from selfdistill.config import load_config
     from selfdistill.configio import ConfigError
 
-    if args.command in ("import-model", "upcycle"):
+    if args.command in ("import-model", "upcycle", "cut-layers"):
         return _convert(args)
     try:
         config, overrides = _split_config(args)
@@ -196,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _convert(args) -> int:
-    """`import-model` and `upcycle`: one model in, one plain HF checkpoint out."""
+    """`import-model`, `upcycle` and `cut-layers`: one model in, one plain HF checkpoint out."""
     from selfdistill.configio import ConfigError
 
     _setup_logging()
@@ -205,6 +215,10 @@ def _convert(args) -> int:
             from selfdistill.models.importing import import_model
 
             out = import_model(args.src, args.out, args.dtype)
+        elif args.command == "cut-layers":
+            from selfdistill.models.cutting import cut_checkpoint
+
+            out = cut_checkpoint(args.dense, args.out, args.layers)
         else:
             from selfdistill.models.upcycle import upcycle_checkpoint
 

@@ -11,9 +11,14 @@ tokenizer is the policy's, every distillation method works on it, logit methods 
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import torch
 
 from selfdistill.configio import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def evenly_spaced(total: int, keep: int) -> list[int]:
@@ -73,3 +78,19 @@ def _source_name(name: str, keep: list[int]) -> str:
     if len(parts) > 2 and parts[0] == "model" and parts[1] == "layers":
         parts[2] = str(keep[int(parts[2])])
     return ".".join(parts)
+
+
+def cut_checkpoint(src: str | Path, out: str | Path, num_layers: int) -> Path:
+    """Load a dense checkpoint (directory, hub id or `.gguf`), keep ``num_layers`` of its decoder layers
+    (`cut_layers`, what ``students[].source: layers`` does in a run), save it with its tokenizer at ``out``."""
+    from selfdistill.models.importing import load_source, save_plain
+
+    dense, tokenizer = load_source(src, "float32")
+    keep = evenly_spaced(dense.config.num_hidden_layers, num_layers)
+    student = cut_layers(dense, num_layers)
+    path = save_plain(student, tokenizer, out, f"cut_layers({src}, num_layers={num_layers}, kept={keep})")
+    log.info(
+        "cut %s (%d layers, %d params) -> %s (layers %s, %d params)",
+        src, dense.config.num_hidden_layers, dense.num_parameters(), path, keep, student.num_parameters(),
+    )  # fmt: skip
+    return path
