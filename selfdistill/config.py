@@ -592,8 +592,10 @@ class DistillConfig:
         0.0,
         "Weight of the hidden-state alignment loss added to any method (method=hidden_align uses 1.0 when 0).",
     )
-    hidden_align_loss: Literal["mse", "cosine"] = opt(
-        "mse", "Hidden-state alignment loss: mse or cosine (1 - cos)."
+    hidden_align_loss: Literal["nmse", "mse", "cosine"] = opt(
+        "nmse",
+        "Hidden-state alignment loss: nmse (squared error over the teacher state's mean square: scale-free), "
+        "mse (plain; its size follows the model's hidden-state scale) or cosine (1 - cos).",
     )
     hidden_align_layers: list[list[int]] = opt(
         [[-1, -1]],

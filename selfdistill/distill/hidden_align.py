@@ -1,6 +1,6 @@
 """Hidden-state alignment (FitNets-style hints): match chosen student layers to teacher layers.
 
-    aligner = HiddenAligner(pairs=[[-1, -1]], student_width=32, teacher_width=64, loss="mse")
+    aligner = HiddenAligner(pairs=[[-1, -1]], student_width=32, teacher_width=64, loss="nmse")
     with capture_layers(student, aligner.student_layers(n_s)) as hs, capture_layers(teacher, ...) as ht:
         ...forward both models...
     loss = aligner(hs_list, ht_list, mask)
@@ -9,7 +9,12 @@ A layer's state is the output of that decoder layer (`[B, T, H]`, before the fin
 differ the student state goes through a learned `Linear(H_s, H_t, bias=False)` per pair (an identity when
 they are equal); the projections train with the student and are thrown away afterwards (the saved
 student is unchanged in shape). The loss is averaged over the masked positions and over the pairs:
-`mse` = mean over the teacher's width of the squared difference, `cosine` = 1 - cosine similarity.
+`mse` = mean over the teacher's width of the squared difference, `nmse` = that divided by the teacher state's
+mean square over the same positions (per pair and batch, no gradient through it), `cosine` = 1 - cosine
+similarity. `nmse` and `cosine` are scale-free: multiplying both states by c leaves them unchanged, so their
+size is about 1 whatever the model's hidden-state scale. `mse` is not: SmolLM2's layer outputs have norms in
+the hundreds and an `mse` term of ~190 swamped the trace cross-entropy (docs/distillation.md), so `nmse` is
+the default of ``distill.hidden_align_loss``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ALIGN_LOSSES = ("mse", "cosine")
+ALIGN_LOSSES = ("nmse", "mse", "cosine")
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
@@ -63,9 +68,13 @@ def capture_layers(model: nn.Module, layers: list[int]) -> Iterator[dict[int, to
 
 
 def align_rows(projected: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
-    """Per-position alignment loss: `[N, H_t]` x `[N, H_t]` -> `[N]`."""
+    """Per-position alignment loss: `[N, H_t]` x `[N, H_t]` -> `[N]` (`nmse`: relative to the rows' mean
+    square of ``target``, so the mean of the result is sum ||p - t||^2 / sum ||t||^2)."""
     if loss == "mse":
         return (projected - target).pow(2).mean(-1)
+    if loss == "nmse":
+        scale = target.pow(2).mean().clamp_min(torch.finfo(target.dtype).tiny)  # scalar, no grad (teacher)
+        return (projected - target).pow(2).mean(-1) / scale
     if loss == "cosine":
         return 1.0 - F.cosine_similarity(projected, target, dim=-1)
     raise ValueError(f"unknown hidden_align_loss {loss!r}; choose one of: {', '.join(ALIGN_LOSSES)}")
@@ -75,7 +84,7 @@ class HiddenAligner(nn.Module):
     """Learned projections from student to teacher layer states and the alignment loss between them."""
 
     def __init__(
-        self, pairs: list[list[int]], student_width: int, teacher_width: int, loss: str = "mse"
+        self, pairs: list[list[int]], student_width: int, teacher_width: int, loss: str = "nmse"
     ) -> None:
         super().__init__()
         if loss not in ALIGN_LOSSES:

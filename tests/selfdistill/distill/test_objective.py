@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from _distill_helpers import ROWS, tiny_pair
 
+from selfdistill.config import DistillConfig
 from selfdistill.distill.hidden_align import HiddenAligner
 from selfdistill.distill.objective import Objective, batch_loss
 
@@ -62,12 +63,12 @@ def plain_align(student, teacher, ids, mask, labels, pairs, weights, loss):
     total = 0.0
     for (i, j), w in zip(pairs, weights):  # hidden_states[k + 1] is the output of layer k (k not the last)
         s, t = hs[i + 1][keep] @ w.t(), ht[j + 1][keep]
-        rows = (
-            (s - t).pow(2).mean(-1)
-            if loss == "mse"
-            else 1 - (s * t).sum(-1) / (s.norm(dim=-1) * t.norm(dim=-1))
-        )
-        total = total + rows.mean()
+        if loss == "cosine":
+            total = total + (1 - (s * t).sum(-1) / (s.norm(dim=-1) * t.norm(dim=-1))).mean()
+        elif loss == "mse":
+            total = total + (s - t).pow(2).mean()
+        else:  # nmse: squared error relative to the teacher's squared norm over the same positions
+            total = total + (s - t).pow(2).sum() / t.pow(2).sum()
     return total / len(pairs)
 
 
@@ -107,7 +108,7 @@ def test_logit_objective_matches_plain_torch(fp64, kernels, divergence, beta, te
     assert parts == {"main": pytest.approx(want.item())}
 
 
-@pytest.mark.parametrize("loss_name", ["mse", "cosine"])
+@pytest.mark.parametrize("loss_name", ["nmse", "mse", "cosine"])
 @pytest.mark.parametrize("kind", ["lm", "distill"])
 def test_hidden_alignment_adds_plain_torch_term(fp64, loss_name, kind):
     _, teacher, student, (ids, mask, labels) = fp64
@@ -141,6 +142,23 @@ def test_hidden_alignment_adds_plain_torch_term(fp64, loss_name, kind):
     assert parts["align"] == pytest.approx(align.item()) and align.item() > 0
 
 
+def test_default_alignment_loss_is_scale_free():
+    """The default hidden-alignment loss does not grow with the model's hidden-state scale: SmolLM2's layer
+    outputs have norms in the hundreds, where a plain MSE ended at 191 and swamped the trace cross-entropy
+    (student at 0%). Scaling both states by c leaves it unchanged, and a student state of zeros scores 1."""
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 5, 16, dtype=torch.float64), torch.randn(2, 5, 16, dtype=torch.float64)  # [B, T, H]
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False  # padding: must not enter the normaliser either
+    t[1, 3:] = 1e6
+    aligner = HiddenAligner([[-1, -1]], 16, 16, DistillConfig().hidden_align_loss)
+    base = aligner([s], [t], mask)
+    for c in (1e-3, 300.0):
+        torch.testing.assert_close(aligner([c * s], [c * t], mask), base, rtol=1e-12, atol=0)
+    assert 1.0 < base.item() < 3.0  # unrelated states: E||s - t||^2 / E||t||^2 = 2
+    torch.testing.assert_close(aligner([torch.zeros_like(s)], [t], mask), torch.tensor(1.0, dtype=torch.float64))
+
+
 def test_alignment_gradient_reaches_student_and_projection_not_teacher(fp64):
     _, teacher, student, (ids, mask, labels) = fp64
     aligner = HiddenAligner([[-1, -1]], 32, 64, "mse").double()
@@ -159,7 +177,7 @@ def test_identity_projection_for_equal_widths_and_bad_layer():
     assert isinstance(aligner.proj[0], torch.nn.Identity) and not list(aligner.parameters())
     with pytest.raises(ValueError, match="teacher layer 5 is out of range for 3 layers"):
         HiddenAligner([[0, 5]], 32, 64).layers(3, 3)
-    with pytest.raises(ValueError, match="unknown hidden_align_loss 'l1'; choose one of: mse, cosine"):
+    with pytest.raises(ValueError, match="unknown hidden_align_loss 'l1'; choose one of: nmse, mse, cosine"):
         HiddenAligner([[0, 0]], 32, 64, "l1")
 
 
