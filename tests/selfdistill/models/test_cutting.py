@@ -84,3 +84,23 @@ def test_moe_cannot_be_cut():
 
     with pytest.raises(ConfigError, match="Mixture-of-Experts"):
         cut_layers(upcycle_model(_dense(False), 2, 2), 2)
+
+
+def test_cli_cut_layers_and_its_error(tmp_path, tokenizer, capsys):
+    """`selfdistill cut-layers` saves what `cut_layers` builds (a student base for scripts/exp_distill.py)."""
+    import json
+
+    from selfdistill.cli import main
+
+    dense = _dense(True)
+    dense.save_pretrained(tmp_path / "dense")
+    tokenizer.save_pretrained(tmp_path / "dense")
+    assert main(["cut-layers", str(tmp_path / "dense"), str(tmp_path / "cut"), "--layers", "3"]) == 0
+    student = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "cut").eval()
+    assert student.config.num_hidden_layers == 3
+    x = torch.randint(0, 53, (2, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(student(x).logits, cut_layers(dense, 3)(x).logits)
+    assert "kept=[0, 2, 5]" in json.loads((tmp_path / "cut" / "selfdistill_import.json").read_text())["source"]
+    assert main(["cut-layers", str(tmp_path / "dense"), str(tmp_path / "bad"), "--layers", "7"]) == 1
+    assert "num_layers must be between 1 and the model's 6 layers, got 7" in capsys.readouterr().err
