@@ -262,7 +262,14 @@ def reusable_references(path: Path | None, meta: dict) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run-dir", type=Path, required=True)
+    ap.add_argument("--run-dir", type=Path)
+    ap.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="instead of running: merge these outputs of this script into <out>/<name>.{json,md,png}",
+    )
     ap.add_argument("--methods", nargs="+", default=["sft", "logit_kd", "on_policy", "hidden_align"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument(
@@ -290,6 +297,20 @@ def main() -> None:
         help="an earlier output JSON whose teacher / student-base rows are reused when the paths match",
     )
     args = ap.parse_args()
+    if args.combine:
+        rows = combine(args.combine)
+        summary = summarise(rows, rows[0]["accuracy"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        meta = {"combined": [str(p) for p in args.combine]}
+        (args.out / f"{args.name}.json").write_text(
+            json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=1)
+        )
+        (args.out / f"{args.name}.md").write_text(table(summary) + "\n")
+        plot(summary, args.out / f"{args.name}.png")
+        print(table(summary))
+        return
+    if args.run_dir is None:
+        ap.error("--run-dir is required (unless --combine)")
 
     from selfdistill.tasks import load_tasks
     from selfdistill.traces import TraceStore
@@ -363,6 +384,40 @@ def main() -> None:
     summary = summarise(rows, rows[0]["accuracy"])
     print(table(summary))
     plot(summary, args.out / f"{args.name}.png")
+
+
+def combine(paths: list[Path]) -> list[dict]:
+    """The rows of several outputs of this script as one list, each method labelled with its student and the
+    overrides that made it (``run.threads`` aside), references once each (the first with measured memory)."""
+    rows: list[dict] = []
+    seen: dict[str, int] = {}
+    first: dict | None = None
+    for path in paths:
+        data = json.loads(path.read_text())
+        meta = data["meta"]
+        first = first or meta
+        differ = [k for k in ("eval_tasks", "traces") if meta.get(k) != first.get(k)]
+        if differ:
+            raise SystemExit(f"--combine: {path} differs from {paths[0]} in {', '.join(differ)}")
+        student = meta.get("student", "smol-26l")  # outputs before --student-base were the run's student
+        extra = [o for o in meta["overrides"] if not o.startswith("run.threads=")]
+        for r in data["rows"]:
+            if r["method"] == "teacher":
+                label = "teacher"
+            elif r["seed"] is None:
+                label = f"{student}: {r['method']}"
+            else:
+                label = f"{student}: {r['method']}" + (f" [{', '.join(extra)}]" if extra else "")
+            row = {**r, "method": label, "source": str(path)}
+            if r["seed"] is not None:
+                rows.append(row)
+            elif label not in seen:
+                seen[label] = len(rows)
+                rows.append(row)
+            elif rows[seen[label]].get("eval_peak_mb") is None and r.get("eval_peak_mb") is not None:
+                rows[seen[label]] = row
+    teacher = [r for r in rows if r["method"] == "teacher"]
+    return teacher + [r for r in rows if r["method"] != "teacher"]
 
 
 def _plain_eval(cfg) -> dict:
