@@ -407,7 +407,8 @@ def combine(paths: list[Path]) -> list[dict]:
             elif r["seed"] is None:
                 label = f"{student}: {r['method']}"
             else:
-                label = f"{student}: {r['method']}" + (f" [{', '.join(extra)}]" if extra else "")
+                label = f"{student}: {r['method']}{_align_note(r['method'], meta.get('distill'))}"
+                label += f" [{', '.join(extra)}]" if extra else ""
             row = {**r, "method": label, "source": str(path)}
             if r["seed"] is not None:
                 rows.append(row)
@@ -418,6 +419,17 @@ def combine(paths: list[Path]) -> list[dict]:
                 rows[seen[label]] = row
     teacher = [r for r in rows if r["method"] == "teacher"]
     return teacher + [r for r in rows if r["method"] != "teacher"]
+
+
+def _align_note(method: str, distill: dict | None) -> str:
+    """`` (nmse)`` etc. for a method that aligns hidden states: the loss was the default's, which changed."""
+    from types import SimpleNamespace
+
+    from selfdistill.distill.methods import align_weight
+
+    if not distill or align_weight(method, SimpleNamespace(**distill)) == 0:
+        return ""
+    return f" ({distill['hidden_align_loss']})"
 
 
 def _plain_eval(cfg) -> dict:

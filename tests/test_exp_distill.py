@@ -20,8 +20,9 @@ def _row(method, seed, acc, peak=None, path=None):
     return row
 
 
-def _output(tmp_path, name, student, overrides, rows, eval_tasks=64):
-    meta = {"overrides": overrides, "eval_tasks": eval_tasks, "traces": 40}
+def _output(tmp_path, name, student, overrides, rows, eval_tasks=64, align_loss="nmse"):
+    distill = {"hidden_align_weight": 0.0, "hidden_align_loss": align_loss}
+    meta = {"overrides": overrides, "eval_tasks": eval_tasks, "traces": 40, "distill": distill}
     if student is not None:
         meta["student"] = student
     path = tmp_path / f"{name}.json"
@@ -32,7 +33,9 @@ def _output(tmp_path, name, student, overrides, rows, eval_tasks=64):
 def test_combine_labels_rows_and_keeps_measured_references(tmp_path):
     old = _output(  # written before --student-base: no student in meta, no measured memory
         tmp_path, "old", None, [],
-        [_row("teacher", None, 0.4), _row("student base", None, 0.0), _row("sft", 0, 0.3)],
+        [_row("teacher", None, 0.4), _row("student base", None, 0.0), _row("sft", 0, 0.3),
+         _row("hidden_align", 0, 0.0)],
+        align_loss="mse",
     )  # fmt: skip
     new = _output(
         tmp_path, "new", "cut", ["distill.attention_align_weight=1.0", "run.threads=1"],
@@ -41,7 +44,7 @@ def test_combine_labels_rows_and_keeps_measured_references(tmp_path):
     rows = exp.combine([old, new])
     labels = [r["method"] for r in rows]
     assert labels == [
-        "teacher", "smol-26l: student base", "smol-26l: sft", "cut: student base",
+        "teacher", "smol-26l: student base", "smol-26l: sft", "smol-26l: hidden_align (mse)", "cut: student base",
         "cut: logit_kd [distill.attention_align_weight=1.0]",
     ]  # fmt: skip
     assert rows[0]["eval_peak_mb"] == 900.0  # the reference with measured memory replaces the one without
