@@ -41,8 +41,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-METRICS = ("accuracy", "accuracy_math", "accuracy_code", "maj_at_k", "tokens_per_s", "memory_mb", "train_s",
-           "train_peak_mb", "eval_peak_mb")
+METRICS = (
+    "accuracy",
+    "accuracy_math",
+    "accuracy_code",
+    "maj_at_k",
+    "tokens_per_s",
+    "memory_mb",
+    "train_s",
+    "train_peak_mb",
+    "eval_peak_mb",
+)
 MB = 2**20
 
 
@@ -345,7 +354,10 @@ def main() -> None:
         "memory": "train_peak_mb / eval_peak_mb: peak RSS (CUDA: max allocated) of a fresh process over the "
         "training / the load + evaluation; baseline_mb: its RSS just before (no model loaded)",
     }
-    print(f"run {args.run_dir}: {len(store)} traces, teacher {teacher_path}, student {name} ({base_path})", flush=True)
+    print(
+        f"run {args.run_dir}: {len(store)} traces, teacher {teacher_path}, student {name} ({base_path})",
+        flush=True,
+    )
     reuse = reusable_references(args.reuse_references, meta)
 
     rows: list[dict] = []
@@ -364,7 +376,12 @@ def main() -> None:
         else:
             row = in_fresh_process(eval_phase, {**spec, "model_path": path, "label": label})
         rows.append({**row, "method": label, "seed": None, "train_s": None, "model_path": path})
-        print(label, f"pass@1 {rows[-1]['accuracy']:.3f}", f"eval peak {rows[-1]['eval_peak_mb']:.0f} MB", flush=True)
+        print(
+            label,
+            f"pass@1 {rows[-1]['accuracy']:.3f}",
+            f"eval peak {rows[-1]['eval_peak_mb']:.0f} MB",
+            flush=True,
+        )
         save()
     for method in args.methods:
         for seed in args.seeds:

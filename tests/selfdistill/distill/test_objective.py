@@ -156,7 +156,9 @@ def test_default_alignment_loss_is_scale_free():
     for c in (1e-3, 300.0):
         torch.testing.assert_close(aligner([c * s], [c * t], mask), base, rtol=1e-12, atol=0)
     assert 1.0 < base.item() < 3.0  # unrelated states: E||s - t||^2 / E||t||^2 = 2
-    torch.testing.assert_close(aligner([torch.zeros_like(s)], [t], mask), torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(
+        aligner([torch.zeros_like(s)], [t], mask), torch.tensor(1.0, dtype=torch.float64)
+    )
 
 
 def test_alignment_gradient_reaches_student_and_projection_not_teacher(fp64):

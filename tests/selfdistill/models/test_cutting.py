@@ -101,6 +101,8 @@ def test_cli_cut_layers_and_its_error(tmp_path, tokenizer, capsys):
     x = torch.randint(0, 53, (2, 9))
     with torch.no_grad():
         torch.testing.assert_close(student(x).logits, cut_layers(dense, 3)(x).logits)
-    assert "kept=[0, 2, 5]" in json.loads((tmp_path / "cut" / "selfdistill_import.json").read_text())["source"]
+    assert (
+        "kept=[0, 2, 5]" in json.loads((tmp_path / "cut" / "selfdistill_import.json").read_text())["source"]
+    )
     assert main(["cut-layers", str(tmp_path / "dense"), str(tmp_path / "bad"), "--layers", "7"]) == 1
     assert "num_layers must be between 1 and the model's 6 layers, got 7" in capsys.readouterr().err
