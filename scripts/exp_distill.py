@@ -169,27 +169,30 @@ def table(summary: list[dict]) -> str:
 
 
 def plot(summary: list[dict], path: Path) -> None:
+    """Horizontal bars (one row per method, first at the top): pass@1 with its seed spread, and tokens/s."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [s["method"] for s in summary]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax1.bar(
-        names,
+    rows = list(range(len(names)))[::-1]
+    fig, (ax1, ax2) = plt.subplots(
+        1, 2, figsize=(12, 1.2 + 0.35 * len(names)), sharey=True, gridspec_kw={"width_ratios": [3, 1]}
+    )
+    ax1.barh(
+        rows,
         [100 * s["accuracy"] for s in summary],
-        yerr=[100 * s["accuracy_std"] for s in summary],
-        color=["#777" if n in ("teacher", "student base") else "#3a7" for n in names],
+        xerr=[100 * s["accuracy_std"] for s in summary],
+        color=["#777" if n == "teacher" or n.endswith("student base") else "#3a7" for n in names],
         capsize=3,
     )
-    ax1.set_ylabel("held-out pass@1 (%)")
+    ax1.set_yticks(rows, names)
+    ax1.set_xlabel("held-out pass@1 (%)")
     ax1.set_title("accuracy (mean ± std over seeds)")
-    ax2.bar(names, [s["tokens_per_s"] for s in summary], color="#37a")
-    ax2.set_ylabel("generation tokens/s")
-    ax2.set_title("throughput, same machine")
-    for ax in (ax1, ax2):
-        ax.tick_params(axis="x", rotation=30)
+    ax2.barh(rows, [s["tokens_per_s"] for s in summary], color="#37a")
+    ax2.set_xlabel("generation tokens/s")
+    ax2.set_title("throughput")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
