@@ -80,7 +80,7 @@ def test_expert_phase_regresses_blocks_then_final_stage_uses_the_output_objectiv
     ids, mask, labels = _batch(tok)
     n_s, n_t = len(student.model.layers), len(teacher.model.layers)
     schedule = ProgressiveSchedule.build(n_s, n_t, groups=3, total_steps=6, fraction=0.5)
-    experts = HiddenAligner([list(p) for p in schedule.pairs], 32, 64)
+    experts = HiddenAligner([list(p) for p in schedule.pairs], 32, 64, "mse")  # as methods._progressive_parts
     obj = Objective(kind="distill", kernels="eager", hard_weight=0.5, schedule=schedule, experts=experts)
     loss0, parts0 = batch_loss(student, teacher, ids, mask, labels, obj, step=0)
     assert set(parts0) == {"main", "experts"} and parts0["experts"] > 0
