@@ -17,12 +17,16 @@ evaluation from loading the model to the last sample. ``train_peak_mb`` / ``eval
 ``--student-base DIR`` distills into another student base than the run's (e.g. one made by
 ``selfdistill cut-layers``); ``--reuse-references FILE`` takes the teacher / student-base rows from an earlier
 output of this script when the model path and the evaluation settings match (the evaluation is seeded).
+``--combine A.json B.json ...`` runs nothing: it merges outputs into one table, each method labelled with its
+student and its overrides. The run's ``run.json`` holds every setting of its time (a run made before
+``hidden_align_loss: nmse`` became the default keeps ``mse``): ``--set`` changes one.
 
     python scripts/exp_distill.py --run-dir runs/demo --seeds 0 1 2
     python scripts/exp_distill.py --run-dir runs/demo --methods sft logit_kd --max-steps 50 --eval-max 60 \
         --set distill.divergence=reverse_kl --set distill.hard_weight=0.3
     python scripts/exp_distill.py --run-dir runs/smollm2 --student-base models/smol-dense-26l --seeds 0 1
     python scripts/exp_distill.py --run-dir runs/demo --methods sft on_policy --warm-start sft --name distill_exp_warm
+    python scripts/exp_distill.py --combine docs/experiments/smollm2/*.json --name distill_exp_smollm2
 """
 
 from __future__ import annotations
