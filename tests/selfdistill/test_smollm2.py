@@ -64,7 +64,7 @@ def test_smollm2_config_runs_end_to_end(tmp_path):
     assert base["upcycled"] == {"arch": "mixtral", "num_experts": 4, "top_k": 2}
     assert base["dense_params"] == 134_515_008
     student = json.loads((run_dir / "state" / "student.smol-26l.base.json").read_text())
-    final = json.loads((run_dir / "state" / "r1.sft.json").read_text())  # skipped when collect kept no trace
+    final = json.loads((run_dir / "state" / "r2.sft.json").read_text())  # rft_rounds, 2 rounds: r2.sft is final
     assert student["merged_from"] == final["model_path"]
     assert len(student["expert_usage"]) == 30 and all(len(u) == 4 for u in student["expert_usage"].values())
     assert (
@@ -75,7 +75,7 @@ def test_smollm2_config_runs_end_to_end(tmp_path):
     assert student["params"] == 120_354_624
     report = json.loads((run_dir / "report.json").read_text())
     rows = {r["model"]: r for r in report["eval"]}
-    assert {"base", "policy-r1", "smol-26l"} <= set(rows)
+    assert {"base", "policy-r1", "policy-r2", "smol-26l"} <= set(rows)
     for row in rows.values():
         assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["maj_at_k"] <= 1.0 and row["k"] == 2
     assert rows["base"]["params"] == base["params"] > 3 * rows["smol-26l"]["params"]
