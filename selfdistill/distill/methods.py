@@ -189,6 +189,6 @@ def _progressive_parts(record: DistillMethod, dcfg, student, teacher, total_step
         [list(p) for p in schedule.pairs],
         student.config.get_text_config().hidden_size,
         teacher.config.get_text_config().hidden_size,
-        "mse",
+        dcfg.progressive_loss,  # the same per-position losses as hidden_align (nmse by default: scale-free)
     )
     return schedule, experts
