@@ -7,6 +7,7 @@ import torch
 from _distill_helpers import ROWS, changed, state_copy, tiny_pair
 
 from selfdistill.config import DistillConfig, SFTConfig
+from selfdistill.configio import from_dict
 from selfdistill.distill.hidden_align import HiddenAligner
 from selfdistill.distill.methods import build_objective
 from selfdistill.distill.objective import Objective, batch_loss
@@ -80,7 +81,7 @@ def test_expert_phase_regresses_blocks_then_final_stage_uses_the_output_objectiv
     ids, mask, labels = _batch(tok)
     n_s, n_t = len(student.model.layers), len(teacher.model.layers)
     schedule = ProgressiveSchedule.build(n_s, n_t, groups=3, total_steps=6, fraction=0.5)
-    experts = HiddenAligner([list(p) for p in schedule.pairs], 32, 64, "mse")  # as methods._progressive_parts
+    experts = HiddenAligner([list(p) for p in schedule.pairs], 32, 64, DistillConfig().progressive_loss)
     obj = Objective(kind="distill", kernels="eager", hard_weight=0.5, schedule=schedule, experts=experts)
     loss0, parts0 = batch_loss(student, teacher, ids, mask, labels, obj, step=0)
     assert set(parts0) == {"main", "experts"} and parts0["experts"] > 0
@@ -97,6 +98,39 @@ def test_expert_phase_regresses_blocks_then_final_stage_uses_the_output_objectiv
         student, teacher, ids, mask, labels, Objective(kind="distill", kernels="eager", hard_weight=0.5)
     )[0]
     assert set(parts_final) == {"main"} and parts_final["main"] == pytest.approx(kd.item(), rel=1e-6)
+
+
+def _block_regression(objective, student, teacher, ids, mask, scale: float) -> float:
+    """The objective's block regression over every schedule pair, on the real MLP outputs times ``scale``."""
+    s_layers = [s for s, _ in objective.schedule.pairs]
+    t_layers = [t for _, t in objective.schedule.pairs]
+    with torch.no_grad(), capture_mlps(student, s_layers) as ms, capture_mlps(teacher, t_layers) as mt:
+        student(input_ids=ids, attention_mask=mask)
+        teacher(input_ids=ids, attention_mask=mask)
+        return objective.experts(
+            [scale * ms[i] for i in s_layers], [scale * mt[j] for j in t_layers], mask.bool()
+        ).item()
+
+
+@pytest.mark.parametrize(("loss", "growth"), [(None, 1.0), ("mse", 100.0)])
+def test_block_regression_is_scale_free_by_default(loss, growth):
+    """The default (nmse) regression does not grow with the MLP outputs' scale: a plain MSE reached 13-21
+    against a CE of ~1.2 on SmolLM2 and swamped it. ``progressive_loss: mse`` keeps the old, scale^2 one."""
+    tok, teacher, student = tiny_pair()
+    ids, mask, _ = _batch(tok)
+    dcfg = DistillConfig(method="progressive_experts", **({"progressive_loss": loss} if loss else {}))
+    objective = build_objective("progressive_experts", dcfg, "eager", student, teacher, total_steps=4)
+    base = _block_regression(objective, student, teacher, ids, mask, 1.0)
+    scaled = _block_regression(objective, student, teacher, ids, mask, 10.0)
+    assert base > 0 and scaled == pytest.approx(growth * base, rel=1e-4)
+    assert objective.experts.loss == (loss or "nmse")
+
+
+def test_progressive_loss_rejects_an_unknown_loss():
+    with pytest.raises(
+        ValueError, match="distill.progressive_loss: 'l1' is not allowed; choose one of: nmse, mse, cosine"
+    ):
+        from_dict(DistillConfig, {"method": "progressive_experts", "progressive_loss": "l1"}, "distill")
 
 
 def test_progressive_experts_trains_in_stages_and_leaves_the_teacher(tmp_path):
