@@ -19,7 +19,8 @@ evaluation from loading the model to the last sample. ``train_peak_mb`` / ``eval
 output of this script when the model path and the evaluation settings match (the evaluation is seeded).
 ``--combine A.json B.json ...`` runs nothing: it merges outputs into one table, each method labelled with its
 student and its overrides. The run's ``run.json`` holds every setting of its time (a run made before
-``hidden_align_loss: nmse`` became the default keeps ``mse``): ``--set`` changes one.
+``hidden_align_loss: nmse`` became the default keeps ``mse``; a setting added after the run, like
+``progressive_loss``, takes its default): ``--set`` changes one.
 
     python scripts/exp_distill.py --run-dir runs/demo --seeds 0 1 2
     python scripts/exp_distill.py --run-dir runs/demo --methods sft logit_kd --max-steps 50 --eval-max 60 \
