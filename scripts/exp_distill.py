@@ -447,12 +447,17 @@ def combine(paths: list[Path]) -> list[dict]:
 
 
 def _align_note(method: str, distill: dict | None) -> str:
-    """`` (nmse)`` etc. for a method that aligns hidden states: the loss was the default's, which changed."""
+    """`` (nmse)`` etc. for a method that aligns hidden states or regresses MoE blocks: the loss was the
+    default's, which changed (an output without ``progressive_loss`` predates it: the regression was ``mse``)."""
     from types import SimpleNamespace
 
-    from selfdistill.distill.methods import align_weight
+    from selfdistill.distill.methods import align_weight, get_method
 
-    if not distill or align_weight(method, SimpleNamespace(**distill)) == 0:
+    if not distill:
+        return ""
+    if get_method(method).progressive:
+        return f" ({distill.get('progressive_loss', 'mse')})"
+    if align_weight(method, SimpleNamespace(**distill)) == 0:
         return ""
     return f" ({distill['hidden_align_loss']})"
 

@@ -20,8 +20,10 @@ def _row(method, seed, acc, peak=None, path=None):
     return row
 
 
-def _output(tmp_path, name, student, overrides, rows, eval_tasks=64, align_loss="nmse"):
+def _output(tmp_path, name, student, overrides, rows, eval_tasks=64, align_loss="nmse", progressive_loss=None):
     distill = {"hidden_align_weight": 0.0, "hidden_align_loss": align_loss}
+    if progressive_loss is not None:  # outputs before the setting existed have no key
+        distill["progressive_loss"] = progressive_loss
     meta = {"overrides": overrides, "eval_tasks": eval_tasks, "traces": 40, "distill": distill}
     if student is not None:
         meta["student"] = student
@@ -34,18 +36,22 @@ def test_combine_labels_rows_and_keeps_measured_references(tmp_path):
     old = _output(  # written before --student-base: no student in meta, no measured memory
         tmp_path, "old", None, [],
         [_row("teacher", None, 0.4), _row("student base", None, 0.0), _row("sft", 0, 0.3),
-         _row("hidden_align", 0, 0.0)],
+         _row("hidden_align", 0, 0.0), _row("progressive_experts", 0, 0.1)],
         align_loss="mse",
     )  # fmt: skip
     new = _output(
         tmp_path, "new", "cut", ["distill.attention_align_weight=1.0", "run.threads=1"],
-        [_row("teacher", None, 0.4, 900.0), _row("student base", None, 0.0, 300.0), _row("logit_kd", 1, 0.2)],
+        [_row("teacher", None, 0.4, 900.0), _row("student base", None, 0.0, 300.0), _row("logit_kd", 1, 0.2),
+         _row("progressive_experts", 1, 0.2)],
+        progressive_loss="nmse",
     )  # fmt: skip
     rows = exp.combine([old, new])
     labels = [r["method"] for r in rows]
     assert labels == [
-        "teacher", "smol-26l: student base", "smol-26l: sft", "smol-26l: hidden_align (mse)", "cut: student base",
+        "teacher", "smol-26l: student base", "smol-26l: sft", "smol-26l: hidden_align (mse)",
+        "smol-26l: progressive_experts (mse)", "cut: student base",
         "cut: logit_kd [distill.attention_align_weight=1.0]",
+        "cut: progressive_experts (nmse) [distill.attention_align_weight=1.0]",
     ]  # fmt: skip
     assert rows[0]["eval_peak_mb"] == 900.0  # the reference with measured memory replaces the one without
     summary = exp.summarise(rows, rows[0]["accuracy"])
