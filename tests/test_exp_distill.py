@@ -20,7 +20,9 @@ def _row(method, seed, acc, peak=None, path=None):
     return row
 
 
-def _output(tmp_path, name, student, overrides, rows, eval_tasks=64, align_loss="nmse", progressive_loss=None):
+def _output(
+    tmp_path, name, student, overrides, rows, eval_tasks=64, align_loss="nmse", progressive_loss=None
+):
     distill = {"hidden_align_weight": 0.0, "hidden_align_loss": align_loss}
     if progressive_loss is not None:  # outputs before the setting existed have no key
         distill["progressive_loss"] = progressive_loss

@@ -64,7 +64,8 @@ def test_smollm2_config_runs_end_to_end(tmp_path):
     assert base["upcycled"] == {"arch": "mixtral", "num_experts": 4, "top_k": 2}
     assert base["dense_params"] == 134_515_008
     student = json.loads((run_dir / "state" / "student.smol-26l.base.json").read_text())
-    final = json.loads((run_dir / "state" / "r2.sft.json").read_text())  # rft_rounds, 2 rounds: r2.sft is final
+    # rft_rounds with 2 rounds: r2.sft is the final policy
+    final = json.loads((run_dir / "state" / "r2.sft.json").read_text())
     assert student["merged_from"] == final["model_path"]
     assert len(student["expert_usage"]) == 30 and all(len(u) == 4 for u in student["expert_usage"].values())
     assert (
