@@ -3,8 +3,8 @@
 Given a finished run directory (trace store at ``<run_dir>/traces``, teacher = the last round's SFT'd policy
 in ``<run_dir>/state/r<R>.sft.json``, student base in ``<run_dir>/state/student.<name>.base.json``), each
 (method, seed) starts from a fresh copy of the student base, is distilled with the run's ``distill`` settings
-(plus ``--set`` overrides) and evaluated on the run's held-out tasks with `evaluate_model`, beside the
-teacher and the undistilled base. Writes ``<out>/<name>.{json,md,png}`` (default docs/experiments/distill_exp.*) and prints
+(plus ``--set`` overrides) and evaluated on the run's held-out tasks as the eval step does
+(`evaluate_with_config`), beside the teacher and the undistilled base. Writes ``<out>/<name>.{json,md,png}`` (default docs/experiments/distill_exp.*) and prints
 the table; the JSON is rewritten after every row, so a killed run keeps the rows it finished.
 
 Measured memory: every training and every evaluation runs in a fresh process (spawned, one at a time), and
@@ -85,18 +85,9 @@ def teacher_and_base(run_dir: Path, cfg) -> tuple[str, str, str]:
 
 
 def evaluate(model, tokenizer, tasks, cfg, name: str) -> dict[str, Any]:
-    from selfdistill.stages.evaluate import evaluate_model
+    from selfdistill.stages.evaluate import evaluate_with_config
 
-    row = evaluate_model(
-        model,
-        tokenizer,
-        tasks,
-        ecfg=cfg.eval,
-        rcfg=cfg.rewards,
-        seed=cfg.run.seed + 5,
-        prompt_format=cfg.tasks.prompt_format,
-        name=name,
-    )
+    row = evaluate_with_config(model, tokenizer, tasks, cfg, name)
     row.pop("examples")
     return row
 
@@ -464,8 +455,9 @@ def _align_note(method: str, distill: dict | None) -> str:
 
 def _plain_eval(cfg) -> dict:
     from selfdistill.configio import to_dict
+    from selfdistill.stages.evaluate import eval_seed
 
-    return {**to_dict(cfg.eval), "seed": cfg.run.seed + 5, "prompt_format": cfg.tasks.prompt_format}
+    return {**to_dict(cfg.eval), "seed": eval_seed(cfg), "prompt_format": cfg.tasks.prompt_format}
 
 
 def _plain(obj):

@@ -22,7 +22,7 @@ def main() -> None:
     from selfdistill.config import Config, load_config
     from selfdistill.configio import from_dict, to_dict
     from selfdistill.models.loading import load_model
-    from selfdistill.stages.evaluate import evaluate_model
+    from selfdistill.stages.evaluate import evaluate_with_config
     from selfdistill.stages.rl import train_rl
     from selfdistill.tasks import load_tasks
     from selfdistill.tracking import NullStage
@@ -62,16 +62,7 @@ def main() -> None:
             for i in range(0, len(history), 10)
         ]
         print(key, [round(sum(b) / len(b), 3) if b else None for b in blocks])
-    row = evaluate_model(
-        model,
-        tokenizer,
-        split.eval,
-        ecfg=cfg.eval,
-        rcfg=cfg.rewards,
-        seed=cfg.run.seed + 5,
-        prompt_format=cfg.tasks.prompt_format,
-        name="experiment",
-    )
+    row = evaluate_with_config(model, tokenizer, split.eval, cfg, "experiment")
     print(
         f"RL {seconds:.0f} s; held-out pass@1 {row['accuracy']:.3f} (math {row['accuracy_math']:.3f}, "
         f"code {row['accuracy_code']:.3f})"

@@ -47,6 +47,27 @@ def memory_mb(model) -> float:
     return sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
 
 
+def eval_seed(cfg) -> int:
+    """The sampling seed of a run's evaluations: every model of the run is sampled with the same one."""
+    return cfg.run.seed + 5
+
+
+def evaluate_with_config(model, tokenizer, tasks: list[Task], cfg, name: str) -> dict[str, Any]:
+    """`evaluate_model` with run config ``cfg``'s eval, reward and generation settings and `eval_seed`: what the
+    pipeline's eval step runs, so a script that re-evaluates a model (scripts/exp_distill.py) reproduces it."""
+    return evaluate_model(
+        model,
+        tokenizer,
+        tasks,
+        ecfg=cfg.eval,
+        rcfg=cfg.rewards,
+        seed=eval_seed(cfg),
+        prompt_format=cfg.tasks.prompt_format,
+        name=name,
+        gcfg=cfg.generation,
+    )
+
+
 def evaluate_model(
     model, tokenizer, tasks: list[Task], *, ecfg, rcfg, seed: int, prompt_format: str, name: str, gcfg=None
 ) -> dict[str, Any]:

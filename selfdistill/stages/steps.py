@@ -529,23 +529,13 @@ def distill_step(run, stage, step: Step) -> StepOutput:
 
 
 def eval_step(run, stage, step: Step) -> StepOutput:
-    from selfdistill.stages.evaluate import evaluate_model
+    from selfdistill.stages.evaluate import evaluate_with_config
 
     cfg = config_of(run, step)
     path = _model_of(run, step, "model")
     dtype = model_config(cfg, step.name).dtype if step.params["role"] == "student" else cfg.policy.dtype
     model, tokenizer = run.load(path, dtype)
-    row = evaluate_model(
-        model,
-        tokenizer,
-        run.split.eval,
-        ecfg=cfg.eval,
-        rcfg=cfg.rewards,
-        seed=cfg.run.seed + 5,
-        prompt_format=cfg.tasks.prompt_format,
-        name=step.name,
-        gcfg=cfg.generation,
-    )
+    row = evaluate_with_config(model, tokenizer, run.split.eval, cfg, step.name)
     examples = row.pop("examples")
     stage.table("eval/samples", ["kind", "prompt", "completion", "reward"], examples)
     stage.summary({k: v for k, v in row.items() if isinstance(v, int | float)})
